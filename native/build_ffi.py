@@ -1,0 +1,39 @@
+"""cffi API-mode builder for pyrunc._native.
+
+The plan structs are declared once, in plan.h, and fed both to the C
+compiler and to cffi, so the two sides cannot disagree on a layout.
+"""
+from pathlib import Path
+
+from cffi import FFI
+
+NATIVE_DIR = Path(__file__).resolve().parent
+SOURCES = sorted(str(p.relative_to(NATIVE_DIR.parent)) for p in NATIVE_DIR.glob("*.c"))
+
+# What Python calls; everything else stays private to the C side.
+ENTRY_POINTS = """
+int pyrunc_spawn(const struct pyrunc_plan *plan, struct pyrunc_error *err);
+int pyrunc_probe_openat2(void);
+int pyrunc_probe_mount_setattr(void);
+int pyrunc_probe_clone3(void);
+"""
+
+ffibuilder = FFI()
+
+def plan_declarations() -> str:
+    """plan.h without its include guard, which cffi's parser rejects."""
+    text = (NATIVE_DIR / "plan.h").read_text()
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+
+
+ffibuilder.cdef(plan_declarations() + ENTRY_POINTS)
+ffibuilder.set_source(
+    "pyrunc._native",
+    '#include "plan.h"\n#include "init.h"\n#include "probe.h"\n',
+    sources=SOURCES,
+    include_dirs=[str(NATIVE_DIR.relative_to(NATIVE_DIR.parent))],
+    extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

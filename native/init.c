@@ -1,0 +1,167 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "init.h"
+#include "mount.h"
+#include "ns.h"
+#include "path.h"
+#include "proc.h"
+#include "sync.h"
+#include "util.h"
+
+/* Block until `start` opens exec.fifo for reading, then tell it we go. */
+static int wait_for_start(int fifo_fd, struct pyrunc_error *err)
+{
+    cleanup_close int fd = -1;
+    ssize_t ret;
+
+    /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
+    do
+        fd = open(pyrunc_fd_path(fifo_fd).path, O_WRONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return pyrunc_fail_errno(err, "open exec fifo");
+    ret = pyrunc_write_all(fd, "0", 1);
+    if (ret < 0)
+        return pyrunc_fail(err, (int)-ret, "write exec fifo");
+    return 0;
+}
+
+static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    cleanup_close int rootfd = -1;
+    cleanup_close int cwdfd = -1;
+    int ret;
+
+    rootfd = pyrunc_prepare_rootfs(plan, err);
+    if (rootfd < 0)
+        return rootfd;
+    /* runc creates a missing cwd rather than failing the start. */
+    if (plan->process.cwd && (cwdfd = pyrunc_create_in_root(rootfd, plan->process.cwd, 1, err)) < 0)
+        return cwdfd;
+    if ((ret = pyrunc_enter_rootfs(plan, rootfd, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_set_sysctls(plan, err)) < 0)
+        return ret;
+    return pyrunc_finish_rootfs(plan, err);
+}
+
+/* Everything the init does before it may exec; returns the program path. */
+static int setup_container(const struct pyrunc_plan *plan, char *program, size_t program_len,
+                           struct pyrunc_error *err)
+{
+    const struct pyrunc_process *p = &plan->process;
+    int new_flags = pyrunc_new_namespace_flags(plan);
+    int ret;
+
+    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, err)) < 0)
+        return ret;
+    if (setsid() < 0)
+        return pyrunc_fail_errno(err, "setsid");
+    if ((new_flags & CLONE_NEWNET) && (ret = pyrunc_loopback_up(err)) < 0)
+        return ret;
+    if ((ret = pyrunc_set_names(plan, err)) < 0)
+        return ret;
+    if ((ret = setup_filesystem(plan, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_set_rlimits(p, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_set_oom_score_adj(p, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_find_executable(p->argv[0], p->envp, program, program_len, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_apply_identity(p, err)) < 0)
+        return ret;
+    if (p->cwd && chdir(p->cwd) < 0)
+        return pyrunc_fail_errno(err, "chdir to %s", p->cwd);
+    umask(p->umask >= 0 ? (mode_t)p->umask : 022);
+    return 0;
+}
+
+static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
+{
+    struct pyrunc_error err = { 0 };
+    char program[PATH_MAX];
+    int ret;
+
+    /* Die with the runtime while it still owns us (until READY). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    pyrunc_reset_signals();
+    ret = setup_container(plan, program, sizeof(program), &err);
+    if (ret >= 0 && prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+        ret = pyrunc_fail_errno(&err, "clear the parent death signal");
+    if (ret >= 0)
+        ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_READY, 0, NULL, &err);
+    if (ret >= 0 && plan->fifo_fd >= 0)
+        ret = wait_for_start(plan->fifo_fd, &err);
+    if (ret >= 0)
+        ret = pyrunc_close_fds_on_exec(plan->process.preserve_fds, &err);
+    if (ret >= 0) {
+        execve(program, (char *const *)plan->process.argv, (char *const *)plan->process.envp);
+        ret = pyrunc_fail_errno(&err, "exec %s", program);
+    }
+    /* Whoever still listens (run, or create before READY) gets the error;
+     * after start nobody does, so it also goes to the container's stderr. */
+    pyrunc_sync_report(plan->sync_fd, &err);
+    dprintf(STDERR_FILENO, "pyrunc: %s: %s\n", err.msg, strerror(err.code));
+    _exit(ret == -ENOENT || ret == -EACCES ? 127 : 1);
+}
+
+/* Join and create namespaces, then fork the init; returns its pid. */
+static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    long init_pid;
+    int ret;
+
+    /* Nothing of ours may be ptraced or have /proc/<pid>/exe opened from
+     * inside the container once we share its namespaces. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return pyrunc_fail_errno(err, "set non-dumpable");
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if ((ret = pyrunc_join_namespaces(plan, err)) < 0)
+        return ret;
+    if (unshare(pyrunc_new_namespace_flags(plan)) < 0)
+        return pyrunc_fail_errno(err, "create namespaces");
+    /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
+     * wait for it; the new pid namespace (if any) starts with it. */
+    init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+    if (init_pid < 0)
+        return pyrunc_fail_errno(err, "fork the container init");
+    if (init_pid == 0)
+        run_init(plan);
+    return init_pid;
+}
+
+static __attribute__((noreturn)) void run_intermediate(const struct pyrunc_plan *plan)
+{
+    struct pyrunc_error err = { 0 };
+    long init_pid = start_init(plan, &err);
+
+    if (init_pid < 0 || pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_PID, (int32_t)init_pid, NULL, &err) < 0) {
+        pyrunc_sync_report(plan->sync_fd, &err);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+pid_t pyrunc_spawn(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return pyrunc_fail_errno(err, "fork");
+    if (pid == 0)
+        run_intermediate(plan);
+    return pid;
+}

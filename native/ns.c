@@ -1,0 +1,76 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ns.h"
+#include "util.h"
+
+static int join_one(const struct pyrunc_namespace *ns, struct pyrunc_error *err)
+{
+    cleanup_close int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return pyrunc_fail_errno(err, "open namespace %s", ns->path);
+    if (setns(fd, ns->type) < 0)
+        return pyrunc_fail_errno(err, "join namespace %s", ns->path);
+    return 0;
+}
+
+int pyrunc_join_namespaces(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    int i, ret;
+
+    /* The user namespace first: it grants the rights to join the others.
+     * The mount namespace last: joining it changes how paths resolve. */
+    static const int order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+                                 CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS };
+    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++)
+        for (i = 0; i < plan->n_namespaces; i++) {
+            const struct pyrunc_namespace *ns = &plan->namespaces[i];
+            if (ns->path && ns->type == order[o] && (ret = join_one(ns, err)) < 0)
+                return ret;
+        }
+    return 0;
+}
+
+int pyrunc_new_namespace_flags(const struct pyrunc_plan *plan)
+{
+    int flags = 0, i;
+
+    for (i = 0; i < plan->n_namespaces; i++)
+        if (!plan->namespaces[i].path)
+            flags |= plan->namespaces[i].type;
+    return flags;
+}
+
+int pyrunc_loopback_up(struct pyrunc_error *err)
+{
+    cleanup_close int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+
+    if (sock < 0)
+        return pyrunc_fail_errno(err, "socket for lo");
+    memset(&ifr, 0, sizeof(ifr));
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+        return pyrunc_fail_errno(err, "get flags of lo");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+        return pyrunc_fail_errno(err, "bring lo up");
+    return 0;
+}
+
+int pyrunc_set_names(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0)
+        return pyrunc_fail_errno(err, "set hostname %s", plan->hostname);
+    if (plan->domainname && setdomainname(plan->domainname, strlen(plan->domainname)) < 0)
+        return pyrunc_fail_errno(err, "set domainname %s", plan->domainname);
+    return 0;
+}

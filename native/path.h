@@ -1,0 +1,27 @@
+/* Resolving paths inside a container's root without ever leaving it:
+ * openat2(RESOLVE_IN_ROOT) treats symlinks and ".." as if the root were
+ * "/", so a hostile rootfs cannot point a mount target at the host. */
+#ifndef PYRUNC_PATH_H
+#define PYRUNC_PATH_H
+
+#include <sys/types.h>
+
+#include "error.h"
+
+/* O_PATH fd of path inside rootfd; -errno (no message) when missing. */
+int pyrunc_open_in_root(int rootfd, const char *path, int extra_flags);
+
+/* O_PATH fd of path inside rootfd, creating it (and its parents) as a
+ * directory or an empty file when missing. */
+int pyrunc_create_in_root(int rootfd, const char *path, int want_dir, struct pyrunc_error *err);
+
+/* O_PATH fd of the parent directory of path (created if missing) and a
+ * pointer to the last component within path. */
+int pyrunc_open_parent_in_root(int rootfd, const char *path, const char **base,
+                               struct pyrunc_error *err);
+
+/* "/proc/self/fd/N": lets path-based syscalls (mount, ...) act on an fd. */
+struct pyrunc_fd_path { char path[32]; };
+struct pyrunc_fd_path pyrunc_fd_path(int fd);
+
+#endif

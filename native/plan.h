@@ -1,0 +1,115 @@
+/* The plan: a flat, fully resolved description of one container process.
+ *
+ * Python (runtime/plan.py) fills these structs through cffi; the C side
+ * (init.c) only executes them.  Every decision — flag bits, paths, masks —
+ * is made in Python, so nothing here parses config.json.
+ *
+ * This header is also fed to cffi's cdef, so it must stay free of macros and
+ * types cffi does not know; build_ffi.py drops the include-guard lines.
+ */
+#ifndef PYRUNC_PLAN_H
+#define PYRUNC_PLAN_H
+
+struct pyrunc_error {
+    int code;          /* positive errno, 0 when no error */
+    char msg[1024];
+};
+
+/* One namespace to create (path == NULL) or join (path set). */
+struct pyrunc_namespace {
+    int type;          /* a CLONE_NEW* bit */
+    const char *path;
+};
+
+/* Kinds of mount steps. */
+enum {
+    PYRUNC_MOUNT_FS = 0,        /* mount(source, dest, fstype, flags, data) */
+    PYRUNC_MOUNT_BIND = 1,      /* bind (rbind when flags has MS_REC), then remount */
+    PYRUNC_MOUNT_SYMLINK = 2,   /* symlink(source, dest): /dev/fd and friends */
+};
+
+struct pyrunc_mount {
+    int kind;
+    const char *source;         /* host path for binds (resolved), fs source otherwise */
+    const char *destination;    /* absolute path inside the container */
+    const char *fstype;
+    unsigned long flags;        /* MS_* for the first mount call */
+    unsigned long remount_flags;/* MS_* for a bind remount (0 = none needed) */
+    unsigned long propagation;  /* MS_SHARED/SLAVE/PRIVATE/UNBINDABLE [|MS_REC], 0 = none */
+    const char *data;           /* filesystem options, or NULL */
+    int recursive_readonly;     /* rro: mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE) */
+    int source_is_dir;          /* bind: create a directory (1) or a file (0) at dest */
+};
+
+struct pyrunc_device {
+    const char *path;           /* absolute inside the container */
+    unsigned int mode;          /* S_IFCHR/S_IFBLK/S_IFIFO | permissions */
+    unsigned int major;
+    unsigned int minor;
+    unsigned int uid;
+    unsigned int gid;
+    int bind_from_host;         /* bind the host node instead of mknod */
+};
+
+struct pyrunc_rlimit {
+    int resource;
+    unsigned long long soft;
+    unsigned long long hard;
+};
+
+struct pyrunc_sysctl {
+    const char *key;            /* already turned into a /proc/sys path */
+    const char *value;
+};
+
+struct pyrunc_process {
+    const char *const *argv;    /* NULL-terminated */
+    const char *const *envp;    /* NULL-terminated */
+    const char *cwd;
+    unsigned int uid;
+    unsigned int gid;
+    int n_additional_gids;
+    const unsigned int *additional_gids;
+    int umask;                  /* -1 = leave as is */
+    int n_rlimits;
+    const struct pyrunc_rlimit *rlimits;
+    int has_oom_score_adj;
+    int oom_score_adj;
+    int no_new_privileges;
+    int has_capabilities;       /* 0 = leave capabilities untouched */
+    unsigned long long cap_bounding;
+    unsigned long long cap_effective;
+    unsigned long long cap_permitted;
+    unsigned long long cap_inheritable;
+    unsigned long long cap_ambient;
+    int preserve_fds;           /* fds 3 .. 3+n-1 survive execve */
+};
+
+struct pyrunc_plan {
+    int n_namespaces;
+    const struct pyrunc_namespace *namespaces;
+
+    const char *rootfs;         /* absolute host path */
+    int rootfs_readonly;
+    unsigned long rootfs_propagation; /* MS_* applied to "/" of the new mount ns */
+    int no_pivot;
+    int n_mounts;
+    const struct pyrunc_mount *mounts;
+    int n_devices;
+    const struct pyrunc_device *devices;
+    int n_masked_paths;
+    const char *const *masked_paths;
+    int n_readonly_paths;
+    const char *const *readonly_paths;
+    const char *hostname;       /* NULL = leave */
+    const char *domainname;
+    int n_sysctls;
+    const struct pyrunc_sysctl *sysctls;
+
+    struct pyrunc_process process;
+
+    int sync_fd;                /* child end of the parent/child socketpair */
+    int fifo_fd;                /* O_PATH fd of exec.fifo; -1 = start at once */
+};
+
+#endif

@@ -1,0 +1,109 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+#include "proc.h"
+#include "util.h"
+
+int pyrunc_set_rlimits(const struct pyrunc_process *p, struct pyrunc_error *err)
+{
+    for (int i = 0; i < p->n_rlimits; i++) {
+        struct rlimit limit = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
+        if (setrlimit(p->rlimits[i].resource, &limit) < 0)
+            return pyrunc_fail_errno(err, "set rlimit %d to %llu/%llu", p->rlimits[i].resource,
+                                     p->rlimits[i].soft, p->rlimits[i].hard);
+    }
+    return 0;
+}
+
+int pyrunc_set_oom_score_adj(const struct pyrunc_process *p, struct pyrunc_error *err)
+{
+    char text[16];
+
+    if (!p->has_oom_score_adj)
+        return 0;
+    snprintf(text, sizeof(text), "%d", p->oom_score_adj);
+    return pyrunc_write_file("/proc/self/oom_score_adj", text, err);
+}
+
+int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    for (int i = 0; i < plan->n_sysctls; i++) {
+        int ret = pyrunc_write_file(plan->sysctls[i].key, plan->sysctls[i].value, err);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+void pyrunc_reset_signals(void)
+{
+    sigset_t all;
+
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);   /* fails harmlessly for SIGKILL/SIGSTOP and gaps */
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err)
+{
+    unsigned int first = 3u + (unsigned int)(preserve_fds > 0 ? preserve_fds : 0);
+
+    if (syscall(SYS_close_range, first, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+        return pyrunc_fail_errno(err, "mark fds close-on-exec");
+    return 0;
+}
+
+static int is_executable_file(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+static const char *path_of(const char *const *envp)
+{
+    for (; envp && *envp; envp++)
+        if (strncmp(*envp, "PATH=", 5) == 0)
+            return *envp + 5;
+    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+int pyrunc_find_executable(const char *file, const char *const *envp, char *out, size_t out_len,
+                           struct pyrunc_error *err)
+{
+    const char *dirs = path_of(envp);
+
+    if (strchr(file, '/')) {
+        if (snprintf(out, out_len, "%s", file) >= (int)out_len)
+            return pyrunc_fail(err, ENAMETOOLONG, "exec: %s: path too long", file);
+        errno = 0;
+        if (!is_executable_file(out)) {
+            int errnum = errno ? errno : EACCES;
+            return pyrunc_fail(err, errnum, "exec: \"%s\": %s", file, strerror(errnum));
+        }
+        return 0;
+    }
+    while (*dirs) {
+        const char *end = strchrnul(dirs, ':');
+        int dir_len = (int)(end - dirs);
+
+        if (dir_len == 0)   /* an empty entry means the current directory */
+            snprintf(out, out_len, "./%s", file);
+        else
+            snprintf(out, out_len, "%.*s/%s", dir_len, dirs, file);
+        if (is_executable_file(out))
+            return 0;
+        dirs = *end ? end + 1 : end;
+    }
+    return pyrunc_fail(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
+}

@@ -1,0 +1,24 @@
+/* Process attributes set just before execve: rlimits, OOM score,
+ * sysctls, signal state, fds, and finding the program on PATH. */
+#ifndef PYRUNC_PROC_H
+#define PYRUNC_PROC_H
+
+#include "plan.h"
+
+int pyrunc_set_rlimits(const struct pyrunc_process *p, struct pyrunc_error *err);
+int pyrunc_set_oom_score_adj(const struct pyrunc_process *p, struct pyrunc_error *err);
+int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err);
+
+/* Undo the runtime's signal state (Python ignores SIGPIPE and SIGXFSZ;
+ * ignored signals survive execve). */
+void pyrunc_reset_signals(void);
+
+/* Mark every fd from 3 + preserve_fds on close-on-exec. */
+int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err);
+
+/* Find argv[0] on the PATH of envp (inside the container's root), as
+ * execvp would; writes the full path to out. */
+int pyrunc_find_executable(const char *file, const char *const *envp, char *out, size_t out_len,
+                           struct pyrunc_error *err);
+
+#endif

@@ -1,0 +1,60 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sync.h"
+
+int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
+                     struct pyrunc_error *err)
+{
+    char packet[sizeof(struct pyrunc_sync_header) + PYRUNC_SYNC_MAX_TEXT];
+    struct pyrunc_sync_header header = { .type = type, .value = value, .length = 0 };
+    size_t text_len = text ? strnlen(text, PYRUNC_SYNC_MAX_TEXT) : 0;
+    ssize_t n;
+
+    header.length = (uint32_t)text_len;
+    memcpy(packet, &header, sizeof(header));
+    if (text_len)
+        memcpy(packet + sizeof(header), text, text_len);
+    do
+        n = send(fd, packet, sizeof(header) + text_len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return pyrunc_fail_errno(err, "sync: send message %u", type);
+    return 0;
+}
+
+int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, struct pyrunc_error *err)
+{
+    char packet[sizeof(struct pyrunc_sync_header) + PYRUNC_SYNC_MAX_TEXT + 1];
+    struct pyrunc_sync_header header;
+    ssize_t n;
+
+    do
+        n = recv(fd, packet, sizeof(packet) - 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return pyrunc_fail_errno(err, "sync: receive message");
+    if (n == 0)
+        return pyrunc_fail(err, EPIPE, "sync: peer closed the channel");
+    if ((size_t)n < sizeof(header))
+        return pyrunc_fail(err, EPROTO, "sync: short message");
+    memcpy(&header, packet, sizeof(header));
+    if (header.length > (size_t)n - sizeof(header))
+        return pyrunc_fail(err, EPROTO, "sync: truncated message");
+    packet[sizeof(header) + header.length] = '\0';
+    if (header.type == PYRUNC_SYNC_ERROR)
+        return pyrunc_fail(err, header.value, "%s", packet + sizeof(header));
+    if (header.type != type)
+        return pyrunc_fail(err, EPROTO, "sync: expected message %u, got %u", type, header.type);
+    if (value)
+        *value = header.value;
+    return 0;
+}
+
+void pyrunc_sync_report(int fd, const struct pyrunc_error *err)
+{
+    struct pyrunc_error ignored;
+
+    pyrunc_sync_send(fd, PYRUNC_SYNC_ERROR, err->code, err->msg, &ignored);
+}

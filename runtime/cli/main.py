@@ -1,0 +1,95 @@
+"""pyrunc's entry point: global flags, then one module per verb.
+
+Each verb module has OPTIONS, SYNOPSIS and `run(parsed, context) -> int`;
+only the chosen verb's module is imported, so `state` does not pay for
+what `validate` needs.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+from ..errors import PyruncError
+from .. import log
+from .args import Opt, parse, usage
+
+VERSION = "0.1.0"
+SPEC_VERSION = "1.2.0"
+
+VERBS = ("create", "delete", "features", "kill", "list", "run", "spec", "start", "state", "validate")
+
+GLOBAL_OPTIONS = [
+    Opt("root", takes_value=True, help="state directory root (default /run/pyrunc)"),
+    Opt("log", takes_value=True, help="log file"),
+    Opt("log-format", takes_value=True, help="text or json"),
+    Opt("debug", help="log debug messages"),
+    Opt("systemd-cgroup", help="use systemd to manage cgroups"),
+    Opt("rootless", takes_value=True, help="accepted for runc compatibility"),
+    Opt("criu", takes_value=True, help="accepted for runc compatibility"),
+    Opt("version", ("v",), help="print the version"),
+    Opt("help", ("h",), help="show this help"),
+]
+
+
+@dataclass
+class Context:
+    root: str
+    systemd_cgroup: bool
+    debug: bool
+
+
+def _version() -> str:
+    return f"pyrunc version {VERSION}\nspec: {SPEC_VERSION}\n"
+
+
+def _help() -> str:
+    return (usage("[global options]", "COMMAND [options] [arguments]", GLOBAL_OPTIONS)
+            + "\ncommands: " + ", ".join(VERBS) + "\n")
+
+
+def _run(argv: list[str]) -> int:
+    parsed = parse(argv, GLOBAL_OPTIONS)
+    log_format = parsed.value("log-format", "text")
+    if log_format not in ("text", "json"):
+        raise PyruncError(f"invalid log format {log_format!r}: use text or json")
+    log.configure(parsed.value("log"), log_format, parsed.flag("debug"))
+    if parsed.flag("version"):
+        sys.stdout.write(_version())
+        return 0
+    if parsed.flag("help") or not parsed.positionals:
+        sys.stdout.write(_help())
+        return 0 if parsed.flag("help") else 1
+    verb, rest = parsed.positionals[0], parsed.positionals[1:]
+    if verb not in VERBS:
+        raise PyruncError(f"unknown command {verb!r}")
+    module = importlib.import_module(f"{__package__}.{verb}")
+    verb_args = parse(rest, module.OPTIONS + [Opt("help", ("h",))])
+    if verb_args.flag("help"):
+        sys.stdout.write(usage(verb, module.SYNOPSIS, module.OPTIONS) + "\n")
+        return 0
+    context = Context(root=parsed.value("root") or "/run/pyrunc",
+                      systemd_cgroup=parsed.flag("systemd-cgroup"), debug=parsed.flag("debug"))
+    log.logger.debug(f"{verb} {' '.join(rest)}")
+    return module.run(verb_args, context)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except PyruncError as exc:
+        message = str(exc)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug; still one line (the traceback only with --debug)
+        if "--debug" in sys.argv:
+            import traceback
+            traceback.print_exc()
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    log.logger.error(message)
+    sys.stderr.write(f"pyrunc: {message}\n")
+    return 1
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""Container lifecycle: create, start, run, kill, delete, state, list.
+
+The library behind the CLI verbs (and, later, the shim).  Each operation
+takes the state store and plain arguments and raises PyruncError on
+failure; a failed create leaves nothing behind.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import spec as spec_mod
+from . import sync
+from .errors import PyruncError, from_os_error
+from .log import logger
+from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
+from .state import process_start_time
+
+OCI_VERSION = "1.2.0"
+
+
+@dataclass
+class CreateOptions:
+    bundle: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    systemd_cgroup: bool = False
+
+
+# ---- helpers ---------------------------------------------------------------
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Atomically, as engines read it the moment create returns."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise from_os_error(f"write pid file {path}", exc) from None
+
+
+def _cgroup_manager(state: ContainerState) -> Any:
+    from . import cgroups
+    return cgroups.manager_from_state(state.data["cgroup"]) if state.data.get("cgroup") else None
+
+
+def _is_frozen(state: ContainerState) -> Any:
+    manager = _cgroup_manager(state)
+    return manager.is_frozen if manager is not None else None
+
+
+def status_of(state: ContainerState) -> str:
+    return state.status(_is_frozen(state))
+
+
+def _pidfd_for(state: ContainerState) -> int | None:
+    """A pidfd of the init, or None when the init is gone (or its pid reused)."""
+    try:
+        pidfd = os.pidfd_open(state.pid)
+    except OSError:
+        return None
+    # Holding the pidfd pins the process; now check it is still ours.
+    if not state.init_alive():
+        os.close(pidfd)
+        return None
+    return pidfd
+
+
+def _signal_init(state: ContainerState, sig: int) -> bool:
+    pidfd = _pidfd_for(state)
+    if pidfd is None:
+        return False
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        return False
+    except OSError as exc:
+        raise from_os_error(f"signal container {state.id}", exc) from None
+    finally:
+        os.close(pidfd)
+    return True
+
+
+def _wait_pidfd_exit(pidfd: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
+def _kill_and_wait(state: ContainerState, timeout: float = 10.0) -> None:
+    pidfd = _pidfd_for(state)
+    if pidfd is None:
+        return
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        if not _wait_pidfd_exit(pidfd, timeout):
+            raise PyruncError(f"container {state.id}: init did not die after SIGKILL")
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
+# ---- create ----------------------------------------------------------------
+
+class _Spawned:
+    """What a half-made container holds, so a failure can undo all of it."""
+
+    def __init__(self) -> None:
+        self.init_pid = 0
+        self.cgroup: Any = None
+
+    def undo(self) -> None:
+        if self.init_pid > 0:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+                os.waitpid(self.init_pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if self.cgroup is not None:
+            try:
+                self.cgroup.destroy()
+            except PyruncError as exc:
+                logger.warning(f"cleanup: {exc}")
+
+
+def _expect(sock: Any, kind: int, what: str) -> sync.Message:
+    message = sync.receive(sock)
+    if message is None:
+        raise PyruncError(f"container init exited while {what}")
+    if message.type == sync.ERROR:
+        raise PyruncError(message.text, errno=message.value)
+    if message.type != kind:
+        raise PyruncError(f"protocol error while {what}: unexpected message {message.type}")
+    return message
+
+
+def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
+                spawned: _Spawned, parent_sock: Any, child_sock: Any) -> None:
+    from . import cgroups, native, plan
+
+    the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
+                              preserve_fds=opts.preserve_fds)
+    manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
+    manager.create()
+    spawned.cgroup = manager
+    if spec.linux.resources:
+        manager.apply(spec.linux.resources)
+
+    fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        intermediate = native.spawn(the_plan, child_sock.fileno(), fifo)
+    finally:
+        os.close(fifo)
+    child_sock.close()
+    try:
+        spawned.init_pid = _expect(parent_sock, sync.PID, "starting").value
+    finally:
+        _, status = os.waitpid(intermediate, 0)
+    # Into the cgroup before the init runs a single container step.
+    manager.add_pid(spawned.init_pid)
+    sync.send(parent_sock, sync.Message(sync.GO))
+    _expect(parent_sock, sync.READY, "setting up the container")
+    state.data.update({
+        "ociVersion": OCI_VERSION,
+        "id": state.id,
+        "pid": spawned.init_pid,
+        "pidStartTime": process_start_time(spawned.init_pid),
+        "bundle": opts.bundle,
+        "rootfs": the_plan.rootfs,
+        "created": now_rfc3339(),
+        "owner": "",
+        "annotations": spec.annotations,
+        "cgroup": manager.to_state(),
+        "config": spec.raw,
+    })
+
+
+def create(store: StateStore, container_id: str, opts: CreateOptions, keep_channel: bool = False) -> Any:
+    """Create a container blocked on exec.fifo.  With keep_channel, returns
+    the parent end of the sync channel (for `run`, which starts at once)."""
+    opts.bundle = os.path.abspath(opts.bundle)
+    spec = spec_mod.load(opts.bundle)
+    state = store.new(container_id)
+    spawned = _Spawned()
+    parent_sock, child_sock = sync.channel()
+    try:
+        os.mkfifo(state.fifo_path, 0o622)
+        _spawn_init(state, spec, opts, spawned, parent_sock, child_sock)
+        state.save()
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, spawned.init_pid)
+    except BaseException:
+        spawned.undo()
+        parent_sock.close()
+        store.remove(state)
+        raise
+    finally:
+        child_sock.close()
+    if keep_channel:
+        return parent_sock
+    parent_sock.close()
+    return None
+
+
+# ---- start -----------------------------------------------------------------
+
+def _release_init(state: ContainerState) -> None:
+    """Open exec.fifo for reading: that unblocks the init, which writes a
+    byte and execs.  Removing the fifo marks the container running."""
+    try:
+        fd = os.open(state.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise PyruncError(f"container {state.id} is not in the created state") from None
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while True:
+            poller.poll(100)
+            try:
+                if os.read(fd, 1):
+                    break
+            except BlockingIOError:
+                pass
+            if not state.init_alive():
+                raise PyruncError(f"container {state.id}: init exited before it started")
+    finally:
+        os.close(fd)
+    os.unlink(state.fifo_path)
+
+
+def start(store: StateStore, container_id: str) -> None:
+    state = store.load(container_id)
+    with Lock(state.dir):
+        status = status_of(state)
+        if status != CREATED:
+            raise PyruncError(f"cannot start a container that is {status}" if status != STOPPED
+                              else "cannot start a container that has stopped")
+        _release_init(state)
+
+
+# ---- kill / delete ---------------------------------------------------------
+
+def parse_signal(text: str) -> int:
+    name = text.upper()
+    if name.isdigit():
+        number = int(name)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is not None:
+            return int(sig)
+    raise PyruncError(f"unknown signal {text!r}")
+
+
+def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
+    state = store.load(container_id)
+    status = status_of(state)
+    if status == STOPPED:
+        raise PyruncError("container not running")
+    if all_processes:
+        manager = _cgroup_manager(state)
+        if manager is not None:
+            manager.kill_all(sig)
+            return
+    if not _signal_init(state, sig):
+        raise PyruncError("container not running")
+
+
+def _destroy(store: StateStore, state: ContainerState) -> None:
+    manager = _cgroup_manager(state)
+    if manager is not None:
+        manager.kill_all(signal.SIGKILL)
+        manager.destroy()
+    store.remove(state)
+
+
+def delete(store: StateStore, container_id: str, force: bool = False) -> None:
+    try:
+        state = store.load(container_id)
+    except PyruncError:
+        if force:      # engines delete --force things that may be gone already
+            return
+        raise
+    with Lock(state.dir):
+        status = status_of(state)
+        if status in (RUNNING, PAUSED) and not force:
+            raise PyruncError(f"cannot delete container {container_id} that is not stopped: {status}")
+        if status != STOPPED:
+            manager = _cgroup_manager(state)
+            if status == PAUSED and manager is not None:
+                manager.kill_all(signal.SIGKILL)
+                manager.thaw()
+            _kill_and_wait(state)
+        _destroy(store, state)
+
+
+# ---- state / list ----------------------------------------------------------
+
+def state_json(state: ContainerState) -> dict[str, Any]:
+    status = status_of(state)
+    result: dict[str, Any] = {
+        "ociVersion": state.data.get("ociVersion", OCI_VERSION),
+        "id": state.id,
+        "pid": state.pid if status != STOPPED else 0,
+        "status": status,
+        "bundle": state.data.get("bundle", ""),
+        "rootfs": state.data.get("rootfs", ""),
+        "created": state.data.get("created", ""),
+        "owner": state.data.get("owner", ""),
+    }
+    if state.data.get("annotations"):
+        result["annotations"] = state.data["annotations"]
+    return result
+
+
+def container_state(store: StateStore, container_id: str) -> dict[str, Any]:
+    return state_json(store.load(container_id))
+
+
+def list_containers(store: StateStore) -> list[dict[str, Any]]:
+    result = []
+    for container_id in store.ids():
+        try:
+            result.append(state_json(store.load(container_id)))
+        except PyruncError:
+            continue       # deleted while we listed
+    return result
+
+
+# ---- run -------------------------------------------------------------------
+
+_UNFORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGURG, signal.SIGWINCH}
+
+
+def _forward_signals(pid: int) -> None:
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for sig in signal.valid_signals():
+        if sig not in _UNFORWARDED and 0 < sig < signal.NSIG:
+            try:
+                signal.signal(sig, forward)
+            except (OSError, ValueError):
+                pass
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
+        keep: bool = False) -> int:
+    parent_sock = create(store, container_id, opts, keep_channel=True)
+    state = store.load(container_id)
+    try:
+        _release_init(state)
+        # The channel is close-on-exec: EOF means the program is running.
+        message = sync.receive(parent_sock)
+        if message is not None and message.type == sync.ERROR:
+            raise PyruncError(message.text, errno=message.value)
+    except BaseException:
+        parent_sock.close()
+        delete(store, container_id, force=True)
+        raise
+    parent_sock.close()
+    if detach:
+        return 0
+    _forward_signals(state.pid)
+    while True:
+        try:
+            _, status = os.waitpid(state.pid, 0)
+            break
+        except ChildProcessError:
+            status = 0
+            break
+    if not keep:
+        delete(store, container_id, force=True)
+    return exit_code(status)

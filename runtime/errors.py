@@ -1,0 +1,36 @@
+"""The one exception family of pyrunc.
+
+Every failure a user can cause or meet is a PyruncError: a one-line
+message, the errno behind it when there is one, and the JSON path of the
+offending config field when the error is about config.json.  The CLI turns
+it into `pyrunc: <message>`, a log line and exit status 1.
+"""
+from __future__ import annotations
+
+import os
+
+
+class PyruncError(Exception):
+    def __init__(self, message: str, errno: int | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(PyruncError):
+    """config.json is unreadable or asks for something invalid."""
+
+
+class ContainerNotFound(PyruncError):
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"container {container_id} does not exist", errno=2)
+
+
+def from_os_error(what: str, exc: OSError) -> PyruncError:
+    """Wrap an OSError as `<what>: <strerror>` keeping its errno."""
+    reason = exc.strerror or os.strerror(exc.errno or 0)
+    return PyruncError(f"{what}: {reason}", errno=exc.errno)

@@ -1,0 +1,137 @@
+"""Hand a Plan to the C side: encode it into native/plan.h structs and
+spawn the container init.
+
+cffi memory is freed when its Python owner dies, so `encode` returns an
+Encoded object that keeps every buffer alive until the spawn is done.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PyruncError
+from .plan import Plan
+
+from pyrunc._native import ffi, lib  # type: ignore[import-not-found]
+
+
+@dataclass
+class Encoded:
+    plan: Any                                  # struct pyrunc_plan *
+    keepalive: list[Any] = field(default_factory=list)
+
+    def cstr(self, text: str | None) -> Any:
+        if text is None:
+            return ffi.NULL
+        buf = ffi.new("char[]", text.encode())
+        self.keepalive.append(buf)
+        return buf
+
+    def cstr_array(self, items: list[str]) -> Any:
+        """A NULL-terminated char *[]."""
+        array = ffi.new("const char *[]", len(items) + 1)
+        for i, item in enumerate(items):
+            array[i] = self.cstr(item)
+        self.keepalive.append(array)
+        return array
+
+    def structs(self, ctype: str, items: list[Any], fill: Any) -> Any:
+        if not items:
+            return ffi.NULL
+        array = ffi.new(f"{ctype}[]", len(items))
+        for i, item in enumerate(items):
+            fill(array[i], item)
+        self.keepalive.append(array)
+        return array
+
+
+def _fill_mount(c: Any, m: Any, enc: Encoded) -> None:
+    c.kind = m.kind
+    c.source = enc.cstr(m.source)
+    c.destination = enc.cstr(m.destination)
+    c.fstype = enc.cstr(m.fstype)
+    c.flags = m.flags
+    c.remount_flags = m.remount_flags
+    c.propagation = m.propagation
+    c.data = enc.cstr(m.data)
+    c.recursive_readonly = int(m.recursive_readonly)
+    c.source_is_dir = int(m.source_is_dir)
+
+
+def _fill_device(c: Any, d: Any, enc: Encoded) -> None:
+    c.path = enc.cstr(d.path)
+    c.mode, c.major, c.minor, c.uid, c.gid = d.mode, d.major, d.minor, d.uid, d.gid
+    c.bind_from_host = int(d.bind_from_host)
+
+
+def _fill_process(c: Any, plan: Plan, enc: Encoded) -> None:
+    p = plan.process
+    c.argv = enc.cstr_array(p.argv)
+    c.envp = enc.cstr_array(p.envp)
+    c.cwd = enc.cstr(p.cwd)
+    c.uid, c.gid = p.uid, p.gid
+    gids = ffi.new("unsigned int[]", p.additional_gids or [0])
+    enc.keepalive.append(gids)
+    c.n_additional_gids, c.additional_gids = len(p.additional_gids), gids
+    c.umask = p.umask
+    c.n_rlimits = len(p.rlimits)
+    c.rlimits = enc.structs("struct pyrunc_rlimit", p.rlimits, _fill_rlimit)
+    c.has_oom_score_adj = int(p.oom_score_adj is not None)
+    c.oom_score_adj = p.oom_score_adj or 0
+    c.no_new_privileges = int(p.no_new_privileges)
+    c.has_capabilities = int(p.capabilities is not None)
+    if p.capabilities is not None:
+        (c.cap_bounding, c.cap_effective, c.cap_permitted,
+         c.cap_inheritable, c.cap_ambient) = p.capabilities
+    c.preserve_fds = p.preserve_fds
+
+
+def _fill_rlimit(c: Any, rl: tuple[int, int, int]) -> None:
+    c.resource, c.soft, c.hard = rl
+
+
+def encode(plan: Plan, sync_fd: int, fifo_fd: int) -> Encoded:
+    enc = Encoded(ffi.new("struct pyrunc_plan *"))
+    c = enc.plan
+    c.n_namespaces = len(plan.namespaces)
+    c.namespaces = enc.structs("struct pyrunc_namespace", plan.namespaces,
+                               lambda s, ns: (setattr(s, "type", ns[0]), setattr(s, "path", enc.cstr(ns[1]))))
+    c.rootfs = enc.cstr(plan.rootfs)
+    c.rootfs_readonly = int(plan.rootfs_readonly)
+    c.rootfs_propagation = plan.rootfs_propagation
+    c.no_pivot = int(plan.no_pivot)
+    c.n_mounts = len(plan.mounts)
+    c.mounts = enc.structs("struct pyrunc_mount", plan.mounts, lambda s, m: _fill_mount(s, m, enc))
+    c.n_devices = len(plan.devices)
+    c.devices = enc.structs("struct pyrunc_device", plan.devices, lambda s, d: _fill_device(s, d, enc))
+    c.n_masked_paths = len(plan.masked_paths)
+    c.masked_paths = enc.cstr_array(plan.masked_paths)
+    c.n_readonly_paths = len(plan.readonly_paths)
+    c.readonly_paths = enc.cstr_array(plan.readonly_paths)
+    c.hostname = enc.cstr(plan.hostname)
+    c.domainname = enc.cstr(plan.domainname)
+    c.n_sysctls = len(plan.sysctls)
+    c.sysctls = enc.structs("struct pyrunc_sysctl", plan.sysctls,
+                            lambda s, kv: (setattr(s, "key", enc.cstr(kv[0])), setattr(s, "value", enc.cstr(kv[1]))))
+    _fill_process(c.process, plan, enc)
+    c.sync_fd = sync_fd
+    c.fifo_fd = fifo_fd
+    return enc
+
+
+def spawn(plan: Plan, sync_fd: int, fifo_fd: int) -> int:
+    """Fork the intermediate process; returns its pid."""
+    enc = encode(plan, sync_fd, fifo_fd)
+    err = ffi.new("struct pyrunc_error *")
+    pid = lib.pyrunc_spawn(enc.plan, err)
+    if pid < 0:
+        raise PyruncError(ffi.string(err.msg).decode(errors="replace"), errno=err.code)
+    return pid
+
+
+def probes() -> dict[str, bool]:
+    return {
+        "openat2": bool(lib.pyrunc_probe_openat2()),
+        "mount_setattr": bool(lib.pyrunc_probe_mount_setattr()),
+        "clone3": bool(lib.pyrunc_probe_clone3()),
+    }

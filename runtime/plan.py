@@ -1,0 +1,398 @@
+"""config.json (as a Spec) -> a flat Plan the native init executes.
+
+Pure: reads the host only through the small `Host` facts object, so every
+decision here is unit-testable without root.  Nothing below parses JSON,
+and the C side makes no decisions.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass, field
+
+from . import linux_constants as k
+from .errors import ConfigError
+from .log import logger
+from .spec import Mount, Spec
+
+# Mount kinds, as in native/plan.h.
+MOUNT_FS = 0
+MOUNT_BIND = 1
+MOUNT_SYMLINK = 2
+
+
+@dataclass
+class MountStep:
+    kind: int
+    destination: str
+    source: str | None = None
+    fstype: str | None = None
+    flags: int = 0
+    remount_flags: int = 0
+    propagation: int = 0
+    data: str | None = None
+    recursive_readonly: bool = False
+    source_is_dir: bool = True
+
+
+@dataclass
+class DeviceNode:
+    path: str
+    mode: int
+    major: int
+    minor: int
+    uid: int = 0
+    gid: int = 0
+    bind_from_host: bool = False
+
+
+@dataclass
+class ProcessPlan:
+    argv: list[str]
+    envp: list[str]
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    umask: int = -1
+    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
+    oom_score_adj: int | None = None
+    no_new_privileges: bool = False
+    # bounding, effective, permitted, inheritable, ambient; None = untouched
+    capabilities: tuple[int, int, int, int, int] | None = None
+    preserve_fds: int = 0
+
+
+@dataclass
+class Plan:
+    namespaces: list[tuple[int, str | None]]
+    rootfs: str
+    process: ProcessPlan
+    rootfs_readonly: bool = False
+    rootfs_propagation: int = 0
+    no_pivot: bool = False
+    mounts: list[MountStep] = field(default_factory=list)
+    devices: list[DeviceNode] = field(default_factory=list)
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    hostname: str | None = None
+    domainname: str | None = None
+    sysctls: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Host:
+    """The few host facts planning depends on."""
+    # (directory name under /sys/fs/cgroup, mount data) of each v1 hierarchy;
+    # empty on a pure cgroup v2 host.
+    cgroup_v1_hierarchies: list[tuple[str, str]] = field(default_factory=list)
+
+
+def read_host() -> Host:
+    """Host facts from /proc/self/mountinfo."""
+    hierarchies = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            fstype, _source, super_options = (after.split() + ["", "", ""])[:3]
+            mount_point = before.split()[4]
+            if fstype == "cgroup" and mount_point.startswith("/sys/fs/cgroup/"):
+                controllers = [o for o in super_options.split(",")
+                               if o not in ("rw", "ro") and not o.startswith("release_agent")]
+                hierarchies.append((posixpath.basename(mount_point), ",".join(controllers)))
+    return Host(cgroup_v1_hierarchies=hierarchies)
+
+
+# ---- namespaces -------------------------------------------------------------
+
+def plan_namespaces(spec: Spec) -> list[tuple[int, str | None]]:
+    result = []
+    seen = set()
+    for i, ns in enumerate(spec.linux.namespaces):
+        path = f"linux.namespaces[{i}]"
+        flag = k.NAMESPACES.get(ns.type)
+        if flag is None:
+            raise ConfigError(f"unknown namespace type {ns.type!r}", path=f"{path}.type")
+        if ns.type in seen:
+            raise ConfigError(f"namespace {ns.type} given twice", path=f"{path}.type")
+        if ns.type == "user":
+            raise ConfigError("user namespaces are not supported yet", path=f"{path}.type")
+        if ns.path is not None and not ns.path.startswith("/"):
+            raise ConfigError("must be an absolute path", path=f"{path}.path")
+        seen.add(ns.type)
+        result.append((flag, ns.path))
+    if "mount" not in seen:
+        raise ConfigError("a mount namespace is required", path="linux.namespaces")
+    return result
+
+
+def _has_new_or_joined(spec: Spec, ns_type: str) -> bool:
+    return any(ns.type == ns_type for ns in spec.linux.namespaces)
+
+
+# ---- mounts -----------------------------------------------------------------
+
+@dataclass
+class MountOptions:
+    flags: int = 0
+    propagation: int = 0
+    data: list[str] = field(default_factory=list)
+    recursive_readonly: bool = False
+
+
+def parse_mount_options(options: list[str], path: str) -> MountOptions:
+    result = MountOptions()
+    for i, option in enumerate(options):
+        if option in k.MOUNT_FLAGS:
+            clear, flag = k.MOUNT_FLAGS[option]
+            result.flags = result.flags & ~flag if clear else result.flags | flag
+        elif option in k.PROPAGATION:
+            result.propagation = k.PROPAGATION[option]
+        elif option == "rro":
+            result.recursive_readonly = True
+        elif option in ("rrw",):
+            result.recursive_readonly = False
+        elif option in ("idmap", "ridmap") or (option.startswith("r") and option[1:] in k.MOUNT_FLAGS
+                                                 and option not in ("relatime", "remount", "rw", "ro", "rbind")):
+            raise ConfigError(f"mount option {option!r} is not supported yet", path=f"{path}[{i}]")
+        else:
+            result.data.append(option)
+    return result
+
+
+def _normalize_destination(destination: str, path: str) -> str:
+    if not destination:
+        raise ConfigError("must not be empty", path=path)
+    # Relative destinations are relative to "/", as runc treats them.
+    return posixpath.normpath(posixpath.join("/", destination))
+
+
+def _is_bind(mount: Mount, options: MountOptions) -> bool:
+    return bool(options.flags & k.MS_BIND) or mount.type == "bind"
+
+
+def _plan_bind(mount: Mount, options: MountOptions, destination: str, bundle: str, path: str) -> MountStep:
+    if not mount.source:
+        raise ConfigError("a bind mount needs a source", path=f"{path}.source")
+    source = posixpath.normpath(posixpath.join(bundle, mount.source))
+    try:
+        is_dir = os.path.isdir(source) if os.path.exists(source) else None
+    except OSError:
+        is_dir = None
+    if is_dir is None:
+        raise ConfigError(f"bind source {source} does not exist", path=f"{path}.source")
+    first = k.MS_BIND | (options.flags & k.MS_REC)
+    remount = options.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
+    return MountStep(MOUNT_BIND, destination, source=source, flags=first, remount_flags=remount,
+                     propagation=options.propagation, data=None,
+                     recursive_readonly=options.recursive_readonly, source_is_dir=is_dir)
+
+
+def _plan_cgroup_mount(mount: Mount, options: MountOptions, destination: str, host: Host) -> list[MountStep]:
+    """A `cgroup` mount: cgroup2 on a v2 host; on v1 a tmpfs holding one
+    mount per hierarchy (seen through the container's cgroup namespace)."""
+    flags = options.flags & ~k.MS_BIND
+    if not host.cgroup_v1_hierarchies:
+        return [MountStep(MOUNT_FS, destination, source="cgroup", fstype="cgroup2", flags=flags,
+                          propagation=options.propagation)]
+    base = k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC
+    steps = [MountStep(MOUNT_FS, destination, source="tmpfs", fstype="tmpfs", flags=base, data="mode=755")]
+    for name, controllers in host.cgroup_v1_hierarchies:
+        steps.append(MountStep(MOUNT_FS, posixpath.join(destination, name), source="cgroup",
+                               fstype="cgroup", flags=flags, data=controllers))
+    if flags & k.MS_RDONLY:
+        # Read-only only after the hierarchy directories exist in the tmpfs.
+        steps.append(MountStep(MOUNT_FS, destination, fstype="tmpfs",
+                               flags=base | k.MS_REMOUNT | k.MS_RDONLY, data="mode=755"))
+    return steps
+
+
+def plan_mounts(spec: Spec, bundle: str, host: Host) -> list[MountStep]:
+    steps: list[MountStep] = []
+    for i, mount in enumerate(spec.mounts):
+        path = f"mounts[{i}]"
+        destination = _normalize_destination(mount.destination, f"{path}.destination")
+        options = parse_mount_options(mount.options, f"{path}.options")
+        if _is_bind(mount, options):
+            steps.append(_plan_bind(mount, options, destination, bundle, path))
+        elif mount.type == "cgroup":
+            steps.extend(_plan_cgroup_mount(mount, options, destination, host))
+        else:
+            if not mount.type:
+                raise ConfigError("is required for a non-bind mount", path=f"{path}.type")
+            steps.append(MountStep(MOUNT_FS, destination, source=mount.source or mount.type,
+                                   fstype=mount.type, flags=options.flags & ~k.MS_REC,
+                                   propagation=options.propagation, data=",".join(options.data) or None,
+                                   recursive_readonly=options.recursive_readonly))
+    return steps
+
+
+# ---- /dev -------------------------------------------------------------------
+
+_DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+                    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
+
+_DEV_SYMLINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                 ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+                 ("pts/ptmx", "/dev/ptmx")]
+
+
+def _dev_is_bind_mounted(mounts: list[MountStep]) -> bool:
+    return any(m.destination == "/dev" and m.kind == MOUNT_BIND for m in mounts)
+
+
+def plan_devices(spec: Spec, mounts: list[MountStep]) -> list[DeviceNode]:
+    devices: dict[str, DeviceNode] = {}
+    if not _dev_is_bind_mounted(mounts):
+        for dev_path, major, minor in _DEFAULT_DEVICES:
+            devices[dev_path] = DeviceNode(dev_path, k.S_IFCHR | 0o666, major, minor)
+    for i, dev in enumerate(spec.linux.devices):
+        path = f"linux.devices[{i}]"
+        kind = k.DEVICE_TYPES.get(dev.type)
+        if kind is None:
+            raise ConfigError(f"unknown device type {dev.type!r}", path=f"{path}.type")
+        dev_path = posixpath.normpath(dev.path)
+        if not dev_path.startswith("/dev/"):
+            raise ConfigError("must be a path under /dev", path=f"{path}.path")
+        mode = dev.file_mode if dev.file_mode is not None else 0o666
+        devices[dev_path] = DeviceNode(dev_path, kind | (mode & 0o7777), dev.major, dev.minor, dev.uid, dev.gid)
+    return list(devices.values())
+
+
+def plan_dev_symlinks(mounts: list[MountStep]) -> list[MountStep]:
+    if _dev_is_bind_mounted(mounts):
+        return []
+    return [MountStep(MOUNT_SYMLINK, link, source=target) for target, link in _DEV_SYMLINKS]
+
+
+# ---- sysctl -----------------------------------------------------------------
+
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def plan_sysctls(spec: Spec) -> list[tuple[str, str]]:
+    """Only namespaced sysctls, each needing the namespace it lives in (as runc)."""
+    result = []
+    for key, value in spec.linux.sysctl.items():
+        path = f"linux.sysctl.{key}"
+        parts = key.split(".")
+        if not key or "/" in key or any(p in ("", "..", ".") for p in parts):
+            raise ConfigError("is not a valid sysctl name", path=path)
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            needed = "ipc"
+        elif key.startswith("net."):
+            needed = "network"
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            needed = "uts"
+        else:
+            raise ConfigError("is not a namespaced sysctl; refusing to change it for the host", path=path)
+        if not _has_new_or_joined(spec, needed):
+            raise ConfigError(f"needs a {needed} namespace", path=path)
+        result.append(("/proc/sys/" + "/".join(parts), value))
+    return result
+
+
+# ---- process ----------------------------------------------------------------
+
+def capability_mask(names: list[str], path: str) -> int:
+    mask = 0
+    for name in names:
+        bit = k.CAPABILITY_BITS.get(name)
+        if bit is None:
+            # runc ignores capabilities this kernel or build does not know.
+            logger.warning(f"{path}: ignoring unknown capability {name}")
+            continue
+        mask |= 1 << bit
+    return mask
+
+
+def plan_process(spec: Spec, preserve_fds: int) -> ProcessPlan:
+    process = spec.process
+    if process is None:
+        raise ConfigError("is required to start a container", path="process")
+    if not process.cwd.startswith("/"):
+        raise ConfigError("must be an absolute path", path="process.cwd")
+    rlimits = []
+    seen = set()
+    for i, rl in enumerate(process.rlimits):
+        path = f"process.rlimits[{i}]"
+        resource = k.RLIMITS.get(rl.type)
+        if resource is None:
+            raise ConfigError(f"unknown rlimit {rl.type!r}", path=f"{path}.type")
+        if rl.type in seen:
+            raise ConfigError(f"{rl.type} given twice", path=f"{path}.type")
+        if rl.soft > rl.hard:
+            raise ConfigError("soft limit is above the hard limit", path=f"{path}.soft")
+        seen.add(rl.type)
+        rlimits.append((resource, rl.soft, rl.hard))
+    caps = None
+    if process.capabilities is not None:
+        c = process.capabilities
+        caps = tuple(capability_mask(getattr(c, name), f"process.capabilities.{name}")
+                     for name in ("bounding", "effective", "permitted", "inheritable", "ambient"))
+    if process.oom_score_adj is not None and not -1000 <= process.oom_score_adj <= 1000:
+        raise ConfigError("must be between -1000 and 1000", path="process.oomScoreAdj")
+    return ProcessPlan(
+        argv=list(process.args),
+        envp=list(process.env),
+        cwd=posixpath.normpath(process.cwd),
+        uid=process.user.uid,
+        gid=process.user.gid,
+        additional_gids=list(process.user.additional_gids),
+        umask=process.user.umask if process.user.umask is not None else -1,
+        rlimits=rlimits,
+        oom_score_adj=process.oom_score_adj,
+        no_new_privileges=process.no_new_privileges,
+        capabilities=caps,  # type: ignore[arg-type]
+        preserve_fds=preserve_fds,
+    )
+
+
+# ---- the whole plan ---------------------------------------------------------
+
+def resolve_rootfs(spec: Spec, bundle: str) -> str:
+    rootfs = os.path.realpath(posixpath.join(bundle, spec.root_path))
+    if not os.path.isdir(rootfs):
+        raise ConfigError(f"rootfs {rootfs} is not a directory", path="root.path")
+    return rootfs
+
+
+def _check_names(spec: Spec) -> None:
+    for key, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if value is not None and not _has_new_or_joined(spec, "uts"):
+            raise ConfigError("needs a uts namespace", path=key)
+
+
+def _plain_paths(paths: list[str], key: str) -> list[str]:
+    for i, p in enumerate(paths):
+        if not p.startswith("/"):
+            raise ConfigError("must be an absolute path", path=f"{key}[{i}]")
+    return [posixpath.normpath(p) for p in paths]
+
+
+def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False, preserve_fds: int = 0) -> Plan:
+    namespaces = plan_namespaces(spec)
+    _check_names(spec)
+    mounts = plan_mounts(spec, bundle, host)
+    propagation = 0
+    if spec.linux.rootfs_propagation:
+        propagation = k.PROPAGATION.get(spec.linux.rootfs_propagation, -1)
+        if propagation < 0:
+            raise ConfigError(f"unknown propagation {spec.linux.rootfs_propagation!r}",
+                              path="linux.rootfsPropagation")
+    return Plan(
+        namespaces=namespaces,
+        rootfs=resolve_rootfs(spec, bundle),
+        process=plan_process(spec, preserve_fds),
+        rootfs_readonly=spec.root_readonly,
+        rootfs_propagation=propagation,
+        no_pivot=no_pivot,
+        mounts=mounts + plan_dev_symlinks(mounts),
+        devices=plan_devices(spec, mounts),
+        masked_paths=_plain_paths(spec.linux.masked_paths, "linux.maskedPaths"),
+        readonly_paths=_plain_paths(spec.linux.readonly_paths, "linux.readonlyPaths"),
+        hostname=spec.hostname,
+        domainname=spec.domainname,
+        sysctls=plan_sysctls(spec),
+    )

@@ -1,0 +1,289 @@
+"""A typed model of config.json with a fast, path-naming parser.
+
+This is what `create` reads on every call, so it checks types as it goes
+and names the JSON path of the first bad field; the full JSON-schema
+explanation of everything wrong lives in validate.py.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+_MISSING = object()
+
+
+class Reader:
+    """Typed access to one JSON object, naming paths in errors."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError("must be an object", path=path or "(root)")
+        self.data = data
+        self.path = path
+
+    def sub(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+        value = self.data.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if default is _MISSING:
+                raise ConfigError("is required", path=self.sub(key))
+            return default
+        # bool is an int in Python; a JSON true is never a valid number here.
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            raise ConfigError(f"must be {_kind_name(kind)}", path=self.sub(key))
+        return value
+
+    def child(self, key: str) -> Reader | None:
+        value = self.data.get(key)
+        return None if value is None else Reader(value, self.sub(key))
+
+    def objects(self, key: str) -> list[Reader]:
+        items = self.get(key, list, [])
+        return [Reader(item, f"{self.sub(key)}[{i}]") for i, item in enumerate(items)]
+
+    def strings(self, key: str) -> list[str]:
+        items = self.get(key, list, [])
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise ConfigError("must be a string", path=f"{self.sub(key)}[{i}]")
+        return items
+
+    def uint(self, key: str, default: Any = _MISSING, bits: int = 32) -> Any:
+        value = self.get(key, int, default)
+        if value is not default and not 0 <= value < 2 ** bits:
+            raise ConfigError(f"must be between 0 and {2 ** bits - 1}", path=self.sub(key))
+        return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "a boolean", list: "an array", dict: "an object"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+@dataclass
+class Mount:
+    destination: str
+    type: str | None
+    source: str | None
+    options: list[str]
+    uid_mappings: list[dict] = field(default_factory=list)
+    gid_mappings: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Capabilities:
+    bounding: list[str] = field(default_factory=list)
+    effective: list[str] = field(default_factory=list)
+    permitted: list[str] = field(default_factory=list)
+    inheritable: list[str] = field(default_factory=list)
+    ambient: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass
+class User:
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Process:
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None
+    user: User = field(default_factory=User)
+    capabilities: Capabilities | None = None
+    rlimits: list[Rlimit] = field(default_factory=list)
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+
+
+@dataclass
+class Namespace:
+    type: str
+    path: str | None = None
+
+
+@dataclass
+class IDMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass
+class Device:
+    path: str
+    type: str
+    major: int
+    minor: int
+    file_mode: int | None
+    uid: int
+    gid: int
+
+
+@dataclass
+class Linux:
+    namespaces: list[Namespace] = field(default_factory=list)
+    uid_mappings: list[IDMapping] = field(default_factory=list)
+    gid_mappings: list[IDMapping] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
+    cgroups_path: str | None = None
+    resources: dict = field(default_factory=dict)
+    rootfs_propagation: str | None = None
+    sysctl: dict[str, str] = field(default_factory=dict)
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    seccomp: dict | None = None
+
+
+@dataclass
+class Spec:
+    oci_version: str
+    root_path: str
+    root_readonly: bool
+    process: Process | None
+    mounts: list[Mount]
+    hostname: str | None
+    domainname: str | None
+    annotations: dict[str, str]
+    hooks: dict
+    linux: Linux
+    raw: dict
+
+
+def _parse_user(r: Reader | None) -> User:
+    if r is None:
+        return User()
+    gids = r.get("additionalGids", list, [])
+    for i, gid in enumerate(gids):
+        if not isinstance(gid, int) or isinstance(gid, bool) or not 0 <= gid < 2 ** 32:
+            raise ConfigError("must be a gid (0 to 4294967295)", path=f"{r.sub('additionalGids')}[{i}]")
+    return User(uid=r.uint("uid", 0), gid=r.uint("gid", 0), umask=r.uint("umask", None),
+                additional_gids=gids)
+
+
+def _parse_capabilities(r: Reader | None) -> Capabilities | None:
+    if r is None:
+        return None
+    return Capabilities(**{name: r.strings(name) for name in
+                           ("bounding", "effective", "permitted", "inheritable", "ambient")})
+
+
+def _parse_process(r: Reader) -> Process:
+    args = r.strings("args")
+    if not args:
+        raise ConfigError("must name the program to run", path=r.sub("args"))
+    size = r.child("consoleSize")
+    rlimits = [Rlimit(lr.get("type", str), lr.uint("soft", bits=64), lr.uint("hard", bits=64))
+               for lr in r.objects("rlimits")]
+    oom = r.get("oomScoreAdj", int, None)
+    return Process(
+        args=args,
+        env=r.strings("env"),
+        cwd=r.get("cwd", str, "/"),
+        terminal=r.get("terminal", bool, False),
+        console_size=(size.uint("height"), size.uint("width")) if size else None,
+        user=_parse_user(r.child("user")),
+        capabilities=_parse_capabilities(r.child("capabilities")),
+        rlimits=rlimits,
+        no_new_privileges=r.get("noNewPrivileges", bool, False),
+        oom_score_adj=oom,
+    )
+
+
+def _parse_mappings(r: Reader, key: str) -> list[IDMapping]:
+    return [IDMapping(m.uint("containerID"), m.uint("hostID"), m.uint("size")) for m in r.objects(key)]
+
+
+def _parse_device(r: Reader) -> Device:
+    return Device(path=r.get("path", str), type=r.get("type", str), major=r.get("major", int, 0),
+                  minor=r.get("minor", int, 0), file_mode=r.uint("fileMode", None),
+                  uid=r.uint("uid", 0), gid=r.uint("gid", 0))
+
+
+def _parse_linux(r: Reader | None) -> Linux:
+    if r is None:
+        return Linux()
+    sysctl = r.get("sysctl", dict, {})
+    for key, value in sysctl.items():
+        if not isinstance(value, str):
+            raise ConfigError("must be a string", path=f"{r.sub('sysctl')}.{key}")
+    return Linux(
+        namespaces=[Namespace(n.get("type", str), n.get("path", str, None)) for n in r.objects("namespaces")],
+        uid_mappings=_parse_mappings(r, "uidMappings"),
+        gid_mappings=_parse_mappings(r, "gidMappings"),
+        devices=[_parse_device(d) for d in r.objects("devices")],
+        cgroups_path=r.get("cgroupsPath", str, None),
+        resources=r.get("resources", dict, {}),
+        rootfs_propagation=r.get("rootfsPropagation", str, None),
+        sysctl=sysctl,
+        masked_paths=r.strings("maskedPaths"),
+        readonly_paths=r.strings("readonlyPaths"),
+        seccomp=r.get("seccomp", dict, None),
+    )
+
+
+def _parse_mount(r: Reader) -> Mount:
+    return Mount(destination=r.get("destination", str), type=r.get("type", str, None),
+                 source=r.get("source", str, None), options=r.strings("options"),
+                 uid_mappings=r.get("uidMappings", list, []), gid_mappings=r.get("gidMappings", list, []))
+
+
+def parse(config: Any) -> Spec:
+    r = Reader(config, "")
+    root = r.child("root")
+    if root is None:
+        raise ConfigError("is required", path="root")
+    process = r.child("process")
+    annotations = r.get("annotations", dict, {})
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            raise ConfigError("must be a string", path=f"annotations.{key}")
+    return Spec(
+        oci_version=r.get("ociVersion", str),
+        root_path=root.get("path", str),
+        root_readonly=root.get("readonly", bool, False),
+        process=_parse_process(process) if process else None,
+        mounts=[_parse_mount(m) for m in r.objects("mounts")],
+        hostname=r.get("hostname", str, None),
+        domainname=r.get("domainname", str, None),
+        annotations=annotations,
+        hooks=r.get("hooks", dict, {}),
+        linux=_parse_linux(r.child("linux")),
+        raw=config,
+    )
+
+
+def load(bundle: str) -> Spec:
+    """Read and parse <bundle>/config.json."""
+    path = f"{bundle}/config.json"
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", errno=exc.errno) from None
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    return parse(config)

@@ -1,0 +1,161 @@
+"""The state directory of each container: <root>/<id>/state.json under an
+flock, written atomically, with the status recomputed from kernel facts on
+every read (init alive, same start time, not a zombie; exec.fifo present
+means created; a frozen cgroup means paused)."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from .errors import ContainerNotFound, PyruncError, from_os_error
+
+DEFAULT_ROOT = "/run/pyrunc"
+STATE_FILE = "state.json"
+FIFO_NAME = "exec.fifo"
+MAX_ID_LENGTH = 1024
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_+.\-]+$")
+
+CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
+
+
+def validate_id(container_id: str) -> None:
+    if not container_id:
+        raise PyruncError("container id cannot be empty")
+    if (len(container_id) > MAX_ID_LENGTH or container_id in (".", "..")
+            or not _ID_RE.match(container_id)):
+        raise PyruncError(f"invalid container id {container_id!r}: use letters, digits, "
+                          f"'_', '+', '-' and '.', at most {MAX_ID_LENGTH} characters")
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat, or None when the pid is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def now_rfc3339() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+@dataclass
+class ContainerState:
+    id: str
+    dir: str
+    data: dict[str, Any]
+
+    @property
+    def pid(self) -> int:
+        return int(self.data.get("pid", 0))
+
+    @property
+    def fifo_path(self) -> str:
+        return os.path.join(self.dir, FIFO_NAME)
+
+    def init_alive(self) -> bool:
+        pid = self.pid
+        return pid > 0 and process_start_time(pid) == self.data.get("pidStartTime")
+
+    def status(self, is_frozen: Any = None) -> str:
+        if not self.init_alive():
+            return STOPPED
+        if os.path.exists(self.fifo_path):
+            return CREATED
+        if is_frozen is not None and is_frozen():
+            return PAUSED
+        return RUNNING
+
+    def save(self) -> None:
+        """Atomic replace: readers see the old or the new file, never half."""
+        tmp = os.path.join(self.dir, f".{STATE_FILE}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, json.dumps(self.data).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+
+
+class StateStore:
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = root
+
+    def container_dir(self, container_id: str) -> str:
+        validate_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def ensure_root(self) -> None:
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise from_os_error(f"create state root {self.root}", exc) from None
+
+    def new(self, container_id: str) -> ContainerState:
+        """Claim the id: mkdir is the atomic 'does it exist' check."""
+        path = self.container_dir(container_id)
+        self.ensure_root()
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            raise PyruncError(f"container with id {container_id} already exists", errno=17) from None
+        except OSError as exc:
+            raise from_os_error(f"create state directory {path}", exc) from None
+        return ContainerState(container_id, path, {})
+
+    def load(self, container_id: str) -> ContainerState:
+        path = self.container_dir(container_id)
+        try:
+            with open(os.path.join(path, STATE_FILE), "rb") as f:
+                data = json.loads(f.read())
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        except (OSError, ValueError) as exc:
+            raise PyruncError(f"container {container_id}: unreadable state: {exc}") from None
+        return ContainerState(container_id, path, data)
+
+    def ids(self) -> Iterator[str]:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if os.path.exists(os.path.join(self.root, name, STATE_FILE)):
+                yield name
+
+    def remove(self, state: ContainerState) -> None:
+        for name in os.listdir(state.dir):
+            os.unlink(os.path.join(state.dir, name))
+        os.rmdir(state.dir)
+
+
+class Lock:
+    """Exclusive flock on a container's state directory for one operation."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> Lock:
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(os.path.basename(self.path)) from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)

@@ -1,0 +1,59 @@
+"""The runtime's end of the parent/child channel (native/sync.h).
+
+One SOCK_SEQPACKET packet per message: u32 type, i32 value, u32 length,
+then `length` bytes of UTF-8 text, in native byte order.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+PID = 1
+GO = 2
+READY = 3
+ERROR = 4
+
+_HEADER = struct.Struct("=IiI")
+MAX_TEXT = 1024
+
+
+@dataclass(frozen=True)
+class Message:
+    type: int
+    value: int = 0
+    text: str = ""
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def encode(message: Message) -> bytes:
+    text = message.text.encode("utf-8", "replace")[:MAX_TEXT]
+    return _HEADER.pack(message.type, message.value, len(text)) + text
+
+
+def decode(packet: bytes) -> Message:
+    if len(packet) < _HEADER.size:
+        raise ProtocolError("short message")
+    kind, value, length = _HEADER.unpack_from(packet)
+    if length > len(packet) - _HEADER.size:
+        raise ProtocolError("truncated message")
+    text = packet[_HEADER.size:_HEADER.size + length].decode("utf-8", "replace")
+    return Message(kind, value, text)
+
+
+def channel() -> tuple[socket.socket, socket.socket]:
+    """(parent end, child end); both close-on-exec."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock: socket.socket, message: Message) -> None:
+    sock.send(encode(message))
+
+
+def receive(sock: socket.socket) -> Message | None:
+    """The next message, or None when the peer closed (e.g. it exec'd)."""
+    packet = sock.recv(_HEADER.size + MAX_TEXT)
+    return decode(packet) if packet else None
