@@ -6,13 +6,9 @@ failure; a failed create leaves nothing behind.
 """
 from __future__ import annotations
 
-import errno
+import _signal
 import os
 import select
-import signal
-import time
-from dataclasses import dataclass
-from typing import Any
 
 from . import spec as spec_mod
 from . import sync
@@ -21,18 +17,22 @@ from .log import logger
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
 from .state import process_start_time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 OCI_VERSION = "1.2.0"
 
 
-@dataclass
 class CreateOptions:
-    bundle: str
-    pid_file: str | None = None
-    console_socket: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    systemd_cgroup: bool = False
+    """The flags of create/run that shape a container."""
+
+    def __init__(self, bundle: str, pid_file: str | None = None, console_socket: str | None = None,
+                 no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0,
+                 systemd_cgroup: bool = False) -> None:
+        self.bundle, self.pid_file, self.console_socket = bundle, pid_file, console_socket
+        self.no_pivot, self.no_new_keyring = no_pivot, no_new_keyring
+        self.preserve_fds, self.systemd_cgroup = preserve_fds, systemd_cgroup
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -81,7 +81,7 @@ def _signal_init(state: ContainerState, sig: int) -> bool:
     if pidfd is None:
         return False
     try:
-        signal.pidfd_send_signal(pidfd, sig)
+        _signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         return False
     except OSError as exc:
@@ -102,7 +102,7 @@ def _kill_and_wait(state: ContainerState, timeout: float = 10.0) -> None:
     if pidfd is None:
         return
     try:
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
         if not _wait_pidfd_exit(pidfd, timeout):
             raise PyruncError(f"container {state.id}: init did not die after SIGKILL")
     except ProcessLookupError:
@@ -123,7 +123,7 @@ class _Spawned:
     def undo(self) -> None:
         if self.init_pid > 0:
             try:
-                os.kill(self.init_pid, signal.SIGKILL)
+                os.kill(self.init_pid, _signal.SIGKILL)
                 os.waitpid(self.init_pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
@@ -252,17 +252,18 @@ def start(store: StateStore, container_id: str) -> None:
 # ---- kill / delete ---------------------------------------------------------
 
 def parse_signal(text: str) -> int:
+    """A signal number from `9`, `KILL` or `SIGKILL` (as runc accepts)."""
     name = text.upper()
     if name.isdigit():
         number = int(name)
-        if 0 < number < signal.NSIG:
+        if 0 < number < _signal.NSIG:
             return number
     else:
         if not name.startswith("SIG"):
             name = "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
+        number = getattr(_signal, name, None)
+        if "_" not in name and isinstance(number, int):
+            return number
     raise PyruncError(f"unknown signal {text!r}")
 
 
@@ -283,7 +284,7 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
 def _destroy(store: StateStore, state: ContainerState) -> None:
     manager = _cgroup_manager(state)
     if manager is not None:
-        manager.kill_all(signal.SIGKILL)
+        manager.kill_all(_signal.SIGKILL)
         manager.destroy()
     store.remove(state)
 
@@ -302,7 +303,7 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
         if status != STOPPED:
             manager = _cgroup_manager(state)
             if status == PAUSED and manager is not None:
-                manager.kill_all(signal.SIGKILL)
+                manager.kill_all(_signal.SIGKILL)
                 manager.thaw()
             _kill_and_wait(state)
         _destroy(store, state)
@@ -343,7 +344,7 @@ def list_containers(store: StateStore) -> list[dict[str, Any]]:
 
 # ---- run -------------------------------------------------------------------
 
-_UNFORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGURG, signal.SIGWINCH}
+_UNFORWARDED = {_signal.SIGCHLD, _signal.SIGKILL, _signal.SIGSTOP, _signal.SIGURG, _signal.SIGWINCH}
 
 
 def _forward_signals(pid: int) -> None:
@@ -352,10 +353,10 @@ def _forward_signals(pid: int) -> None:
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
-    for sig in signal.valid_signals():
-        if sig not in _UNFORWARDED and 0 < sig < signal.NSIG:
+    for sig in _signal.valid_signals():
+        if sig not in _UNFORWARDED and 0 < sig < _signal.NSIG:
             try:
-                signal.signal(sig, forward)
+                _signal.signal(sig, forward)
             except (OSError, ValueError):
                 pass
 

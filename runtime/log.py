@@ -6,10 +6,11 @@ error goes there in logrus's JSON (or text) shape.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+
+from . import jsonio
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -28,8 +29,8 @@ class Logger:
     def format(self, level: str, msg: str) -> str:
         stamp = self._timestamp()
         if self.fmt == "json":
-            return json.dumps({"level": level, "msg": msg, "time": stamp})
-        return f"time={json.dumps(stamp)} level={level} msg={json.dumps(msg)}"
+            return jsonio.dumps({"level": level, "msg": msg, "time": stamp})
+        return f"time={jsonio.dumps(stamp)} level={level} msg={jsonio.dumps(msg)}"
 
     def log(self, level: str, msg: str) -> None:
         if _LEVELS[level] < self.min_level:

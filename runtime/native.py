@@ -6,19 +6,20 @@ Encoded object that keeps every buffer alive until the spawn is done.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .errors import PyruncError
 from .plan import Plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyrunc._native import ffi, lib  # type: ignore[import-not-found]
 
 
-@dataclass
 class Encoded:
-    plan: Any                                  # struct pyrunc_plan *
-    keepalive: list[Any] = field(default_factory=list)
+    def __init__(self, plan: Any) -> None:
+        self.plan = plan                       # struct pyrunc_plan *
+        self.keepalive: list[Any] = []
 
     def cstr(self, text: str | None) -> Any:
         if text is None:

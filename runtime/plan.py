@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
-
 from . import linux_constants as k
 from .errors import ConfigError
 from .log import logger
+from .record import Record
 from .spec import Mount, Spec
 
 # Mount kinds, as in native/plan.h.
@@ -21,71 +20,75 @@ MOUNT_BIND = 1
 MOUNT_SYMLINK = 2
 
 
-@dataclass
-class MountStep:
-    kind: int
-    destination: str
-    source: str | None = None
-    fstype: str | None = None
-    flags: int = 0
-    remount_flags: int = 0
-    propagation: int = 0
-    data: str | None = None
-    recursive_readonly: bool = False
-    source_is_dir: bool = True
+class MountStep(Record):
+    __slots__ = ("kind", "destination", "source", "fstype", "flags", "remount_flags",
+                 "propagation", "data", "recursive_readonly", "source_is_dir")
+
+    def __init__(self, kind: int, destination: str, source: str | None = None,
+                 fstype: str | None = None, flags: int = 0, remount_flags: int = 0,
+                 propagation: int = 0, data: str | None = None, recursive_readonly: bool = False,
+                 source_is_dir: bool = True) -> None:
+        self.kind, self.destination, self.source, self.fstype = kind, destination, source, fstype
+        self.flags, self.remount_flags, self.propagation = flags, remount_flags, propagation
+        self.data, self.recursive_readonly, self.source_is_dir = data, recursive_readonly, source_is_dir
 
 
-@dataclass
-class DeviceNode:
-    path: str
-    mode: int
-    major: int
-    minor: int
-    uid: int = 0
-    gid: int = 0
-    bind_from_host: bool = False
+class DeviceNode(Record):
+    __slots__ = ("path", "mode", "major", "minor", "uid", "gid", "bind_from_host")
+
+    def __init__(self, path: str, mode: int, major: int, minor: int, uid: int = 0, gid: int = 0,
+                 bind_from_host: bool = False) -> None:
+        self.path, self.mode, self.major, self.minor = path, mode, major, minor
+        self.uid, self.gid, self.bind_from_host = uid, gid, bind_from_host
 
 
-@dataclass
-class ProcessPlan:
-    argv: list[str]
-    envp: list[str]
-    cwd: str = "/"
-    uid: int = 0
-    gid: int = 0
-    additional_gids: list[int] = field(default_factory=list)
-    umask: int = -1
-    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
-    oom_score_adj: int | None = None
-    no_new_privileges: bool = False
-    # bounding, effective, permitted, inheritable, ambient; None = untouched
-    capabilities: tuple[int, int, int, int, int] | None = None
-    preserve_fds: int = 0
+class ProcessPlan(Record):
+    __slots__ = ("argv", "envp", "cwd", "uid", "gid", "additional_gids", "umask", "rlimits",
+                 "oom_score_adj", "no_new_privileges", "capabilities", "preserve_fds")
+
+    def __init__(self, argv: list[str], envp: list[str], cwd: str = "/", uid: int = 0,
+                 gid: int = 0, additional_gids: list[int] | None = None, umask: int = -1,
+                 rlimits: list[tuple[int, int, int]] | None = None,
+                 oom_score_adj: int | None = None, no_new_privileges: bool = False,
+                 capabilities: tuple[int, int, int, int, int] | None = None,
+                 preserve_fds: int = 0) -> None:
+        self.argv, self.envp, self.cwd = argv, envp, cwd
+        self.uid, self.gid, self.additional_gids = uid, gid, additional_gids or []
+        self.umask, self.rlimits = umask, rlimits or []
+        self.oom_score_adj, self.no_new_privileges = oom_score_adj, no_new_privileges
+        # bounding, effective, permitted, inheritable, ambient; None = untouched
+        self.capabilities = capabilities
+        self.preserve_fds = preserve_fds
 
 
-@dataclass
-class Plan:
-    namespaces: list[tuple[int, str | None]]
-    rootfs: str
-    process: ProcessPlan
-    rootfs_readonly: bool = False
-    rootfs_propagation: int = 0
-    no_pivot: bool = False
-    mounts: list[MountStep] = field(default_factory=list)
-    devices: list[DeviceNode] = field(default_factory=list)
-    masked_paths: list[str] = field(default_factory=list)
-    readonly_paths: list[str] = field(default_factory=list)
-    hostname: str | None = None
-    domainname: str | None = None
-    sysctls: list[tuple[str, str]] = field(default_factory=list)
+class Plan(Record):
+    __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
+                 "no_pivot", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
+                 "domainname", "sysctls")
+
+    def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
+                 rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
+                 mounts: list[MountStep] | None = None, devices: list[DeviceNode] | None = None,
+                 masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None,
+                 hostname: str | None = None, domainname: str | None = None,
+                 sysctls: list[tuple[str, str]] | None = None) -> None:
+        self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
+        self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
+        self.no_pivot = no_pivot
+        self.mounts, self.devices = mounts or [], devices or []
+        self.masked_paths, self.readonly_paths = masked_paths or [], readonly_paths or []
+        self.hostname, self.domainname = hostname, domainname
+        self.sysctls = sysctls or []
 
 
-@dataclass
-class Host:
+class Host(Record):
     """The few host facts planning depends on."""
-    # (directory name under /sys/fs/cgroup, mount data) of each v1 hierarchy;
-    # empty on a pure cgroup v2 host.
-    cgroup_v1_hierarchies: list[tuple[str, str]] = field(default_factory=list)
+    __slots__ = ("cgroup_v1_hierarchies",)
+
+    def __init__(self, cgroup_v1_hierarchies: list[tuple[str, str]] | None = None) -> None:
+        # (directory name under /sys/fs/cgroup, mount data) of each v1
+        # hierarchy; empty on a pure cgroup v2 host.
+        self.cgroup_v1_hierarchies = cgroup_v1_hierarchies or []
 
 
 def read_host() -> Host:
@@ -132,12 +135,14 @@ def _has_new_or_joined(spec: Spec, ns_type: str) -> bool:
 
 # ---- mounts -----------------------------------------------------------------
 
-@dataclass
-class MountOptions:
-    flags: int = 0
-    propagation: int = 0
-    data: list[str] = field(default_factory=list)
-    recursive_readonly: bool = False
+class MountOptions(Record):
+    __slots__ = ("flags", "propagation", "data", "recursive_readonly")
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.propagation = 0
+        self.data: list[str] = []
+        self.recursive_readonly = False
 
 
 def parse_mount_options(options: list[str], path: str) -> MountOptions:

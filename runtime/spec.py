@@ -6,11 +6,13 @@ explanation of everything wrong lives in validate.py.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
-
+from . import jsonio
 from .errors import ConfigError
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _MISSING = object()
 
@@ -69,106 +71,127 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
 
 
-@dataclass
-class Mount:
-    destination: str
-    type: str | None
-    source: str | None
-    options: list[str]
-    uid_mappings: list[dict] = field(default_factory=list)
-    gid_mappings: list[dict] = field(default_factory=list)
+class Mount(Record):
+    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
+
+    def __init__(self, destination: str, type: str | None, source: str | None, options: list[str],
+                 uid_mappings: list | None = None, gid_mappings: list | None = None) -> None:
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.options = options
+        self.uid_mappings = uid_mappings or []
+        self.gid_mappings = gid_mappings or []
 
 
-@dataclass
-class Capabilities:
-    bounding: list[str] = field(default_factory=list)
-    effective: list[str] = field(default_factory=list)
-    permitted: list[str] = field(default_factory=list)
-    inheritable: list[str] = field(default_factory=list)
-    ambient: list[str] = field(default_factory=list)
+CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
-@dataclass
-class Rlimit:
-    type: str
-    soft: int
-    hard: int
+class Capabilities(Record):
+    __slots__ = CAPABILITY_SETS
+
+    def __init__(self, **sets: list[str]) -> None:
+        for name in CAPABILITY_SETS:
+            setattr(self, name, sets.get(name, []))
 
 
-@dataclass
-class User:
-    uid: int = 0
-    gid: int = 0
-    umask: int | None = None
-    additional_gids: list[int] = field(default_factory=list)
+class Rlimit(Record):
+    __slots__ = ("type", "soft", "hard")
+
+    def __init__(self, type: str, soft: int, hard: int) -> None:
+        self.type, self.soft, self.hard = type, soft, hard
 
 
-@dataclass
-class Process:
-    args: list[str]
-    env: list[str] = field(default_factory=list)
-    cwd: str = "/"
-    terminal: bool = False
-    console_size: tuple[int, int] | None = None
-    user: User = field(default_factory=User)
-    capabilities: Capabilities | None = None
-    rlimits: list[Rlimit] = field(default_factory=list)
-    no_new_privileges: bool = False
-    oom_score_adj: int | None = None
+class User(Record):
+    __slots__ = ("uid", "gid", "umask", "additional_gids")
+
+    def __init__(self, uid: int = 0, gid: int = 0, umask: int | None = None,
+                 additional_gids: list[int] | None = None) -> None:
+        self.uid, self.gid, self.umask = uid, gid, umask
+        self.additional_gids = additional_gids or []
 
 
-@dataclass
-class Namespace:
-    type: str
-    path: str | None = None
+class Process(Record):
+    __slots__ = ("args", "env", "cwd", "terminal", "console_size", "user", "capabilities",
+                 "rlimits", "no_new_privileges", "oom_score_adj")
+
+    def __init__(self, args: list[str], env: list[str] | None = None, cwd: str = "/",
+                 terminal: bool = False, console_size: tuple[int, int] | None = None,
+                 user: User | None = None, capabilities: Capabilities | None = None,
+                 rlimits: list[Rlimit] | None = None, no_new_privileges: bool = False,
+                 oom_score_adj: int | None = None) -> None:
+        self.args = args
+        self.env = env or []
+        self.cwd = cwd
+        self.terminal = terminal
+        self.console_size = console_size
+        self.user = user or User()
+        self.capabilities = capabilities
+        self.rlimits = rlimits or []
+        self.no_new_privileges = no_new_privileges
+        self.oom_score_adj = oom_score_adj
 
 
-@dataclass
-class IDMapping:
-    container_id: int
-    host_id: int
-    size: int
+class Namespace(Record):
+    __slots__ = ("type", "path")
+
+    def __init__(self, type: str, path: str | None = None) -> None:
+        self.type, self.path = type, path
 
 
-@dataclass
-class Device:
-    path: str
-    type: str
-    major: int
-    minor: int
-    file_mode: int | None
-    uid: int
-    gid: int
+class IDMapping(Record):
+    __slots__ = ("container_id", "host_id", "size")
+
+    def __init__(self, container_id: int, host_id: int, size: int) -> None:
+        self.container_id, self.host_id, self.size = container_id, host_id, size
 
 
-@dataclass
-class Linux:
-    namespaces: list[Namespace] = field(default_factory=list)
-    uid_mappings: list[IDMapping] = field(default_factory=list)
-    gid_mappings: list[IDMapping] = field(default_factory=list)
-    devices: list[Device] = field(default_factory=list)
-    cgroups_path: str | None = None
-    resources: dict = field(default_factory=dict)
-    rootfs_propagation: str | None = None
-    sysctl: dict[str, str] = field(default_factory=dict)
-    masked_paths: list[str] = field(default_factory=list)
-    readonly_paths: list[str] = field(default_factory=list)
-    seccomp: dict | None = None
+class Device(Record):
+    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+
+    def __init__(self, path: str, type: str, major: int = 0, minor: int = 0,
+                 file_mode: int | None = None, uid: int = 0, gid: int = 0) -> None:
+        self.path, self.type, self.major, self.minor = path, type, major, minor
+        self.file_mode, self.uid, self.gid = file_mode, uid, gid
 
 
-@dataclass
-class Spec:
-    oci_version: str
-    root_path: str
-    root_readonly: bool
-    process: Process | None
-    mounts: list[Mount]
-    hostname: str | None
-    domainname: str | None
-    annotations: dict[str, str]
-    hooks: dict
-    linux: Linux
-    raw: dict
+class Linux(Record):
+    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
+                 "resources", "rootfs_propagation", "sysctl", "masked_paths", "readonly_paths",
+                 "seccomp")
+
+    def __init__(self, namespaces: list[Namespace] | None = None,
+                 uid_mappings: list[IDMapping] | None = None,
+                 gid_mappings: list[IDMapping] | None = None, devices: list[Device] | None = None,
+                 cgroups_path: str | None = None, resources: dict | None = None,
+                 rootfs_propagation: str | None = None, sysctl: dict[str, str] | None = None,
+                 masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None,
+                 seccomp: dict | None = None) -> None:
+        self.namespaces = namespaces or []
+        self.uid_mappings = uid_mappings or []
+        self.gid_mappings = gid_mappings or []
+        self.devices = devices or []
+        self.cgroups_path = cgroups_path
+        self.resources = resources or {}
+        self.rootfs_propagation = rootfs_propagation
+        self.sysctl = sysctl or {}
+        self.masked_paths = masked_paths or []
+        self.readonly_paths = readonly_paths or []
+        self.seccomp = seccomp
+
+
+class Spec(Record):
+    __slots__ = ("oci_version", "root_path", "root_readonly", "process", "mounts", "hostname",
+                 "domainname", "annotations", "hooks", "linux", "raw")
+
+    def __init__(self, oci_version: str, root_path: str, root_readonly: bool,
+                 process: Process | None, mounts: list[Mount], hostname: str | None,
+                 domainname: str | None, annotations: dict[str, str], hooks: dict, linux: Linux,
+                 raw: dict) -> None:
+        self.oci_version, self.root_path, self.root_readonly = oci_version, root_path, root_readonly
+        self.process, self.mounts = process, mounts
+        self.hostname, self.domainname = hostname, domainname
+        self.annotations, self.hooks, self.linux, self.raw = annotations, hooks, linux, raw
 
 
 def _parse_user(r: Reader | None) -> User:
@@ -185,8 +208,7 @@ def _parse_user(r: Reader | None) -> User:
 def _parse_capabilities(r: Reader | None) -> Capabilities | None:
     if r is None:
         return None
-    return Capabilities(**{name: r.strings(name) for name in
-                           ("bounding", "effective", "permitted", "inheritable", "ambient")})
+    return Capabilities(**{name: r.strings(name) for name in CAPABILITY_SETS})
 
 
 def _parse_process(r: Reader) -> Process:
@@ -283,7 +305,7 @@ def load(bundle: str) -> Spec:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", errno=exc.errno) from None
     try:
-        config = json.loads(text)
+        config = jsonio.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
     return parse(config)

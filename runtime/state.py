@@ -5,21 +5,23 @@ means created; a frozen cgroup means paused)."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import re
 import time
-from dataclasses import dataclass
-from typing import Any, Iterator
 
+from . import jsonio
 from .errors import ContainerNotFound, PyruncError, from_os_error
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 MAX_ID_LENGTH = 1024
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_+.\-]+$")
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-")
 
 CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
 
@@ -28,7 +30,7 @@ def validate_id(container_id: str) -> None:
     if not container_id:
         raise PyruncError("container id cannot be empty")
     if (len(container_id) > MAX_ID_LENGTH or container_id in (".", "..")
-            or not _ID_RE.match(container_id)):
+            or not _ID_CHARS.issuperset(container_id)):
         raise PyruncError(f"invalid container id {container_id!r}: use letters, digits, "
                           f"'_', '+', '-' and '.', at most {MAX_ID_LENGTH} characters")
 
@@ -51,11 +53,11 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
-@dataclass
-class ContainerState:
-    id: str
-    dir: str
-    data: dict[str, Any]
+class ContainerState(Record):
+    __slots__ = ("id", "dir", "data")
+
+    def __init__(self, container_id: str, directory: str, data: dict[str, Any]) -> None:
+        self.id, self.dir, self.data = container_id, directory, data
 
     @property
     def pid(self) -> int:
@@ -83,7 +85,7 @@ class ContainerState:
         tmp = os.path.join(self.dir, f".{STATE_FILE}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, json.dumps(self.data).encode())
+            os.write(fd, jsonio.dumps(self.data).encode())
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -120,7 +122,7 @@ class StateStore:
         path = self.container_dir(container_id)
         try:
             with open(os.path.join(path, STATE_FILE), "rb") as f:
-                data = json.loads(f.read())
+                data = jsonio.loads(f.read())
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
         except (OSError, ValueError) as exc:

@@ -5,9 +5,10 @@ then `length` bytes of UTF-8 text, in native byte order.
 """
 from __future__ import annotations
 
-import socket
+import _socket
 import struct
-from dataclasses import dataclass
+
+from .record import Record
 
 PID = 1
 GO = 2
@@ -18,11 +19,11 @@ _HEADER = struct.Struct("=IiI")
 MAX_TEXT = 1024
 
 
-@dataclass(frozen=True)
-class Message:
-    type: int
-    value: int = 0
-    text: str = ""
+class Message(Record):
+    __slots__ = ("type", "value", "text")
+
+    def __init__(self, type: int, value: int = 0, text: str = "") -> None:
+        self.type, self.value, self.text = type, value, text
 
 
 class ProtocolError(Exception):
@@ -44,16 +45,17 @@ def decode(packet: bytes) -> Message:
     return Message(kind, value, text)
 
 
-def channel() -> tuple[socket.socket, socket.socket]:
-    """(parent end, child end); both close-on-exec."""
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def channel() -> tuple[_socket.socket, _socket.socket]:
+    """(parent end, child end); both close-on-exec.  `_socket`, not
+    `socket`: the wrapper module costs milliseconds of enum set-up."""
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
 
 
-def send(sock: socket.socket, message: Message) -> None:
+def send(sock: _socket.socket, message: Message) -> None:
     sock.send(encode(message))
 
 
-def receive(sock: socket.socket) -> Message | None:
+def receive(sock: _socket.socket) -> Message | None:
     """The next message, or None when the peer closed (e.g. it exec'd)."""
     packet = sock.recv(_HEADER.size + MAX_TEXT)
     return decode(packet) if packet else None

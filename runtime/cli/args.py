@@ -8,24 +8,23 @@ time on every hot verb and does not accept `-root`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..errors import PyruncError
+from ..record import Record
 
 
-@dataclass(frozen=True)
-class Opt:
-    name: str
-    aliases: tuple[str, ...] = ()
-    takes_value: bool = False
-    repeat: bool = False
-    help: str = ""
+class Opt(Record):
+    __slots__ = ("name", "aliases", "takes_value", "repeat", "help")
+
+    def __init__(self, name: str, aliases: tuple[str, ...] = (), takes_value: bool = False,
+                 repeat: bool = False, help: str = "") -> None:
+        self.name, self.aliases, self.takes_value = name, aliases, takes_value
+        self.repeat, self.help = repeat, help
 
 
-@dataclass
 class Parsed:
-    values: dict[str, object] = field(default_factory=dict)
-    positionals: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+        self.positionals: list[str] = []
 
     def flag(self, name: str) -> bool:
         return bool(self.values.get(name, False))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
-
 from ..errors import PyruncError
 from .. import log
 from .args import Opt, parse, usage
@@ -32,11 +30,11 @@ GLOBAL_OPTIONS = [
 ]
 
 
-@dataclass
 class Context:
-    root: str
-    systemd_cgroup: bool
-    debug: bool
+    """What the global flags tell every verb."""
+
+    def __init__(self, root: str, systemd_cgroup: bool, debug: bool) -> None:
+        self.root, self.systemd_cgroup, self.debug = root, systemd_cgroup, debug
 
 
 def _version() -> str:
