@@ -1,0 +1,63 @@
+"""The plan encoder: what Python puts in the C structs is what the plan says."""
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from pyrunc._native import ffi  # type: ignore[import-not-found]
+from pyrunc.runtime import native, plan
+
+paths = st.text(alphabet="abc/._-", min_size=1, max_size=20).map(lambda s: "/" + s)
+u32 = st.integers(min_value=0, max_value=2**32 - 1)
+u64 = st.integers(min_value=0, max_value=2**64 - 1)
+
+mount_steps = st.builds(plan.MountStep, kind=st.sampled_from([0, 1, 2]), destination=paths,
+                        source=st.none() | paths, fstype=st.none() | st.sampled_from(["tmpfs", "proc"]),
+                        flags=u32, remount_flags=u32, propagation=u32, data=st.none() | st.text(max_size=10),
+                        recursive_readonly=st.booleans(), source_is_dir=st.booleans())
+processes = st.builds(plan.ProcessPlan, argv=st.lists(st.text(max_size=8), min_size=1, max_size=4),
+                      envp=st.lists(st.text(max_size=8), max_size=4), cwd=paths, uid=u32, gid=u32,
+                      additional_gids=st.lists(u32, max_size=3),
+                      rlimits=st.lists(st.tuples(st.integers(0, 15), u64, u64), max_size=3),
+                      oom_score_adj=st.none() | st.integers(-1000, 1000),
+                      capabilities=st.none() | st.tuples(u64, u64, u64, u64, u64))
+plans = st.builds(plan.Plan, namespaces=st.lists(st.tuples(st.integers(1, 2**30), st.none() | paths), max_size=4),
+                  rootfs=paths, process=processes, mounts=st.lists(mount_steps, max_size=4),
+                  masked_paths=st.lists(paths, max_size=3), hostname=st.none() | st.text(max_size=8),
+                  sysctls=st.lists(st.tuples(paths, st.text(max_size=4)), max_size=3))
+
+
+def text_of(pointer: object) -> str | None:
+    return None if pointer == ffi.NULL else ffi.string(pointer).decode()
+
+
+def strings_of(array: object) -> list[str]:
+    out = []
+    while array[len(out)] != ffi.NULL:  # type: ignore[index]
+        out.append(ffi.string(array[len(out)]).decode())  # type: ignore[index]
+    return out
+
+
+@given(plans)
+def test_encoded_plan_reads_back_equal(p: plan.Plan) -> None:
+    enc = native.encode(p, sync_fd=5, fifo_fd=6)
+    c = enc.plan
+    assert (c.sync_fd, c.fifo_fd, c.n_namespaces) == (5, 6, len(p.namespaces))
+    assert [(c.namespaces[i].type, text_of(c.namespaces[i].path)) for i in range(c.n_namespaces)] == p.namespaces
+    assert text_of(c.rootfs) == p.rootfs and text_of(c.hostname) == p.hostname
+    decoded_mounts = [plan.MountStep(m.kind, text_of(m.destination), text_of(m.source), text_of(m.fstype),
+                                     m.flags, m.remount_flags, m.propagation, text_of(m.data),
+                                     bool(m.recursive_readonly), bool(m.source_is_dir))
+                      for m in (c.mounts[i] for i in range(c.n_mounts))]
+    assert decoded_mounts == p.mounts
+    assert [text_of(c.masked_paths[i]) for i in range(c.n_masked_paths)] == p.masked_paths
+    assert [(text_of(c.sysctls[i].key), text_of(c.sysctls[i].value)) for i in range(c.n_sysctls)] == p.sysctls
+    proc = c.process
+    assert strings_of(proc.argv) == p.process.argv and strings_of(proc.envp) == p.process.envp
+    assert (proc.uid, proc.gid) == (p.process.uid, p.process.gid)
+    assert [proc.additional_gids[i] for i in range(proc.n_additional_gids)] == p.process.additional_gids
+    assert [(r.resource, r.soft, r.hard) for r in (proc.rlimits[i] for i in range(proc.n_rlimits))] == p.process.rlimits
+    assert bool(proc.has_oom_score_adj) == (p.process.oom_score_adj is not None)
+    assert bool(proc.has_capabilities) == (p.process.capabilities is not None)
+    if p.process.capabilities is not None:
+        assert (proc.cap_bounding, proc.cap_effective, proc.cap_permitted, proc.cap_inheritable,
+                proc.cap_ambient) == p.process.capabilities

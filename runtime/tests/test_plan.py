@@ -1,0 +1,189 @@
+"""Planning: config -> the flat plan the C init executes (no root needed)."""
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pyrunc.runtime import linux_constants as k
+from pyrunc.runtime import plan, spec
+from pyrunc.runtime.errors import ConfigError
+
+V1_HOST = plan.Host([("memory", "memory"), ("systemd", "name=systemd")])
+
+BASE = {
+    "ociVersion": "1.2.0",
+    "root": {"path": "rootfs"},
+    "process": {"args": ["sh"], "cwd": "/"},
+    "mounts": [],
+    "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}]},
+}
+
+
+@pytest.fixture
+def bundle(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "file").write_text("x")
+    return str(tmp_path)
+
+
+def make(bundle: str, host: plan.Host = V1_HOST, **changes: object) -> plan.Plan:
+    config = copy.deepcopy(BASE)
+    config.update(changes)
+    return plan.make_plan(spec.parse(config), bundle, host)
+
+
+def test_namespaces_become_clone_flags(bundle: str) -> None:
+    p = make(bundle, linux={"namespaces": [{"type": "mount"}, {"type": "network", "path": "/run/netns/a"}]})
+    assert p.namespaces == [(k.CLONE_NEWNS, None), (k.CLONE_NEWNET, "/run/netns/a")]
+    assert p.rootfs == os.path.realpath(os.path.join(bundle, "rootfs"))
+
+
+@pytest.mark.parametrize("namespaces, path", [
+    ([{"type": "pid"}], "linux.namespaces"),
+    ([{"type": "mount"}, {"type": "mount"}], "linux.namespaces[1].type"),
+    ([{"type": "mount"}, {"type": "bogus"}], "linux.namespaces[1].type"),
+    ([{"type": "mount"}, {"type": "net", "path": "relative"}], "linux.namespaces[1].type"),
+    ([{"type": "mount"}, {"type": "network", "path": "relative"}], "linux.namespaces[1].path"),
+])
+def test_namespace_errors_name_the_path(bundle: str, namespaces: list, path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(bundle, linux={"namespaces": namespaces})
+    assert info.value.path == path
+
+
+def test_mount_options_become_flags_propagation_and_data(bundle: str) -> None:
+    p = make(bundle, mounts=[{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["nosuid", "nodev", "ro", "rslave", "size=64k", "mode=1777"]}])
+    step = p.mounts[0]
+    assert step.kind == plan.MOUNT_FS
+    assert step.flags == k.MS_NOSUID | k.MS_NODEV | k.MS_RDONLY
+    assert step.propagation == k.MS_SLAVE | k.MS_REC
+    assert step.data == "size=64k,mode=1777"
+
+
+def test_bind_mounts_resolve_source_and_remount_for_flags(bundle: str) -> None:
+    p = make(bundle, mounts=[
+        {"destination": "/data", "source": "data", "options": ["rbind", "ro", "nosuid"]},
+        {"destination": "/f", "type": "bind", "source": "file", "options": []},
+    ])
+    data, single = p.mounts[0], p.mounts[1]
+    assert data.kind == plan.MOUNT_BIND and data.source == os.path.join(bundle, "data")
+    assert data.flags == k.MS_BIND | k.MS_REC
+    assert data.remount_flags == k.MS_RDONLY | k.MS_NOSUID
+    assert data.source_is_dir
+    assert single.kind == plan.MOUNT_BIND and not single.source_is_dir and single.remount_flags == 0
+
+
+def test_missing_bind_source_is_an_error(bundle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(bundle, mounts=[{"destination": "/x", "source": "nope", "options": ["bind"]}])
+    assert info.value.path == "mounts[0].source"
+
+
+def test_cgroup_mount_on_v1_is_a_tmpfs_of_hierarchies(bundle: str) -> None:
+    p = make(bundle, mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                              "options": ["ro", "nosuid"]}])
+    kinds = [(m.destination, m.fstype, m.data) for m in p.mounts if m.kind == plan.MOUNT_FS]
+    assert kinds == [("/sys/fs/cgroup", "tmpfs", "mode=755"),
+                     ("/sys/fs/cgroup/memory", "cgroup", "memory"),
+                     ("/sys/fs/cgroup/systemd", "cgroup", "name=systemd"),
+                     ("/sys/fs/cgroup", "tmpfs", "mode=755")]
+    assert p.mounts[3].flags & k.MS_REMOUNT and p.mounts[3].flags & k.MS_RDONLY
+
+
+def test_cgroup_mount_on_v2_is_cgroup2(bundle: str) -> None:
+    p = make(bundle, host=plan.Host(), mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup"}])
+    assert p.mounts[0].fstype == "cgroup2"
+
+
+def test_default_devices_and_links_unless_dev_is_bound(bundle: str) -> None:
+    p = make(bundle)
+    assert [d.path for d in p.devices] == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                                          "/dev/urandom", "/dev/tty"]
+    assert (plan.MOUNT_SYMLINK, "/dev/ptmx", "pts/ptmx") in [(m.kind, m.destination, m.source) for m in p.mounts]
+    bound = make(bundle, mounts=[{"destination": "/dev", "source": "data", "options": ["rbind"]}])
+    assert bound.devices == [] and all(m.kind != plan.MOUNT_SYMLINK for m in bound.mounts)
+
+
+def test_config_devices_override_defaults(bundle: str) -> None:
+    p = make(bundle, linux={**BASE["linux"], "devices": [  # type: ignore[dict-item]
+        {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600, "uid": 5},
+        {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}]})
+    null = next(d for d in p.devices if d.path == "/dev/null")
+    assert null.mode == k.S_IFCHR | 0o600 and null.uid == 5
+    assert next(d for d in p.devices if d.path == "/dev/sda").mode == k.S_IFBLK | 0o666
+
+
+@pytest.mark.parametrize("key, ok", [
+    ("kernel.shmmax", True), ("fs.mqueue.msg_max", True), ("net.ipv4.ip_forward", False),
+    ("kernel.panic", False), ("vm.swappiness", False), ("../../etc", False), ("kernel..x", False),
+])
+def test_sysctls_must_be_namespaced(bundle: str, key: str, ok: bool) -> None:
+    linux = {"namespaces": [{"type": "mount"}, {"type": "ipc"}], "sysctl": {key: "1"}}
+    if ok:
+        assert make(bundle, linux=linux).sysctls == [("/proc/sys/" + key.replace(".", "/"), "1")]
+    else:
+        with pytest.raises(ConfigError) as info:
+            make(bundle, linux=linux)
+        assert info.value.path == f"linux.sysctl.{key}"
+
+
+def test_process_fields(bundle: str) -> None:
+    p = make(bundle, process={
+        "args": ["/bin/x", "a"], "env": ["A=1"], "cwd": "/w/../work",
+        "user": {"uid": 7, "gid": 8, "additionalGids": [9], "umask": 0o22},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 5, "hard": 6}],
+        "capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_NOT_REAL"], "ambient": ["CAP_KILL"]},
+        "noNewPrivileges": True, "oomScoreAdj": 500})
+    proc = p.process
+    assert (proc.argv, proc.envp, proc.cwd) == (["/bin/x", "a"], ["A=1"], "/work")
+    assert (proc.uid, proc.gid, proc.additional_gids, proc.umask) == (7, 8, [9], 0o22)
+    assert proc.rlimits == [(k.RLIMITS["RLIMIT_NOFILE"], 5, 6)]
+    assert proc.capabilities == ((1 << 5) | 1, 0, 0, 0, 1 << 5)
+    assert proc.no_new_privileges and proc.oom_score_adj == 500
+
+
+@pytest.mark.parametrize("process, path", [
+    ({"args": ["sh"], "cwd": "rel"}, "process.cwd"),
+    ({"args": ["sh"], "rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "process.rlimits[0].type"),
+    ({"args": ["sh"], "rlimits": [{"type": "RLIMIT_CORE", "soft": 2, "hard": 1}]}, "process.rlimits[0].soft"),
+    ({"args": ["sh"], "oomScoreAdj": 5000}, "process.oomScoreAdj"),
+])
+def test_process_errors_name_the_path(bundle: str, process: dict, path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(bundle, process=process)
+    assert info.value.path == path
+
+
+def test_hostname_needs_uts(bundle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(bundle, hostname="x", linux={"namespaces": [{"type": "mount"}]})
+    assert info.value.path == "hostname"
+
+
+def test_rootfs_must_exist(bundle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(bundle, root={"path": "nope"})
+    assert info.value.path == "root.path"
+
+
+mount_options = st.lists(st.sampled_from(sorted(k.MOUNT_FLAGS) + sorted(k.PROPAGATION) + ["size=1k", "mode=755"]),
+                         max_size=8)
+
+
+@settings(max_examples=200)
+@given(mount_options)
+def test_last_flag_option_wins(options: list[str]) -> None:
+    parsed = plan.parse_mount_options(options, "mounts[0].options")
+    for name, (clear, flag) in k.MOUNT_FLAGS.items():
+        if not flag:
+            continue
+        setters = [o for o in options if o in k.MOUNT_FLAGS and k.MOUNT_FLAGS[o][1] & flag]
+        if setters and k.MOUNT_FLAGS[setters[-1]][1] == flag:
+            last_clear = k.MOUNT_FLAGS[setters[-1]][0]
+            assert bool(parsed.flags & flag) == (not last_clear)
+    assert parsed.data == [o for o in options if "=" in o]
