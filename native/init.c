@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/keyctl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +70,10 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return ret;
     if (setsid() < 0)
         return pyrunc_fail_errno(err, "setsid");
+    /* Keys of the host session must not be reachable from the container. */
+    if (plan->new_session_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0
+        && errno != ENOSYS)
+        return pyrunc_fail_errno(err, "join a new session keyring");
     if ((new_flags & CLONE_NEWNET) && (ret = pyrunc_loopback_up(err)) < 0)
         return ret;
     if ((ret = pyrunc_set_names(plan, err)) < 0)

@@ -93,6 +93,7 @@ struct pyrunc_plan {
     int rootfs_readonly;
     unsigned long rootfs_propagation; /* MS_* applied to "/" of the new mount ns */
     int no_pivot;
+    int new_session_keyring;    /* join a fresh anonymous session keyring */
     int n_mounts;
     const struct pyrunc_mount *mounts;
     int n_devices;

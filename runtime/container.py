@@ -150,7 +150,7 @@ def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
     from . import cgroups, native, plan
 
     the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
-                              preserve_fds=opts.preserve_fds)
+                              no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
     manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
     manager.create()
     spawned.cgroup = manager

@@ -63,18 +63,19 @@ class ProcessPlan(Record):
 
 class Plan(Record):
     __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
-                 "no_pivot", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
+                 "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
                  "domainname", "sysctls")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
+                 new_session_keyring: bool = True,
                  mounts: list[MountStep] | None = None, devices: list[DeviceNode] | None = None,
                  masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None,
                  hostname: str | None = None, domainname: str | None = None,
                  sysctls: list[tuple[str, str]] | None = None) -> None:
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
-        self.no_pivot = no_pivot
+        self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
         self.mounts, self.devices = mounts or [], devices or []
         self.masked_paths, self.readonly_paths = masked_paths or [], readonly_paths or []
         self.hostname, self.domainname = hostname, domainname
@@ -108,6 +109,13 @@ def read_host() -> Host:
 
 # ---- namespaces -------------------------------------------------------------
 
+# Namespace types the init cannot set up yet (reported by `features`).
+UNSUPPORTED_NAMESPACES = frozenset({"user"})
+
+
+def supported_namespaces() -> list[str]:
+    return sorted(set(k.NAMESPACES) - UNSUPPORTED_NAMESPACES)
+
 def plan_namespaces(spec: Spec) -> list[tuple[int, str | None]]:
     result = []
     seen = set()
@@ -118,8 +126,8 @@ def plan_namespaces(spec: Spec) -> list[tuple[int, str | None]]:
             raise ConfigError(f"unknown namespace type {ns.type!r}", path=f"{path}.type")
         if ns.type in seen:
             raise ConfigError(f"namespace {ns.type} given twice", path=f"{path}.type")
-        if ns.type == "user":
-            raise ConfigError("user namespaces are not supported yet", path=f"{path}.type")
+        if ns.type in UNSUPPORTED_NAMESPACES:
+            raise ConfigError(f"{ns.type} namespaces are not supported yet", path=f"{path}.type")
         if ns.path is not None and not ns.path.startswith("/"):
             raise ConfigError("must be an absolute path", path=f"{path}.path")
         seen.add(ns.type)
@@ -143,6 +151,14 @@ class MountOptions(Record):
         self.propagation = 0
         self.data: list[str] = []
         self.recursive_readonly = False
+
+
+def supported_mount_options(recursive_readonly: bool) -> list[str]:
+    """Every option parse_mount_options acts on (not passed through as data)."""
+    names = set(k.MOUNT_FLAGS) | set(k.PROPAGATION)
+    if recursive_readonly:
+        names |= {"rro", "rrw"}
+    return sorted(names)
 
 
 def parse_mount_options(options: list[str], path: str) -> MountOptions:
@@ -376,7 +392,8 @@ def _plain_paths(paths: list[str], key: str) -> list[str]:
     return [posixpath.normpath(p) for p in paths]
 
 
-def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False, preserve_fds: int = 0) -> Plan:
+def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
+              no_new_keyring: bool = False, preserve_fds: int = 0) -> Plan:
     namespaces = plan_namespaces(spec)
     _check_names(spec)
     mounts = plan_mounts(spec, bundle, host)
@@ -393,6 +410,7 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False, pr
         rootfs_readonly=spec.root_readonly,
         rootfs_propagation=propagation,
         no_pivot=no_pivot,
+        new_session_keyring=not no_new_keyring,
         mounts=mounts + plan_dev_symlinks(mounts),
         devices=plan_devices(spec, mounts),
         masked_paths=_plain_paths(spec.linux.masked_paths, "linux.maskedPaths"),

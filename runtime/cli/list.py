@@ -1,9 +1,9 @@
 """pyrunc list: the containers under --root, as runc's table or JSON."""
 from __future__ import annotations
 
-import json
 import sys
 
+from .. import jsonio
 from ..container import list_containers
 from ..errors import PyruncError
 from ..state import StateStore
@@ -34,7 +34,7 @@ def run(parsed: Parsed, context: object) -> int:
     if parsed.flag("quiet"):
         sys.stdout.write("".join(c["id"] + "\n" for c in containers))
     elif fmt == "json":
-        sys.stdout.write(json.dumps(containers) + "\n")
+        sys.stdout.write(jsonio.dumps(containers) + "\n")
     else:
         rows = [list(COLUMNS)] + [[c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"],
                                    c["owner"]] for c in containers]

@@ -1,9 +1,9 @@
 """pyrunc state: print the OCI state of a container as JSON."""
 from __future__ import annotations
 
-import json
 import sys
 
+from .. import jsonio
 from ..container import container_state
 from ..state import StateStore
 from .args import Opt, Parsed, exactly
@@ -15,5 +15,5 @@ OPTIONS: list[Opt] = []
 def run(parsed: Parsed, context: object) -> int:
     (container_id,) = exactly(parsed, 1, SYNOPSIS)
     state = container_state(StateStore(context.root), container_id)  # type: ignore[attr-defined]
-    sys.stdout.write(json.dumps(state, indent=2) + "\n")
+    sys.stdout.write(jsonio.dumps(state, indent=2) + "\n")
     return 0
