@@ -18,6 +18,7 @@
 #include "ns.h"
 #include "path.h"
 #include "proc.h"
+#include "pty.h"
 #include "sync.h"
 #include "util.h"
 
@@ -79,6 +80,8 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
     if ((ret = pyrunc_set_names(plan, err)) < 0)
         return ret;
     if ((ret = setup_filesystem(plan, err)) < 0)
+        return ret;
+    if (plan->terminal && (ret = pyrunc_setup_terminal(plan, err)) < 0)
         return ret;
     if ((ret = pyrunc_set_rlimits(p, err)) < 0)
         return ret;

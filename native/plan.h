@@ -109,6 +109,11 @@ struct pyrunc_plan {
 
     struct pyrunc_process process;
 
+    int terminal;               /* give the process a pty as stdio */
+    int console_socket_fd;      /* where the pty master goes (terminal only) */
+    unsigned short console_height;
+    unsigned short console_width;
+
     int sync_fd;                /* child end of the parent/child socketpair */
     int fifo_fd;                /* O_PATH fd of exec.fifo; -1 = start at once */
 };

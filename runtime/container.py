@@ -7,6 +7,7 @@ failure; a failed create leaves nothing behind.
 from __future__ import annotations
 
 import _signal
+import _socket
 import os
 import select
 
@@ -146,7 +147,7 @@ def _expect(sock: Any, kind: int, what: str) -> sync.Message:
 
 
 def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
-                spawned: _Spawned, parent_sock: Any, child_sock: Any) -> None:
+                spawned: _Spawned, parent_sock: Any, child_sock: Any, console_fd: int) -> None:
     from . import cgroups, native, plan
 
     the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
@@ -159,7 +160,7 @@ def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
 
     fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
     try:
-        intermediate = native.spawn(the_plan, child_sock.fileno(), fifo)
+        intermediate = native.spawn(the_plan, child_sock.fileno(), fifo, console_fd)
     finally:
         os.close(fifo)
     child_sock.close()
@@ -186,17 +187,42 @@ def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
     })
 
 
-def create(store: StateStore, container_id: str, opts: CreateOptions, keep_channel: bool = False) -> Any:
+def _console_socket(spec: spec_mod.Spec, opts: CreateOptions, console_fd: int | None) -> Any:
+    """The connected console socket, if the container gets a terminal."""
+    terminal = spec.process is not None and spec.process.terminal
+    if terminal and opts.console_socket is None and console_fd is None:
+        raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
+    if not terminal and opts.console_socket is not None:
+        raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
+    if terminal and opts.console_socket is not None:
+        from .console import connect_console_socket
+        return connect_console_socket(opts.console_socket)
+    return None
+
+
+def create(store: StateStore, container_id: str, opts: CreateOptions, keep_channel: bool = False,
+           console_fd: int | None = None) -> Any:
     """Create a container blocked on exec.fifo.  With keep_channel, returns
-    the parent end of the sync channel (for `run`, which starts at once)."""
+    the parent end of the sync channel (for `run`, which starts at once).
+    console_fd: a socket to send the pty master to, instead of
+    --console-socket (for `run` attaching the user's terminal)."""
     opts.bundle = os.path.abspath(opts.bundle)
     spec = spec_mod.load(opts.bundle)
-    state = store.new(container_id)
+    console = _console_socket(spec, opts, console_fd)
+    if console is not None:
+        console_fd = console.fileno()
+    try:
+        state = store.new(container_id)
+    except BaseException:
+        if console is not None:
+            console.close()
+        raise
     spawned = _Spawned()
     parent_sock, child_sock = sync.channel()
     try:
         os.mkfifo(state.fifo_path, 0o622)
-        _spawn_init(state, spec, opts, spawned, parent_sock, child_sock)
+        _spawn_init(state, spec, opts, spawned, parent_sock, child_sock,
+                    -1 if console_fd is None else console_fd)
         state.save()
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.init_pid)
@@ -207,6 +233,8 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
         raise
     finally:
         child_sock.close()
+        if console is not None:
+            console.close()
     if keep_channel:
         return parent_sock
     parent_sock.close()
@@ -367,9 +395,48 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def _wait_init(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except ChildProcessError:
+            return 0
+
+
+def _create_attached(store: StateStore, container_id: str, opts: CreateOptions) -> tuple[Any, int]:
+    """create for a terminal container whose pty we attach ourselves."""
+    from .console import receive_pty_master
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        parent_sock = create(store, container_id, opts, keep_channel=True, console_fd=theirs.fileno())
+        theirs.close()
+        try:
+            _name, master = receive_pty_master(ours)
+        except BaseException:
+            parent_sock.close()
+            delete(store, container_id, force=True)
+            raise
+    finally:
+        theirs.close()
+        ours.close()
+    return parent_sock, master
+
+
+def _wants_own_terminal(opts: CreateOptions, detach: bool) -> bool:
+    if opts.console_socket is not None or detach:
+        return False
+    config = spec_mod.load(os.path.abspath(opts.bundle))
+    return config.process is not None and config.process.terminal
+
+
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
-    parent_sock = create(store, container_id, opts, keep_channel=True)
+    master = -1
+    if _wants_own_terminal(opts, detach):
+        parent_sock, master = _create_attached(store, container_id, opts)
+    else:
+        parent_sock = create(store, container_id, opts, keep_channel=True)
     state = store.load(container_id)
     try:
         _release_init(state)
@@ -385,13 +452,12 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     if detach:
         return 0
     _forward_signals(state.pid)
-    while True:
-        try:
-            _, status = os.waitpid(state.pid, 0)
-            break
-        except ChildProcessError:
-            status = 0
-            break
+    if master >= 0:
+        from .console import AttachedTerminal
+        with AttachedTerminal(master) as terminal:
+            terminal.pump()
+        os.close(master)
+    status = _wait_init(state.pid)
     if not keep:
         delete(store, container_id, force=True)
     return exit_code(status)

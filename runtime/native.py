@@ -91,7 +91,7 @@ def _fill_rlimit(c: Any, rl: tuple[int, int, int]) -> None:
     c.resource, c.soft, c.hard = rl
 
 
-def encode(plan: Plan, sync_fd: int, fifo_fd: int) -> Encoded:
+def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Encoded:
     enc = Encoded(ffi.new("struct pyrunc_plan *"))
     c = enc.plan
     c.n_namespaces = len(plan.namespaces)
@@ -116,14 +116,17 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int) -> Encoded:
     c.sysctls = enc.structs("struct pyrunc_sysctl", plan.sysctls,
                             lambda s, kv: (setattr(s, "key", enc.cstr(kv[0])), setattr(s, "value", enc.cstr(kv[1]))))
     _fill_process(c.process, plan, enc)
+    c.terminal = int(plan.terminal)
+    c.console_socket_fd = console_fd
+    c.console_height, c.console_width = plan.console_size or (0, 0)
     c.sync_fd = sync_fd
     c.fifo_fd = fifo_fd
     return enc
 
 
-def spawn(plan: Plan, sync_fd: int, fifo_fd: int) -> int:
+def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> int:
     """Fork the intermediate process; returns its pid."""
-    enc = encode(plan, sync_fd, fifo_fd)
+    enc = encode(plan, sync_fd, fifo_fd, console_fd)
     err = ffi.new("struct pyrunc_error *")
     pid = lib.pyrunc_spawn(enc.plan, err)
     if pid < 0:

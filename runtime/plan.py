@@ -64,7 +64,7 @@ class ProcessPlan(Record):
 class Plan(Record):
     __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
                  "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
-                 "domainname", "sysctls")
+                 "domainname", "sysctls", "terminal", "console_size")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
@@ -72,7 +72,8 @@ class Plan(Record):
                  mounts: list[MountStep] | None = None, devices: list[DeviceNode] | None = None,
                  masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None,
                  hostname: str | None = None, domainname: str | None = None,
-                 sysctls: list[tuple[str, str]] | None = None) -> None:
+                 sysctls: list[tuple[str, str]] | None = None, terminal: bool = False,
+                 console_size: tuple[int, int] | None = None) -> None:
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
         self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
@@ -80,6 +81,7 @@ class Plan(Record):
         self.masked_paths, self.readonly_paths = masked_paths or [], readonly_paths or []
         self.hostname, self.domainname = hostname, domainname
         self.sysctls = sysctls or []
+        self.terminal, self.console_size = terminal, console_size  # (height, width)
 
 
 class Host(Record):
@@ -418,4 +420,6 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         hostname=spec.hostname,
         domainname=spec.domainname,
         sysctls=plan_sysctls(spec),
+        terminal=spec.process.terminal if spec.process else False,
+        console_size=spec.process.console_size if spec.process else None,
     )
