@@ -24,7 +24,14 @@ class Encoded:
     def cstr(self, text: str | None) -> Any:
         if text is None:
             return ffi.NULL
-        buf = ffi.new("char[]", text.encode())
+        if "\0" in text:
+            # C would silently cut the string there.
+            raise PyruncError(f"string {text!r} contains a NUL character")
+        try:
+            raw = text.encode()
+        except UnicodeEncodeError:      # a lone surrogate from a JSON \ud800 escape
+            raise PyruncError(f"string {text!r} is not valid Unicode") from None
+        buf = ffi.new("char[]", raw)
         self.keepalive.append(buf)
         return buf
 

@@ -38,6 +38,8 @@ class Reader:
         # bool is an int in Python; a JSON true is never a valid number here.
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
             raise ConfigError(f"must be {_kind_name(kind)}", path=self.sub(key))
+        if isinstance(value, str) and "\0" in value:
+            raise ConfigError("must not contain a NUL character", path=self.sub(key))
         return value
 
     def child(self, key: str) -> Reader | None:
@@ -53,6 +55,8 @@ class Reader:
         for i, item in enumerate(items):
             if not isinstance(item, str):
                 raise ConfigError("must be a string", path=f"{self.sub(key)}[{i}]")
+            if "\0" in item:
+                raise ConfigError("must not contain a NUL character", path=f"{self.sub(key)}[{i}]")
         return items
 
     def uint(self, key: str, default: Any = _MISSING, bits: int = 32) -> Any:

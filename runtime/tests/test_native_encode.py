@@ -1,29 +1,34 @@
 """The plan encoder: what Python puts in the C structs is what the plan says."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, strategies as st
 
 from pyrunc._native import ffi  # type: ignore[import-not-found]
 from pyrunc.runtime import native, plan
+from pyrunc.runtime.errors import PyruncError
 
 paths = st.text(alphabet="abc/._-", min_size=1, max_size=20).map(lambda s: "/" + s)
+# C strings end at NUL; the encoder refuses such text (tested below).
+texts = st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
+                max_size=10)
 u32 = st.integers(min_value=0, max_value=2**32 - 1)
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 mount_steps = st.builds(plan.MountStep, kind=st.sampled_from([0, 1, 2]), destination=paths,
                         source=st.none() | paths, fstype=st.none() | st.sampled_from(["tmpfs", "proc"]),
-                        flags=u32, remount_flags=u32, propagation=u32, data=st.none() | st.text(max_size=10),
+                        flags=u32, remount_flags=u32, propagation=u32, data=st.none() | texts,
                         recursive_readonly=st.booleans(), source_is_dir=st.booleans())
-processes = st.builds(plan.ProcessPlan, argv=st.lists(st.text(max_size=8), min_size=1, max_size=4),
-                      envp=st.lists(st.text(max_size=8), max_size=4), cwd=paths, uid=u32, gid=u32,
+processes = st.builds(plan.ProcessPlan, argv=st.lists(texts, min_size=1, max_size=4),
+                      envp=st.lists(texts, max_size=4), cwd=paths, uid=u32, gid=u32,
                       additional_gids=st.lists(u32, max_size=3),
                       rlimits=st.lists(st.tuples(st.integers(0, 15), u64, u64), max_size=3),
                       oom_score_adj=st.none() | st.integers(-1000, 1000),
                       capabilities=st.none() | st.tuples(u64, u64, u64, u64, u64))
 plans = st.builds(plan.Plan, namespaces=st.lists(st.tuples(st.integers(1, 2**30), st.none() | paths), max_size=4),
                   rootfs=paths, process=processes, mounts=st.lists(mount_steps, max_size=4),
-                  masked_paths=st.lists(paths, max_size=3), hostname=st.none() | st.text(max_size=8),
-                  sysctls=st.lists(st.tuples(paths, st.text(max_size=4)), max_size=3))
+                  masked_paths=st.lists(paths, max_size=3), hostname=st.none() | texts,
+                  sysctls=st.lists(st.tuples(paths, texts), max_size=3))
 
 
 def text_of(pointer: object) -> str | None:
@@ -61,3 +66,10 @@ def test_encoded_plan_reads_back_equal(p: plan.Plan) -> None:
     if p.process.capabilities is not None:
         assert (proc.cap_bounding, proc.cap_effective, proc.cap_permitted, proc.cap_inheritable,
                 proc.cap_ambient) == p.process.capabilities
+
+
+@pytest.mark.parametrize("text, reason", [("a\0b", "NUL"), ("\ud800", "not valid Unicode")])
+def test_strings_c_cannot_carry_are_refused(text: str, reason: str) -> None:
+    p = plan.Plan(namespaces=[], rootfs="/r", process=plan.ProcessPlan(argv=[text], envp=[]))
+    with pytest.raises(PyruncError, match=reason):
+        native.encode(p, sync_fd=1, fifo_fd=2)
