@@ -79,7 +79,9 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return ret;
     if ((ret = pyrunc_set_names(plan, err)) < 0)
         return ret;
-    if ((ret = setup_filesystem(plan, err)) < 0)
+    /* A new mount namespace is a new container to build; a joined one
+     * (exec) already is the container's view, root and all. */
+    if ((new_flags & CLONE_NEWNS) && (ret = setup_filesystem(plan, err)) < 0)
         return ret;
     if (plan->terminal && (ret = pyrunc_setup_terminal(plan, err)) < 0)
         return ret;

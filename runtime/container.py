@@ -12,7 +12,6 @@ import os
 import select
 
 from . import spec as spec_mod
-from . import sync
 from .errors import PyruncError, from_os_error
 from .log import logger
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
@@ -114,69 +113,61 @@ def _kill_and_wait(state: ContainerState, timeout: float = 10.0) -> None:
 
 # ---- create ----------------------------------------------------------------
 
-class _Spawned:
-    """What a half-made container holds, so a failure can undo all of it."""
+class Undo:
+    """Cleanup steps of a half-done operation, run newest first on failure."""
 
     def __init__(self) -> None:
-        self.init_pid = 0
-        self.cgroup: Any = None
+        self.steps: list[Any] = []
 
-    def undo(self) -> None:
-        if self.init_pid > 0:
+    def add(self, step: Any) -> None:
+        self.steps.append(step)
+
+    def run(self) -> None:
+        for step in reversed(self.steps):
             try:
-                os.kill(self.init_pid, _signal.SIGKILL)
-                os.waitpid(self.init_pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        if self.cgroup is not None:
-            try:
-                self.cgroup.destroy()
-            except PyruncError as exc:
+                step()
+            except Exception as exc:    # cleanup goes on; the first error is what matters
                 logger.warning(f"cleanup: {exc}")
 
 
-def _expect(sock: Any, kind: int, what: str) -> sync.Message:
-    message = sync.receive(sock)
-    if message is None:
-        raise PyruncError(f"container init exited while {what}")
-    if message.type == sync.ERROR:
-        raise PyruncError(message.text, errno=message.value)
-    if message.type != kind:
-        raise PyruncError(f"protocol error while {what}: unexpected message {message.type}")
-    return message
+def console_socket(terminal: bool, path: str | None, own_console_fd: int | None) -> Any:
+    """The connected --console-socket, if the process gets a terminal;
+    own_console_fd is a socket of ours that takes the pty master instead."""
+    if terminal and path is None and own_console_fd is None:
+        raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
+    if not terminal and path is not None:
+        raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
+    if terminal and path is not None:
+        from .console import connect_console_socket
+        return connect_console_socket(path)
+    return None
 
 
-def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
-                spawned: _Spawned, parent_sock: Any, child_sock: Any, console_fd: int) -> None:
-    from . import cgroups, native, plan
+def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
+               undo: Undo) -> Any:
+    from . import cgroups, plan, spawn
 
     the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
     manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
     manager.create()
-    spawned.cgroup = manager
+    undo.add(manager.destroy)
     if spec.linux.resources:
         manager.apply(spec.linux.resources)
-
+    os.mkfifo(state.fifo_path, 0o622)
     fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
     try:
-        intermediate = native.spawn(the_plan, child_sock.fileno(), fifo, console_fd)
+        # Into the cgroup before the init runs a single container step.
+        pid, parent_sock = spawn.spawn(the_plan, manager.add_pid, fifo, console_fd)
     finally:
         os.close(fifo)
-    child_sock.close()
-    try:
-        spawned.init_pid = _expect(parent_sock, sync.PID, "starting").value
-    finally:
-        _, status = os.waitpid(intermediate, 0)
-    # Into the cgroup before the init runs a single container step.
-    manager.add_pid(spawned.init_pid)
-    sync.send(parent_sock, sync.Message(sync.GO))
-    _expect(parent_sock, sync.READY, "setting up the container")
+    undo.add(lambda: spawn.kill_child(pid))
+    undo.add(parent_sock.close)
     state.data.update({
         "ociVersion": OCI_VERSION,
         "id": state.id,
-        "pid": spawned.init_pid,
-        "pidStartTime": process_start_time(spawned.init_pid),
+        "pid": pid,
+        "pidStartTime": process_start_time(pid),
         "bundle": opts.bundle,
         "rootfs": the_plan.rootfs,
         "created": now_rfc3339(),
@@ -185,19 +176,10 @@ def _spawn_init(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions,
         "cgroup": manager.to_state(),
         "config": spec.raw,
     })
-
-
-def _console_socket(spec: spec_mod.Spec, opts: CreateOptions, console_fd: int | None) -> Any:
-    """The connected console socket, if the container gets a terminal."""
-    terminal = spec.process is not None and spec.process.terminal
-    if terminal and opts.console_socket is None and console_fd is None:
-        raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
-    if not terminal and opts.console_socket is not None:
-        raise PyruncError("cannot use console socket if pyrunc will not detach or allocate tty")
-    if terminal and opts.console_socket is not None:
-        from .console import connect_console_socket
-        return connect_console_socket(opts.console_socket)
-    return None
+    state.save()
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, pid)
+    return parent_sock
 
 
 def create(store: StateStore, container_id: str, opts: CreateOptions, keep_channel: bool = False,
@@ -208,33 +190,21 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
     --console-socket (for `run` attaching the user's terminal)."""
     opts.bundle = os.path.abspath(opts.bundle)
     spec = spec_mod.load(opts.bundle)
-    console = _console_socket(spec, opts, console_fd)
-    if console is not None:
-        console_fd = console.fileno()
+    terminal = spec.process is not None and spec.process.terminal
+    undo = Undo()
     try:
+        console = console_socket(terminal, opts.console_socket, console_fd)
+        if console is not None:
+            undo.add(console.close)
+            console_fd = console.fileno()
         state = store.new(container_id)
+        undo.add(lambda: store.remove(state))
+        parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
     except BaseException:
-        if console is not None:
-            console.close()
+        undo.run()
         raise
-    spawned = _Spawned()
-    parent_sock, child_sock = sync.channel()
-    try:
-        os.mkfifo(state.fifo_path, 0o622)
-        _spawn_init(state, spec, opts, spawned, parent_sock, child_sock,
-                    -1 if console_fd is None else console_fd)
-        state.save()
-        if opts.pid_file:
-            write_pid_file(opts.pid_file, spawned.init_pid)
-    except BaseException:
-        spawned.undo()
-        parent_sock.close()
-        store.remove(state)
-        raise
-    finally:
-        child_sock.close()
-        if console is not None:
-            console.close()
+    if console is not None:
+        console.close()
     if keep_channel:
         return parent_sock
     parent_sock.close()
@@ -370,12 +340,13 @@ def list_containers(store: StateStore) -> list[dict[str, Any]]:
     return result
 
 
-# ---- run -------------------------------------------------------------------
+# ---- run and exec ----------------------------------------------------------
 
 _UNFORWARDED = {_signal.SIGCHLD, _signal.SIGKILL, _signal.SIGSTOP, _signal.SIGURG, _signal.SIGWINCH}
 
 
-def _forward_signals(pid: int) -> None:
+def forward_signals(pid: int) -> None:
+    """Pass every signal we get on to pid, as runc run/exec do."""
     def forward(signum: int, _frame: Any) -> None:
         try:
             os.kill(pid, signum)
@@ -389,38 +360,21 @@ def _forward_signals(pid: int) -> None:
                 pass
 
 
-def exit_code(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+def own_console() -> tuple[Any, Any]:
+    """A socketpair standing in for --console-socket: (ours, theirs)."""
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
 
 
-def _wait_init(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return status
-        except ChildProcessError:
-            return 0
-
-
-def _create_attached(store: StateStore, container_id: str, opts: CreateOptions) -> tuple[Any, int]:
-    """create for a terminal container whose pty we attach ourselves."""
-    from .console import receive_pty_master
-    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        parent_sock = create(store, container_id, opts, keep_channel=True, console_fd=theirs.fileno())
-        theirs.close()
-        try:
-            _name, master = receive_pty_master(ours)
-        except BaseException:
-            parent_sock.close()
-            delete(store, container_id, force=True)
-            raise
-    finally:
-        theirs.close()
-        ours.close()
-    return parent_sock, master
+def attach_and_wait(pid: int, master: int) -> int:
+    """Forward signals, copy the terminal if we hold its master, and wait."""
+    from . import spawn
+    forward_signals(pid)
+    if master >= 0:
+        from .console import AttachedTerminal
+        with AttachedTerminal(master) as terminal:
+            terminal.pump()
+        os.close(master)
+    return spawn.wait_status(pid)
 
 
 def _wants_own_terminal(opts: CreateOptions, detach: bool) -> bool:
@@ -432,32 +386,37 @@ def _wants_own_terminal(opts: CreateOptions, detach: bool) -> bool:
 
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
+    from . import spawn
+    from .console import receive_pty_master
+
     master = -1
     if _wants_own_terminal(opts, detach):
-        parent_sock, master = _create_attached(store, container_id, opts)
+        ours, theirs = own_console()
+        try:
+            parent_sock = create(store, container_id, opts, keep_channel=True, console_fd=theirs.fileno())
+            theirs.close()
+            try:
+                _name, master = receive_pty_master(ours)
+            except BaseException:
+                parent_sock.close()
+                delete(store, container_id, force=True)
+                raise
+        finally:
+            theirs.close()
+            ours.close()
     else:
         parent_sock = create(store, container_id, opts, keep_channel=True)
     state = store.load(container_id)
     try:
         _release_init(state)
-        # The channel is close-on-exec: EOF means the program is running.
-        message = sync.receive(parent_sock)
-        if message is not None and message.type == sync.ERROR:
-            raise PyruncError(message.text, errno=message.value)
+        spawn.wait_exec(parent_sock)
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)
         raise
-    parent_sock.close()
     if detach:
         return 0
-    _forward_signals(state.pid)
-    if master >= 0:
-        from .console import AttachedTerminal
-        with AttachedTerminal(master) as terminal:
-            terminal.pump()
-        os.close(master)
-    status = _wait_init(state.pid)
+    status = attach_and_wait(state.pid, master)
     if not keep:
         delete(store, container_id, force=True)
-    return exit_code(status)
+    return status

@@ -423,3 +423,25 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         terminal=spec.process.terminal if spec.process else False,
         console_size=spec.process.console_size if spec.process else None,
     )
+
+
+# /proc/<pid>/ns/<name> for each namespace type of the config.
+_PROC_NS_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+                  "user": "user", "cgroup": "cgroup", "time": "time"}
+
+
+def make_exec_plan(spec: Spec, init_pid: int, preserve_fds: int = 0) -> Plan:
+    """A process joining every namespace of a running container (exec):
+    nothing is created and no filesystem is set up, since joining the
+    mount namespace lands in the container's root."""
+    namespaces = [(k.NAMESPACES[ns.type], f"/proc/{init_pid}/ns/{_PROC_NS_NAMES[ns.type]}")
+                  for ns in spec.linux.namespaces if ns.type in _PROC_NS_NAMES]
+    process = plan_process(spec, preserve_fds)
+    return Plan(
+        namespaces=namespaces,
+        rootfs="/",
+        process=process,
+        new_session_keyring=False,
+        terminal=spec.process.terminal if spec.process else False,
+        console_size=spec.process.console_size if spec.process else None,
+    )

@@ -15,7 +15,7 @@ from .args import Opt, parse, usage
 VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
 
-VERBS = ("create", "delete", "features", "kill", "list", "run", "spec", "start", "state", "validate")
+VERBS = ("create", "delete", "exec", "features", "kill", "list", "run", "spec", "start", "state", "validate")
 
 GLOBAL_OPTIONS = [
     Opt("root", takes_value=True, help="state directory root (default /run/pyrunc)"),

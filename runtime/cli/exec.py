@@ -1,0 +1,54 @@
+"""pyrunc exec: run another process in a running container."""
+from __future__ import annotations
+
+from ..errors import PyruncError
+from ..exec_process import ExecOptions, exec_process, load_process_file, process_from_flags
+from ..state import StateStore
+from .args import Opt, Parsed
+
+SYNOPSIS = "[options] CONTAINER_ID [COMMAND [ARG...]]"
+OPTIONS = [
+    Opt("process", ("p",), True, help="a JSON file with the OCI process to run"),
+    Opt("detach", ("d",), help="do not wait for the process"),
+    Opt("pid-file", takes_value=True, help="write the process's host pid to this file"),
+    Opt("console-socket", takes_value=True, help="unix socket to receive the pty master"),
+    Opt("pidfd-socket", takes_value=True, help="accepted for runc compatibility"),
+    Opt("tty", ("t",), help="give the process a terminal"),
+    Opt("cwd", takes_value=True, help="working directory in the container"),
+    Opt("env", ("e",), True, repeat=True, help="add KEY=VALUE to the environment"),
+    Opt("user", ("u",), True, help="UID[:GID] to run as"),
+    Opt("additional-gids", ("g",), True, repeat=True, help="additional group ids"),
+    Opt("cap", ("c",), True, repeat=True, help="add a capability"),
+    Opt("no-new-privs", help="set no_new_privs"),
+    Opt("preserve-fds", takes_value=True, help="pass this many fds after stdio to the process"),
+    Opt("apparmor", takes_value=True, help="AppArmor profile (not supported on this host)"),
+    Opt("process-label", takes_value=True, help="SELinux label (not supported on this host)"),
+    Opt("ignore-paused", help="allow exec in a paused container"),
+    Opt("cgroup", takes_value=True, help="accepted for runc compatibility"),
+]
+
+
+def run(parsed: Parsed, context: object) -> int:
+    if not parsed.positionals:
+        raise PyruncError(f"expected {SYNOPSIS}")
+    container_id, command = parsed.positionals[0], parsed.positionals[1:]
+    for unsupported in ("apparmor", "process-label"):
+        if parsed.value(unsupported):
+            raise PyruncError(f"--{unsupported}: not supported on this host")
+    preserve = parsed.value("preserve-fds", "0") or "0"
+    if not preserve.isdigit():
+        raise PyruncError(f"invalid --preserve-fds value {preserve!r}")
+    store = StateStore(context.root)  # type: ignore[attr-defined]
+    process_file = parsed.value("process")
+    if process_file:
+        process = load_process_file(process_file)
+    else:
+        base = store.load(container_id).data.get("config", {}).get("process", {})
+        process = process_from_flags(base, command, parsed.values_of("env"), parsed.value("cwd"),
+                                     parsed.value("user"), parsed.values_of("additional-gids"),
+                                     parsed.values_of("cap"), parsed.flag("no-new-privs"),
+                                     parsed.flag("tty"))
+    opts = ExecOptions(process, detach=parsed.flag("detach"), pid_file=parsed.value("pid-file"),
+                       console_socket=parsed.value("console-socket"), preserve_fds=int(preserve),
+                       ignore_paused=parsed.flag("ignore-paused"))
+    return exec_process(store, container_id, opts)

@@ -1,0 +1,129 @@
+"""exec: start another process in a running container.
+
+It joins every namespace of the container and its cgroup, and gets the
+security settings of a process in the container's config (capabilities,
+no_new_privs, rlimits, user) — set up by the same C code as the init, so
+no Python runs inside the container here either.
+"""
+from __future__ import annotations
+
+import os
+
+from . import spec as spec_mod
+from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, own_console,
+                        status_of, write_pid_file, _cgroup_manager)
+from .errors import PyruncError
+from .state import StateStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class ExecOptions:
+    """How to run the process; `process` is an OCI process object."""
+
+    def __init__(self, process: dict[str, Any], detach: bool = False, pid_file: str | None = None,
+                 console_socket: str | None = None, preserve_fds: int = 0,
+                 ignore_paused: bool = False) -> None:
+        self.process, self.detach, self.pid_file = process, detach, pid_file
+        self.console_socket, self.preserve_fds = console_socket, preserve_fds
+        self.ignore_paused = ignore_paused
+
+
+def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cwd: str | None,
+                       user: str | None, additional_gids: list[str], caps: list[str],
+                       no_new_privs: bool, tty: bool) -> dict[str, Any]:
+    """runc's exec without --process: the container's process, changed by flags."""
+    if not args:
+        raise PyruncError("exec needs a command (or --process)")
+    process = dict(base)
+    process["args"] = args
+    process["env"] = list(base.get("env", [])) + env
+    process["terminal"] = tty
+    if cwd:
+        process["cwd"] = cwd
+    if user:
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise PyruncError(f"invalid --user {user!r}: use UID[:GID]")
+        process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    if additional_gids:
+        if not all(g.isdigit() for g in additional_gids):
+            raise PyruncError("--additional-gids takes numeric gids")
+        process.setdefault("user", {})["additionalGids"] = [int(g) for g in additional_gids]
+    if caps:
+        current = {k: list(v) for k, v in base.get("capabilities", {}).items()}
+        for name in ("bounding", "effective", "permitted", "ambient"):
+            current.setdefault(name, [])
+            current[name] += [c for c in caps if c not in current[name]]
+        process["capabilities"] = current
+    if no_new_privs:
+        process["noNewPrivileges"] = True
+    return process
+
+
+def load_process_file(path: str) -> dict[str, Any]:
+    from . import jsonio
+    try:
+        with open(path, "rb") as f:
+            process = jsonio.loads(f.read())
+    except OSError as exc:
+        raise PyruncError(f"cannot read --process {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PyruncError(f"--process {path} is not valid JSON: {exc}") from None
+    if not isinstance(process, dict):
+        raise PyruncError(f"--process {path}: must be a process object")
+    return process
+
+
+def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int:
+    from . import plan, spawn
+    from .console import receive_pty_master
+
+    state = store.load(container_id)
+    status = status_of(state)
+    if status == STOPPED:
+        raise PyruncError("cannot exec in a stopped container")
+    if status == PAUSED and not opts.ignore_paused:
+        raise PyruncError("cannot exec in a paused container (use --ignore-paused to override)")
+    config = dict(state.data["config"])
+    config["process"] = opts.process
+    spec = spec_mod.parse(config)
+    terminal = bool(opts.process.get("terminal"))
+    the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds)
+    manager = _cgroup_manager(state)
+    place = manager.add_pid if manager is not None else (lambda pid: None)
+
+    undo = Undo()
+    master = -1
+    ours = console = None
+    try:
+        if terminal and opts.console_socket is None and not opts.detach:
+            ours, theirs = own_console()       # we attach the user's terminal ourselves
+            undo.add(ours.close)
+        else:
+            console = console_socket(terminal, opts.console_socket, None)
+            if console is not None:
+                undo.add(console.close)
+        console_fd = (theirs if ours is not None else console).fileno() if (ours or console) else -1
+        try:
+            pid, parent_sock = spawn.spawn(the_plan, place, console_fd=console_fd)
+        finally:
+            if ours is not None:
+                theirs.close()
+        undo.add(lambda: spawn.kill_child(pid))
+        if ours is not None:
+            _name, master = receive_pty_master(ours)
+        spawn.wait_exec(parent_sock)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, pid)
+    except BaseException:
+        undo.run()
+        raise
+    for sock in (ours, console):
+        if sock is not None:
+            sock.close()
+    if opts.detach:
+        return 0
+    return attach_and_wait(pid, master)

@@ -1,0 +1,89 @@
+"""Start one planned process and see it through to execve: the part of
+create, run and exec that talks to the native side.
+
+The native spawn forks an intermediate that reports the new process's
+pid; we place it (cgroup) and say GO; it sets itself up and says READY.
+After that, EOF on the channel means it exec'd (the channel is
+close-on-exec) and an ERROR message means it could not.
+"""
+from __future__ import annotations
+
+import _signal
+import os
+
+from . import native, sync
+from .errors import PyruncError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from .plan import Plan
+
+
+def expect(sock: Any, kind: int, what: str) -> sync.Message:
+    message = sync.receive(sock)
+    if message is None:
+        raise PyruncError(f"container process exited while {what}")
+    if message.type == sync.ERROR:
+        raise PyruncError(message.text, errno=message.value)
+    if message.type != kind:
+        raise PyruncError(f"protocol error while {what}: unexpected message {message.type}")
+    return message
+
+
+def kill_child(pid: int) -> None:
+    try:
+        os.kill(pid, _signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1,
+          console_fd: int = -1) -> tuple[int, Any]:
+    """Spawn and set up; returns (pid, parent end of the channel) once the
+    process is READY.  On failure nothing of it is left running."""
+    parent_sock, child_sock = sync.channel()
+    pid = 0
+    try:
+        try:
+            intermediate = native.spawn(plan, child_sock.fileno(), fifo_fd, console_fd)
+        finally:
+            child_sock.close()
+        try:
+            pid = expect(parent_sock, sync.PID, "starting").value
+        finally:
+            os.waitpid(intermediate, 0)
+        place(pid)
+        sync.send(parent_sock, sync.Message(sync.GO))
+        expect(parent_sock, sync.READY, "setting up the container")
+    except BaseException:
+        if pid > 0:
+            kill_child(pid)
+        parent_sock.close()
+        raise
+    return pid, parent_sock
+
+
+def wait_exec(parent_sock: Any) -> None:
+    """Block until the process exec'd (EOF) or reported why it could not."""
+    try:
+        message = sync.receive(parent_sock)
+    finally:
+        parent_sock.close()
+    if message is not None and message.type == sync.ERROR:
+        raise PyruncError(message.text, errno=message.value)
+
+
+def wait_status(pid: int) -> int:
+    """waitpid, as an exit code: 128+N when killed by signal N."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            return 0
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
