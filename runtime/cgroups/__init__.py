@@ -1,0 +1,85 @@
+"""cgroup management: one interface (`CgroupManager`) with a v1 driver (also
+used on hybrid hosts) and a v2 driver, chosen by what is mounted.
+
+    manager = open_manager(spec_cgroups_path, container_id)
+    manager.create(); manager.add_pid(pid); manager.apply(resources)
+    state["cgroup"] = manager.to_state()      # later: manager_from_state(...)
+
+Drivers are imported only when a manager is opened: hot CLI verbs import
+this package.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from ..errors import PyruncError
+from .base import DEFAULT_ROOT, STATE_VERSION, CgroupManager, clean_path
+
+__all__ = ["CgroupManager", "PyruncError", "detect_mode", "device_rules_v2", "manager_from_state",
+           "open_manager"]
+
+
+def detect_mode(root: str = DEFAULT_ROOT) -> str:
+    """"v2" when `root` is the unified hierarchy, "hybrid" when v1
+    hierarchies sit beside one at root/unified, else "v1"."""
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return "v2"
+    if os.path.exists(os.path.join(root, "unified", "cgroup.controllers")):
+        return "hybrid"
+    return "v1"
+
+
+def _inner_path(cgroups_path: str | None, container_id: str, systemd: bool) -> str:
+    if systemd:
+        from .systemd import systemd_cgroup_path
+        return systemd_cgroup_path(cgroups_path, container_id)
+    if cgroups_path:
+        return clean_path(cgroups_path)
+    if not container_id or "/" in container_id or container_id in (".", ".."):
+        raise PyruncError(f"invalid container id {container_id!r} for a cgroup name", errno.EINVAL)
+    return f"/pyrunc/{container_id}"
+
+
+def open_manager(cgroups_path: str | None, container_id: str, systemd: bool = False,
+                 root: str = DEFAULT_ROOT) -> CgroupManager:
+    """The manager for a container's cgroup, per the OCI cgroupsPath rules:
+    absolute paths hang from each hierarchy's root, relative ones from this
+    process's own cgroup, None means /pyrunc/<id>; with `systemd`, the
+    "slice:prefix:name" form. Nothing is created until `create()`."""
+    inner = _inner_path(cgroups_path, container_id, systemd)
+    mode = detect_mode(root)
+    if mode == "v2":
+        from .v2 import V2Manager
+        manager: CgroupManager = V2Manager.open(root, inner)
+    else:
+        from .v1 import V1Manager
+        manager = V1Manager.open(root, inner, mode)
+    if systemd:
+        manager.warnings.append("systemd cgroup driver: systemd is not told about the cgroup; "
+                                "pyrunc manages it through cgroupfs")
+    return manager
+
+
+def manager_from_state(data: dict) -> CgroupManager:
+    """Rebuild a manager from `CgroupManager.to_state()`."""
+    try:
+        version, mode, root, inner = data["version"], data["mode"], data["root"], data["path"]
+        paths = {str(k): str(v) for k, v in data["paths"].items()}
+    except (KeyError, TypeError, AttributeError):
+        raise PyruncError("the saved cgroup state is unreadable") from None
+    if version != STATE_VERSION or mode not in ("v1", "hybrid", "v2"):
+        raise PyruncError(f"unsupported saved cgroup state (version {version!r}, mode {mode!r})")
+    if mode == "v2":
+        from .v2 import V2Manager
+        if "unified" not in paths:
+            raise PyruncError("the saved cgroup v2 state has no unified path")
+        return V2Manager(root, inner, paths)
+    from .v1 import V1Manager
+    return V1Manager(root, inner, paths, mode)
+
+
+def device_rules_v2(rules: list[dict], path: str = "linux.resources.devices") -> list[dict]:
+    """See v2.device_rules_v2: OCI device rules -> an eBPF filter's rule list."""
+    from .v2 import device_rules_v2 as compile_rules
+    return compile_rules(rules, path)
