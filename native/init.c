@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "hooks.h"
 #include "init.h"
 #include "mount.h"
 #include "ns.h"
@@ -22,21 +23,53 @@
 #include "sync.h"
 #include "util.h"
 
-/* Block until `start` opens exec.fifo for reading, then tell it we go. */
-static int wait_for_start(int fifo_fd, struct pyrunc_error *err)
+/* The state JSON hooks get on stdin, sent by the runtime with GO as two
+ * lines: status "creating" (createContainer), then "created"
+ * (startContainer).  Compact JSON has no raw newline. */
+static char hook_states[PYRUNC_SYNC_MAX_TEXT];
+
+/* Set once `start` has received our error through the fifo. */
+static int start_was_told;
+
+static const char *hook_state(int which)
+{
+    char *newline = strchr(hook_states, '\n');
+
+    if (newline)
+        *newline = '\0';   /* split once; the second line follows the NUL */
+    if (which == 0 || !newline)
+        return hook_states;
+    return hook_states + strlen(hook_states) + 1;
+}
+
+/* Block until `start` opens exec.fifo for reading, run the startContainer
+ * hooks, then tell `start` how it went: "0", or "E" and the error. */
+static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
     cleanup_close int fd = -1;
-    ssize_t ret;
+    ssize_t written;
+    int ret;
 
+    if (plan->fifo_fd < 0)
+        return pyrunc_run_hooks("startContainer", plan->start_container_hooks,
+                                plan->n_start_container_hooks, hook_state(1), err);
     /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
     do
-        fd = open(pyrunc_fd_path(fifo_fd).path, O_WRONLY | O_CLOEXEC);
+        fd = open(pyrunc_fd_path(plan->fifo_fd).path, O_WRONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return pyrunc_fail_errno(err, "open exec fifo");
-    ret = pyrunc_write_all(fd, "0", 1);
-    if (ret < 0)
-        return pyrunc_fail(err, (int)-ret, "write exec fifo");
+    ret = pyrunc_run_hooks("startContainer", plan->start_container_hooks,
+                           plan->n_start_container_hooks, hook_state(1), err);
+    if (ret < 0) {
+        pyrunc_write_all(fd, "E", 1);
+        pyrunc_write_all(fd, err->msg, strlen(err->msg));
+        start_was_told = 1;
+        return ret;
+    }
+    written = pyrunc_write_all(fd, "0", 1);
+    if (written < 0)
+        return pyrunc_fail(err, (int)-written, "write exec fifo");
     return 0;
 }
 
@@ -52,6 +85,17 @@ static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error 
     /* runc creates a missing cwd rather than failing the start. */
     if (plan->process.cwd && (cwdfd = pyrunc_create_in_root(rootfd, plan->process.cwd, 1, err)) < 0)
         return cwdfd;
+    if (plan->runtime_hooks) {
+        if ((ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_HOOKS, 0, NULL, err)) < 0)
+            return ret;
+        if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, NULL, 0, err)) < 0)
+            return ret;
+    }
+    /* In the container's namespaces, before pivot_root: host paths resolve. */
+    ret = pyrunc_run_hooks("createContainer", plan->create_container_hooks,
+                           plan->n_create_container_hooks, hook_state(0), err);
+    if (ret < 0)
+        return ret;
     if ((ret = pyrunc_enter_rootfs(plan, rootfd, err)) < 0)
         return ret;
     if ((ret = pyrunc_set_sysctls(plan, err)) < 0)
@@ -67,7 +111,8 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
     int new_flags = pyrunc_new_namespace_flags(plan);
     int ret;
 
-    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, err)) < 0)
+    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_states,
+                                  sizeof(hook_states), err)) < 0)
         return ret;
     if (setsid() < 0)
         return pyrunc_fail_errno(err, "setsid");
@@ -113,8 +158,8 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
         ret = pyrunc_fail_errno(&err, "clear the parent death signal");
     if (ret >= 0)
         ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_READY, 0, NULL, &err);
-    if (ret >= 0 && plan->fifo_fd >= 0)
-        ret = wait_for_start(plan->fifo_fd, &err);
+    if (ret >= 0)
+        ret = wait_for_start(plan, &err);
     if (ret >= 0)
         ret = pyrunc_close_fds_on_exec(plan->process.preserve_fds, &err);
     if (ret >= 0) {
@@ -124,7 +169,8 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
     /* Whoever still listens (run, or create before READY) gets the error;
      * after start nobody does, so it also goes to the container's stderr. */
     pyrunc_sync_report(plan->sync_fd, &err);
-    dprintf(STDERR_FILENO, "pyrunc: %s: %s\n", err.msg, strerror(err.code));
+    if (!start_was_told)
+        dprintf(STDERR_FILENO, "pyrunc: %s\n", err.msg);
     _exit(ret == -ENOENT || ret == -EACCES ? 127 : 1);
 }
 

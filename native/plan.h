@@ -62,6 +62,14 @@ struct pyrunc_sysctl {
     const char *value;
 };
 
+/* A hook the init runs itself (createContainer, startContainer). */
+struct pyrunc_hook {
+    const char *path;
+    const char *const *argv;    /* NULL-terminated */
+    const char *const *envp;    /* NULL-terminated, or NULL for an empty environment */
+    int timeout;                /* seconds; 0 = no limit */
+};
+
 struct pyrunc_process {
     const char *const *argv;    /* NULL-terminated */
     const char *const *envp;    /* NULL-terminated */
@@ -113,6 +121,14 @@ struct pyrunc_plan {
     int console_socket_fd;      /* where the pty master goes (terminal only) */
     unsigned short console_height;
     unsigned short console_width;
+
+    /* Hooks: with runtime_hooks the init stops before pivot_root (HOOKS
+     * message) while the runtime runs prestart and createRuntime. */
+    int runtime_hooks;
+    int n_create_container_hooks;
+    const struct pyrunc_hook *create_container_hooks;
+    int n_start_container_hooks;
+    const struct pyrunc_hook *start_container_hooks;
 
     int sync_fd;                /* child end of the parent/child socketpair */
     int fifo_fd;                /* O_PATH fd of exec.fifo; -1 = start at once */

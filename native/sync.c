@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -24,7 +25,8 @@ int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
     return 0;
 }
 
-int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, struct pyrunc_error *err)
+int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, char *text, size_t text_size,
+                       struct pyrunc_error *err)
 {
     char packet[sizeof(struct pyrunc_sync_header) + PYRUNC_SYNC_MAX_TEXT + 1];
     struct pyrunc_sync_header header;
@@ -49,6 +51,8 @@ int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, struct pyrunc_erro
         return pyrunc_fail(err, EPROTO, "sync: expected message %u, got %u", type, header.type);
     if (value)
         *value = header.value;
+    if (text && text_size)
+        snprintf(text, text_size, "%s", packet + sizeof(header));
     return 0;
 }
 

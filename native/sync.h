@@ -15,9 +15,12 @@ enum pyrunc_sync_type {
     PYRUNC_SYNC_GO = 2,      /* parent -> child: cgroup and ids are set up, go on */
     PYRUNC_SYNC_READY = 3,   /* child -> parent: set up, waiting for start */
     PYRUNC_SYNC_ERROR = 4,   /* child -> parent: value = errno, text = message */
+    PYRUNC_SYNC_HOOKS = 5,   /* child -> parent: mounts done, run prestart/createRuntime
+                                hooks, then send GO */
 };
 
-#define PYRUNC_SYNC_MAX_TEXT 1024
+/* Large enough for a container state JSON with annotations (hooks). */
+#define PYRUNC_SYNC_MAX_TEXT 65536
 
 struct pyrunc_sync_header {
     uint32_t type;
@@ -29,8 +32,10 @@ int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
                      struct pyrunc_error *err);
 
 /* Wait for a message of the given type; an ERROR message from the peer
- * is turned into a failure carrying the peer's errno and text. */
-int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, struct pyrunc_error *err);
+ * is turned into a failure carrying the peer's errno and text.  value and
+ * text (NUL-terminated, cut to text_size) may be NULL. */
+int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, char *text, size_t text_size,
+                       struct pyrunc_error *err);
 
 /* Report err to the parent; used on the child's way out. */
 void pyrunc_sync_report(int fd, const struct pyrunc_error *err);

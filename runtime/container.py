@@ -145,7 +145,7 @@ def console_socket(terminal: bool, path: str | None, own_console_fd: int | None)
 
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
-    from . import cgroups, plan, spawn
+    from . import cgroups, hooks, plan, spawn
 
     the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
@@ -156,9 +156,21 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         manager.apply(spec.linux.resources)
     os.mkfifo(state.fifo_path, 0o622)
     fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
+
+    def hook_state(pid: int, status: str) -> str:
+        return hooks.state_json(OCI_VERSION, state.id, status, pid, opts.bundle, spec.annotations)
+
+    def runtime_hooks(pid: int) -> None:
+        for kind in ("prestart", "createRuntime"):
+            hooks.run_hooks(kind, the_plan.hooks[kind], hook_state(pid, "creating"))
+
+    go_text = None
+    if any(the_plan.hooks.values()):
+        go_text = lambda pid: hook_state(pid, "creating") + "\n" + hook_state(pid, "created")  # noqa: E731
     try:
         # Into the cgroup before the init runs a single container step.
-        pid, parent_sock = spawn.spawn(the_plan, manager.add_pid, fifo, console_fd)
+        pid, parent_sock = spawn.spawn(the_plan, manager.add_pid, fifo, console_fd,
+                                       go_text=go_text, on_hooks=runtime_hooks)
     finally:
         os.close(fifo)
     undo.add(lambda: spawn.kill_child(pid))
@@ -226,15 +238,45 @@ def _release_init(state: ContainerState) -> None:
         while True:
             poller.poll(100)
             try:
-                if os.read(fd, 1):
-                    break
+                answer = os.read(fd, 1)
             except BlockingIOError:
-                pass
+                answer = b""
+            if answer:
+                break
             if not state.init_alive():
                 raise PyruncError(f"container {state.id}: init exited before it started")
+        if answer != b"0":      # "E" and why: a startContainer hook failed
+            os.set_blocking(fd, True)
+            raise PyruncError(os.read(fd, 4096).decode(errors="replace") or "container init failed")
     finally:
         os.close(fd)
-    os.unlink(state.fifo_path)
+        if os.path.exists(state.fifo_path):
+            os.unlink(state.fifo_path)
+
+
+def _container_hooks(state: ContainerState, kind: str) -> list[Any]:
+    from . import hooks
+    return hooks.parse_hooks(state.data.get("config", {}).get("hooks") or {})[kind]
+
+
+def _run_poststart(state: ContainerState) -> None:
+    """A failing poststart hook fails the start and stops the container."""
+    poststart = _container_hooks(state, "poststart")
+    if not poststart:
+        return
+    from . import hooks
+    try:
+        hooks.run_hooks("poststart", poststart, _hook_state(state, RUNNING))
+    except PyruncError:
+        _kill_and_wait(state)
+        raise
+
+
+def _hook_state(state: ContainerState, status: str) -> str:
+    from . import hooks
+    return hooks.state_json(state.data.get("ociVersion", OCI_VERSION), state.id, status,
+                            state.pid if status != STOPPED else 0, state.data.get("bundle", ""),
+                            state.data.get("annotations") or {})
 
 
 def start(store: StateStore, container_id: str) -> None:
@@ -245,6 +287,7 @@ def start(store: StateStore, container_id: str) -> None:
             raise PyruncError(f"cannot start a container that is {status}" if status != STOPPED
                               else "cannot start a container that has stopped")
         _release_init(state)
+        _run_poststart(state)
 
 
 # ---- kill / delete ---------------------------------------------------------
@@ -280,6 +323,10 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
 
 
 def _destroy(store: StateStore, state: ContainerState) -> None:
+    poststop = _container_hooks(state, "poststop")
+    if poststop:
+        from . import hooks
+        hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED))
     manager = _cgroup_manager(state)
     if manager is not None:
         manager.kill_all(_signal.SIGKILL)
@@ -410,6 +457,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     try:
         _release_init(state)
         spawn.wait_exec(parent_sock)
+        _run_poststart(state)
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)

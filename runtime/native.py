@@ -94,6 +94,13 @@ def _fill_process(c: Any, plan: Plan, enc: Encoded) -> None:
     c.preserve_fds = p.preserve_fds
 
 
+def _fill_hook(c: Any, hook: Any, enc: Encoded) -> None:
+    c.path = enc.cstr(hook.path)
+    c.argv = enc.cstr_array(hook.args)
+    c.envp = enc.cstr_array(hook.env)
+    c.timeout = hook.timeout
+
+
 def _fill_rlimit(c: Any, rl: tuple[int, int, int]) -> None:
     c.resource, c.soft, c.hard = rl
 
@@ -126,6 +133,12 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
     c.terminal = int(plan.terminal)
     c.console_socket_fd = console_fd
     c.console_height, c.console_width = plan.console_size or (0, 0)
+    c.runtime_hooks = int(plan.runtime_hooks)
+    for kind, count_field, array_field in (("createContainer", "n_create_container_hooks", "create_container_hooks"),
+                                           ("startContainer", "n_start_container_hooks", "start_container_hooks")):
+        hooks = plan.hooks.get(kind, [])
+        setattr(c, count_field, len(hooks))
+        setattr(c, array_field, enc.structs("struct pyrunc_hook", hooks, lambda s, h: _fill_hook(s, h, enc)))
     c.sync_fd = sync_fd
     c.fifo_fd = fifo_fd
     return enc

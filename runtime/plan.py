@@ -10,6 +10,7 @@ import os
 import posixpath
 from . import linux_constants as k
 from .errors import ConfigError
+from .hooks import Hook, parse_hooks
 from .log import logger
 from .record import Record
 from .spec import Mount, Spec
@@ -64,7 +65,7 @@ class ProcessPlan(Record):
 class Plan(Record):
     __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
                  "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
-                 "domainname", "sysctls", "terminal", "console_size")
+                 "domainname", "sysctls", "terminal", "console_size", "hooks")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
@@ -73,7 +74,8 @@ class Plan(Record):
                  masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None,
                  hostname: str | None = None, domainname: str | None = None,
                  sysctls: list[tuple[str, str]] | None = None, terminal: bool = False,
-                 console_size: tuple[int, int] | None = None) -> None:
+                 console_size: tuple[int, int] | None = None,
+                 hooks: dict[str, list[Hook]] | None = None) -> None:
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
         self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
@@ -82,6 +84,12 @@ class Plan(Record):
         self.hostname, self.domainname = hostname, domainname
         self.sysctls = sysctls or []
         self.terminal, self.console_size = terminal, console_size  # (height, width)
+        self.hooks = hooks or {}    # kind -> hooks, all six kinds
+
+    @property
+    def runtime_hooks(self) -> bool:
+        """Whether the init must stop for prestart/createRuntime hooks."""
+        return bool(self.hooks.get("prestart") or self.hooks.get("createRuntime"))
 
 
 class Host(Record):
@@ -422,6 +430,7 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         sysctls=plan_sysctls(spec),
         terminal=spec.process.terminal if spec.process else False,
         console_size=spec.process.console_size if spec.process else None,
+        hooks=parse_hooks(spec.hooks),
     )
 
 

@@ -40,10 +40,13 @@ def kill_child(pid: int) -> None:
         pass
 
 
-def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1,
-          console_fd: int = -1) -> tuple[int, Any]:
+def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_fd: int = -1,
+          go_text: Callable[[int], str] | None = None,
+          on_hooks: Callable[[int], None] | None = None) -> tuple[int, Any]:
     """Spawn and set up; returns (pid, parent end of the channel) once the
-    process is READY.  On failure nothing of it is left running."""
+    process is READY.  On failure nothing of it is left running.
+    go_text(pid) is sent with GO (the hooks' state JSON); on_hooks(pid)
+    runs when the init stops for the runtime's hooks."""
     parent_sock, child_sock = sync.channel()
     pid = 0
     try:
@@ -56,7 +59,12 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1,
         finally:
             os.waitpid(intermediate, 0)
         place(pid)
-        sync.send(parent_sock, sync.Message(sync.GO))
+        sync.send(parent_sock, sync.Message(sync.GO, text=go_text(pid) if go_text else ""))
+        if plan.runtime_hooks:
+            expect(parent_sock, sync.HOOKS, "setting up the container")
+            if on_hooks is not None:
+                on_hooks(pid)
+            sync.send(parent_sock, sync.Message(sync.GO))
         expect(parent_sock, sync.READY, "setting up the container")
     except BaseException:
         if pid > 0:

@@ -14,9 +14,10 @@ PID = 1
 GO = 2
 READY = 3
 ERROR = 4
+HOOKS = 5
 
 _HEADER = struct.Struct("=IiI")
-MAX_TEXT = 1024
+MAX_TEXT = 65536  # as native/sync.h
 
 
 class Message(Record):

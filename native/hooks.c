@@ -1,0 +1,97 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "hooks.h"
+#include "util.h"
+
+static __attribute__((noreturn)) void exec_hook(const struct pyrunc_hook *hook, int stdin_fd)
+{
+    static const char *const no_env[] = { NULL };
+
+    signal(SIGPIPE, SIG_DFL);   /* ignored signals would survive execve */
+    if (dup2(stdin_fd, STDIN_FILENO) < 0)
+        _exit(126);
+    execve(hook->path, (char *const *)hook->argv, (char *const *)(hook->envp ? hook->envp : no_env));
+    _exit(127);
+}
+
+/* Wait for pid, at most timeout seconds (0 = no limit); kill it on timeout. */
+static int wait_hook(pid_t pid, int timeout, int *status, struct pyrunc_error *err)
+{
+    cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+    if (pidfd >= 0 && timeout > 0) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int ready;
+
+        do
+            ready = poll(&p, 1, timeout * 1000);
+        while (ready < 0 && errno == EINTR);
+        if (ready == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, status, 0);
+            return pyrunc_fail(err, ETIMEDOUT, "timed out after %d s", timeout);
+        }
+    }
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR)
+            return pyrunc_fail_errno(err, "wait for the hook");
+    return 0;
+}
+
+static int run_hook(const char *kind, const struct pyrunc_hook *hook, const char *state_json,
+                    struct pyrunc_error *err)
+{
+    cleanup_close int read_end = -1;
+    cleanup_close int write_end = -1;
+    int fds[2], status = 0, ret;
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return pyrunc_fail_errno(err, "%s hook %s: pipe", kind, hook->path);
+    read_end = fds[0];
+    write_end = fds[1];
+    pid = fork();
+    if (pid < 0)
+        return pyrunc_fail_errno(err, "%s hook %s: fork", kind, hook->path);
+    if (pid == 0)
+        exec_hook(hook, read_end);
+    close(read_end);
+    read_end = -1;
+    /* A hook that does not read its stdin is fine: ignore EPIPE. */
+    pyrunc_write_all(write_end, state_json, strlen(state_json));
+    close(write_end);
+    write_end = -1;
+    ret = wait_hook(pid, hook->timeout, &status, err);
+    if (ret < 0)
+        return pyrunc_fail(err, -ret, "%s hook %s: %s", kind, hook->path, err->msg);
+    if (WIFSIGNALED(status))
+        return pyrunc_fail(err, ECANCELED, "%s hook %s: killed by signal %d", kind, hook->path,
+                           WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0)
+        return pyrunc_fail(err, ECANCELED, "%s hook %s: exit status %d", kind, hook->path,
+                           WEXITSTATUS(status));
+    return 0;
+}
+
+int pyrunc_run_hooks(const char *kind, const struct pyrunc_hook *hooks, int n_hooks,
+                     const char *state_json, struct pyrunc_error *err)
+{
+    int ret = 0;
+
+    if (n_hooks == 0)
+        return 0;
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < n_hooks && ret >= 0; i++)
+        ret = run_hook(kind, &hooks[i], state_json, err);
+    signal(SIGPIPE, SIG_DFL);
+    return ret;
+}
