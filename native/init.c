@@ -187,7 +187,10 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if ((ret = pyrunc_join_namespaces(plan, err)) < 0)
         return ret;
-    if (unshare(pyrunc_new_namespace_flags(plan)) < 0)
+    /* A new user namespace comes first so that it owns the others. */
+    if ((ret = pyrunc_enter_user_namespace(plan, err)) < 0)
+        return ret;
+    if (unshare(pyrunc_new_namespace_flags(plan) & ~CLONE_NEWUSER) < 0)
         return pyrunc_fail_errno(err, "create namespaces");
     /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
      * wait for it; the new pid namespace (if any) starts with it. */

@@ -35,6 +35,13 @@ static unsigned long locked_flags(const char *target)
         flags |= MS_NOEXEC;
     if (st.f_flag & ST_RDONLY)
         flags |= MS_RDONLY;
+    /* In a user namespace the atime flags are locked too. */
+    if (st.f_flag & ST_NOATIME)
+        flags |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME)
+        flags |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME)
+        flags |= MS_RELATIME;
     return flags;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ns.h"
+#include "sync.h"
 #include "util.h"
 
 static int join_one(const struct pyrunc_namespace *ns, struct pyrunc_error *err)
@@ -63,6 +64,34 @@ int pyrunc_loopback_up(struct pyrunc_error *err)
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
         return pyrunc_fail_errno(err, "bring lo up");
+    return 0;
+}
+
+static int has_user_namespace(const struct pyrunc_plan *plan)
+{
+    for (int i = 0; i < plan->n_namespaces; i++)
+        if (plan->namespaces[i].type == CLONE_NEWUSER)
+            return 1;
+    return 0;
+}
+
+int pyrunc_enter_user_namespace(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    int ret;
+
+    if (!has_user_namespace(plan))
+        return 0;
+    if (pyrunc_new_namespace_flags(plan) & CLONE_NEWUSER) {
+        if (unshare(CLONE_NEWUSER) < 0)
+            return pyrunc_fail_errno(err, "create the user namespace");
+        if ((ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_USERNS, 0, NULL, err)) < 0)
+            return ret;
+        if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, NULL, 0, err)) < 0)
+            return ret;
+    }
+    /* Until now we are the overflow id there; ids come from the maps. */
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        return pyrunc_fail_errno(err, "become root in the user namespace (is id 0 mapped?)");
     return 0;
 }
 

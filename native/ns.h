@@ -14,6 +14,11 @@ int pyrunc_new_namespace_flags(const struct pyrunc_plan *plan);
 /* Bring the loopback interface of the current net namespace up. */
 int pyrunc_loopback_up(struct pyrunc_error *err);
 
+/* Create the plan's new user namespace (the runtime writes its id maps
+ * meanwhile: USERNS message, then GO), and become root in whichever user
+ * namespace the process is now in. */
+int pyrunc_enter_user_namespace(const struct pyrunc_plan *plan, struct pyrunc_error *err);
+
 int pyrunc_set_names(const struct pyrunc_plan *plan, struct pyrunc_error *err);
 
 #endif

@@ -17,6 +17,8 @@ enum pyrunc_sync_type {
     PYRUNC_SYNC_ERROR = 4,   /* child -> parent: value = errno, text = message */
     PYRUNC_SYNC_HOOKS = 5,   /* child -> parent: mounts done, run prestart/createRuntime
                                 hooks, then send GO */
+    PYRUNC_SYNC_USERNS = 6,  /* child -> parent: user namespace made, write the id
+                                maps of this process, then send GO */
 };
 
 /* Large enough for a container state JSON with annotations (hooks). */

@@ -155,6 +155,9 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     if spec.linux.resources:
         manager.apply(spec.linux.resources)
     os.mkfifo(state.fifo_path, 0o622)
+    # Not the umask's 0600: an init in a user namespace is "other" to it.
+    # The state directory is root-only, so no one else can reach it by path.
+    os.chmod(state.fifo_path, 0o622)
     fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
     def hook_state(pid: int, status: str) -> str:

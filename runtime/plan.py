@@ -65,7 +65,8 @@ class ProcessPlan(Record):
 class Plan(Record):
     __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
                  "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
-                 "domainname", "sysctls", "terminal", "console_size", "hooks")
+                 "domainname", "sysctls", "terminal", "console_size", "hooks", "uid_map",
+                 "gid_map")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
@@ -75,7 +76,8 @@ class Plan(Record):
                  hostname: str | None = None, domainname: str | None = None,
                  sysctls: list[tuple[str, str]] | None = None, terminal: bool = False,
                  console_size: tuple[int, int] | None = None,
-                 hooks: dict[str, list[Hook]] | None = None) -> None:
+                 hooks: dict[str, list[Hook]] | None = None, uid_map: str | None = None,
+                 gid_map: str | None = None) -> None:
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
         self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
@@ -85,6 +87,8 @@ class Plan(Record):
         self.sysctls = sysctls or []
         self.terminal, self.console_size = terminal, console_size  # (height, width)
         self.hooks = hooks or {}    # kind -> hooks, all six kinds
+        # /proc/<pid>/uid_map and gid_map text for a new user namespace.
+        self.uid_map, self.gid_map = uid_map, gid_map
 
     @property
     def runtime_hooks(self) -> bool:
@@ -120,7 +124,7 @@ def read_host() -> Host:
 # ---- namespaces -------------------------------------------------------------
 
 # Namespace types the init cannot set up yet (reported by `features`).
-UNSUPPORTED_NAMESPACES = frozenset({"user"})
+UNSUPPORTED_NAMESPACES: frozenset[str] = frozenset()
 
 
 def supported_namespaces() -> list[str]:
@@ -149,6 +153,34 @@ def plan_namespaces(spec: Spec) -> list[tuple[int, str | None]]:
 
 def _has_new_or_joined(spec: Spec, ns_type: str) -> bool:
     return any(ns.type == ns_type for ns in spec.linux.namespaces)
+
+
+def new_user_namespace(spec: Spec) -> bool:
+    return any(ns.type == "user" and ns.path is None for ns in spec.linux.namespaces)
+
+
+def _id_map(mappings: list, key: str) -> str:
+    """The text for /proc/<pid>/{uid,gid}_map; container id 0 must be mapped
+    (the init becomes root in the namespace before anything else)."""
+    if not mappings:
+        raise ConfigError("a new user namespace needs mappings", path=f"linux.{key}")
+    lines = []
+    for i, m in enumerate(mappings):
+        if m.size == 0:
+            raise ConfigError("size must be at least 1", path=f"linux.{key}[{i}].size")
+        lines.append(f"{m.container_id} {m.host_id} {m.size}\n")
+    if not any(m.container_id <= 0 < m.container_id + m.size for m in mappings):
+        raise ConfigError("must map container id 0", path=f"linux.{key}")
+    return "".join(lines)
+
+
+def plan_id_maps(spec: Spec) -> tuple[str | None, str | None]:
+    if not new_user_namespace(spec):
+        if spec.linux.uid_mappings or spec.linux.gid_mappings:
+            if not _has_new_or_joined(spec, "user"):
+                raise ConfigError("id mappings need a user namespace", path="linux.uidMappings")
+        return None, None
+    return _id_map(spec.linux.uid_mappings, "uidMappings"), _id_map(spec.linux.gid_mappings, "gidMappings")
 
 
 # ---- mounts -----------------------------------------------------------------
@@ -219,10 +251,15 @@ def _plan_bind(mount: Mount, options: MountOptions, destination: str, bundle: st
                      recursive_readonly=options.recursive_readonly, source_is_dir=is_dir)
 
 
-def _plan_cgroup_mount(mount: Mount, options: MountOptions, destination: str, host: Host) -> list[MountStep]:
+def _plan_cgroup_mount(mount: Mount, options: MountOptions, destination: str, host: Host,
+                       in_user_namespace: bool) -> list[MountStep]:
     """A `cgroup` mount: cgroup2 on a v2 host; on v1 a tmpfs holding one
-    mount per hierarchy (seen through the container's cgroup namespace)."""
+    mount per hierarchy (seen through the container's cgroup namespace).
+    A user namespace may not mount v1 hierarchies: bind the host's."""
     flags = options.flags & ~k.MS_BIND
+    if in_user_namespace and host.cgroup_v1_hierarchies:
+        return [MountStep(MOUNT_BIND, destination, source="/sys/fs/cgroup", flags=k.MS_BIND | k.MS_REC,
+                          remount_flags=flags, propagation=options.propagation)]
     if not host.cgroup_v1_hierarchies:
         return [MountStep(MOUNT_FS, destination, source="cgroup", fstype="cgroup2", flags=flags,
                           propagation=options.propagation)]
@@ -247,7 +284,7 @@ def plan_mounts(spec: Spec, bundle: str, host: Host) -> list[MountStep]:
         if _is_bind(mount, options):
             steps.append(_plan_bind(mount, options, destination, bundle, path))
         elif mount.type == "cgroup":
-            steps.extend(_plan_cgroup_mount(mount, options, destination, host))
+            steps.extend(_plan_cgroup_mount(mount, options, destination, host, new_user_namespace(spec)))
         else:
             if not mount.type:
                 raise ConfigError("is required for a non-bind mount", path=f"{path}.type")
@@ -273,10 +310,13 @@ def _dev_is_bind_mounted(mounts: list[MountStep]) -> bool:
 
 
 def plan_devices(spec: Spec, mounts: list[MountStep]) -> list[DeviceNode]:
+    """Device nodes to create; a user namespace may not mknod, so there
+    the host's nodes are bind-mounted instead (as runc does)."""
     devices: dict[str, DeviceNode] = {}
+    bind = new_user_namespace(spec)
     if not _dev_is_bind_mounted(mounts):
         for dev_path, major, minor in _DEFAULT_DEVICES:
-            devices[dev_path] = DeviceNode(dev_path, k.S_IFCHR | 0o666, major, minor)
+            devices[dev_path] = DeviceNode(dev_path, k.S_IFCHR | 0o666, major, minor, bind_from_host=bind)
     for i, dev in enumerate(spec.linux.devices):
         path = f"linux.devices[{i}]"
         kind = k.DEVICE_TYPES.get(dev.type)
@@ -286,7 +326,8 @@ def plan_devices(spec: Spec, mounts: list[MountStep]) -> list[DeviceNode]:
         if not dev_path.startswith("/dev/"):
             raise ConfigError("must be a path under /dev", path=f"{path}.path")
         mode = dev.file_mode if dev.file_mode is not None else 0o666
-        devices[dev_path] = DeviceNode(dev_path, kind | (mode & 0o7777), dev.major, dev.minor, dev.uid, dev.gid)
+        devices[dev_path] = DeviceNode(dev_path, kind | (mode & 0o7777), dev.major, dev.minor, dev.uid,
+                                       dev.gid, bind_from_host=bind)
     return list(devices.values())
 
 
@@ -405,6 +446,7 @@ def _plain_paths(paths: list[str], key: str) -> list[str]:
 def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
               no_new_keyring: bool = False, preserve_fds: int = 0) -> Plan:
     namespaces = plan_namespaces(spec)
+    uid_map, gid_map = plan_id_maps(spec)
     _check_names(spec)
     mounts = plan_mounts(spec, bundle, host)
     propagation = 0
@@ -431,6 +473,8 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         terminal=spec.process.terminal if spec.process else False,
         console_size=spec.process.console_size if spec.process else None,
         hooks=parse_hooks(spec.hooks),
+        uid_map=uid_map,
+        gid_map=gid_map,
     )
 
 

@@ -40,6 +40,26 @@ def kill_child(pid: int) -> None:
         pass
 
 
+def _write_proc(path: str, text: str) -> None:
+    """One write(2), as the kernel requires for id maps."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    except OSError as exc:
+        raise PyruncError(f"write {path.rsplit('/', 1)[-1]} ({text.strip()!r}): {exc.strerror}",
+                          errno=exc.errno) from None
+    finally:
+        os.close(fd)
+
+
+def write_id_maps(pid: int, uid_map: str, gid_map: str) -> None:
+    if os.geteuid() != 0:
+        # Unprivileged writers must give up setgroups before mapping gids.
+        _write_proc(f"/proc/{pid}/setgroups", "deny")
+    _write_proc(f"/proc/{pid}/uid_map", uid_map)
+    _write_proc(f"/proc/{pid}/gid_map", gid_map)
+
+
 def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_fd: int = -1,
           go_text: Callable[[int], str] | None = None,
           on_hooks: Callable[[int], None] | None = None) -> tuple[int, Any]:
@@ -55,8 +75,15 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
         finally:
             child_sock.close()
         try:
+            if plan.uid_map is not None:
+                expect(parent_sock, sync.USERNS, "creating the user namespace")
+                write_id_maps(intermediate, plan.uid_map, plan.gid_map or "")
+                sync.send(parent_sock, sync.Message(sync.GO))
             pid = expect(parent_sock, sync.PID, "starting").value
-        finally:
+        except BaseException:
+            kill_child(intermediate)
+            raise
+        else:
             os.waitpid(intermediate, 0)
         place(pid)
         sync.send(parent_sock, sync.Message(sync.GO, text=go_text(pid) if go_text else ""))

@@ -15,6 +15,7 @@ GO = 2
 READY = 3
 ERROR = 4
 HOOKS = 5
+USERNS = 6
 
 _HEADER = struct.Struct("=IiI")
 MAX_TEXT = 65536  # as native/sync.h
