@@ -74,10 +74,11 @@ class ContainerState(Record):
     def status(self, is_frozen: Any = None) -> str:
         if not self.init_alive():
             return STOPPED
-        if os.path.exists(self.fifo_path):
-            return CREATED
+        # Frozen first (as runc): a created container can be paused too.
         if is_frozen is not None and is_frozen():
             return PAUSED
+        if os.path.exists(self.fifo_path):
+            return CREATED
         return RUNNING
 
     def save(self) -> None:

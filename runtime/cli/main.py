@@ -15,7 +15,8 @@ from .args import Opt, parse, usage
 VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
 
-VERBS = ("create", "delete", "exec", "features", "kill", "list", "run", "spec", "start", "state", "validate")
+VERBS = ("create", "delete", "events", "exec", "features", "kill", "list", "pause", "ps", "resume", "run", "spec",
+         "start", "state", "update", "validate")
 
 GLOBAL_OPTIONS = [
     Opt("root", takes_value=True, help="state directory root (default /run/pyrunc)"),

@@ -1,0 +1,15 @@
+"""pyrunc resume: thaw a paused container."""
+from __future__ import annotations
+
+from ..resources import resume
+from ..state import StateStore
+from .args import Opt, Parsed, exactly
+
+SYNOPSIS = "CONTAINER_ID"
+OPTIONS: list[Opt] = []
+
+
+def run(parsed: Parsed, context: object) -> int:
+    (container_id,) = exactly(parsed, 1, SYNOPSIS)
+    resume(StateStore(context.root), container_id)  # type: ignore[attr-defined]
+    return 0
