@@ -1,0 +1,189 @@
+"""config.md "root" and "mounts": filesystem types and their options, bind
+mounts (rw, ro, recursive, rro), mount flags, created destinations,
+symlinks that try to leave the rootfs, a read-only root and
+rootfsPropagation, as the container's /proc/self/mountinfo shows them."""
+from __future__ import annotations
+
+import errno
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from harness import Bundle, Runtime, mount_by_point, mount_options
+
+NOEXEC_FLAGS = ["nosuid", "nodev", "noexec"]
+
+
+def mounts_of(runtime: Runtime, bundle: Bundle) -> list[dict[str, Any]]:
+    return runtime.probe(bundle, "mounts")
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello.txt").write_text("hello from the host")
+    return src
+
+
+@pytest.fixture
+def nested_source(runtime: Runtime, source: Path) -> Iterator[Path]:
+    """`source` with a tmpfs mounted on its sub/ (after `runtime`, so it is
+    unmounted before the leftover audit)."""
+    sub = source / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "spec-nested", str(sub)], check=True)
+    try:
+        (sub / "inner.txt").write_text("inner")
+        yield source
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], check=True)
+
+
+# ---- filesystems -------------------------------------------------------------------
+
+@pytest.mark.parametrize("point, fstype", [
+    ("/proc", "proc"), ("/sys", "sysfs"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"),
+    ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"),
+])
+def test_default_mounts(runtime: Runtime, bundle: Bundle, point: str, fstype: str) -> None:
+    assert mount_by_point(mounts_of(runtime, bundle), point)["fstype"] == fstype
+
+
+def test_flags_of_the_default_mounts(runtime: Runtime, bundle: Bundle) -> None:
+    mounts = mounts_of(runtime, bundle)
+    assert {"ro", *NOEXEC_FLAGS} <= mount_options(mount_by_point(mounts, "/sys"))
+    assert set(NOEXEC_FLAGS) <= mount_options(mount_by_point(mounts, "/dev/shm"))
+    assert {"nosuid", "noexec"} <= mount_options(mount_by_point(mounts, "/dev/pts"))
+
+
+def test_tmpfs_size_mode_and_flags(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.with_tmp().mount("/tmp/data", options=["size=1m", "mode=1750", *NOEXEC_FLAGS])
+    mounts = mounts_of(runtime, bundle)
+    options = mount_options(mount_by_point(mounts, "/tmp/data"))
+    assert {"size=1024k", "mode=1750", *NOEXEC_FLAGS} <= options
+    stat = runtime.probe(bundle, "stat", "/tmp/data")
+    assert (stat["type"], stat["mode"]) == ("dir", 0o1750)
+
+
+def test_sysfs_and_proc_are_this_containers(runtime: Runtime, bundle: Bundle) -> None:
+    # /proc belongs to the container's pid namespace: the payload is pid 1.
+    assert runtime.probe(bundle, "cat", "/proc/self/stat").split()[0] == "1"
+
+
+# ---- bind mounts -------------------------------------------------------------------
+
+def test_bind_rw(runtime: Runtime, bundle: Bundle, source: Path) -> None:
+    bundle.with_tmp().mount("/tmp/src", "bind", str(source), ["bind"])
+    assert runtime.probe(bundle, "cat", "/tmp/src/hello.txt") == "hello from the host"
+    assert runtime.probe(bundle, "write", "/tmp/src/new.txt", "from inside") == {
+        "ok": True, "errno": 0}
+    assert (source / "new.txt").read_text() == "from inside"
+
+
+def test_bind_ro(runtime: Runtime, bundle: Bundle, source: Path) -> None:
+    bundle.with_tmp().mount("/tmp/src", "bind", str(source), ["bind", "ro"])
+    assert "ro" in mount_by_point(mounts_of(runtime, bundle), "/tmp/src")["options"].split(",")
+    assert runtime.probe(bundle, "write", "/tmp/src/new.txt", "x")["errno"] == errno.EROFS
+    assert not (source / "new.txt").exists()
+
+
+def test_bind_of_a_file(runtime: Runtime, bundle: Bundle, source: Path) -> None:
+    bundle.with_tmp().mount("/tmp/dir/file.txt", "bind", str(source / "hello.txt"), ["bind"])
+    assert runtime.probe(bundle, "cat", "/tmp/dir/file.txt") == "hello from the host"
+    assert runtime.probe(bundle, "stat", "/tmp/dir/file.txt")["type"] == "file"
+
+
+@pytest.mark.parametrize("option, inner", [("bind", []), ("rbind", ["inner.txt"])])
+def test_bind_is_recursive_only_with_rbind(runtime: Runtime, bundle: Bundle, nested_source: Path,
+                                           option: str, inner: list[str]) -> None:
+    bundle.with_tmp().mount("/tmp/src", "bind", str(nested_source), [option])
+    assert runtime.probe(bundle, "ls", "/tmp/src/sub") == inner
+
+
+def test_flags_on_a_bind_mount(runtime: Runtime, bundle: Bundle, source: Path) -> None:
+    bundle.with_tmp().mount("/tmp/src", "bind", str(source), ["rbind", *NOEXEC_FLAGS])
+    assert set(NOEXEC_FLAGS) <= mount_options(mount_by_point(mounts_of(runtime, bundle),
+                                                             "/tmp/src"))
+
+
+def test_rro_makes_submounts_read_only(runtime: Runtime, bundle: Bundle,
+                                       nested_source: Path) -> None:
+    bundle.with_tmp().mount("/tmp/src", "bind", str(nested_source), ["rbind", "rro"])
+    mounts = mounts_of(runtime, bundle)
+    for point in ("/tmp/src", "/tmp/src/sub"):
+        assert "ro" in mount_by_point(mounts, point)["options"].split(","), point
+    assert runtime.probe(bundle, "write", "/tmp/src/sub/new", "x")["errno"] == errno.EROFS
+
+
+# ---- destinations --------------------------------------------------------------------
+
+def test_missing_destinations_are_created(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.with_tmp().mount("/tmp/a/b/c")
+    assert mount_by_point(mounts_of(runtime, bundle), "/tmp/a/b/c")["fstype"] == "tmpfs"
+
+
+def test_missing_destination_in_the_rootfs(runtime: Runtime, bundle: Bundle) -> None:
+    rootfs = bundle.private_rootfs()
+    bundle.mount("/spec-new/dir")
+    assert mount_by_point(mounts_of(runtime, bundle), "/spec-new/dir")["fstype"] == "tmpfs"
+    assert (rootfs / "spec-new" / "dir").is_dir()
+
+
+@pytest.mark.parametrize("destination", ["/evil", "/evil/inner"])
+@pytest.mark.parametrize("absolute", [True, False], ids=["absolute", "dotdot"])
+@pytest.mark.parametrize("target_exists", [
+    True, False], ids=["target", "dangling"])
+def test_symlinks_in_the_rootfs_stay_inside(runtime: Runtime, bundle: Bundle, tmp_path: Path,
+                                            destination: str, absolute: bool,
+                                            target_exists: bool) -> None:
+    """rootfs/evil points at a host directory (directly, or by climbing
+    with ../): the mount must land at that path *inside* the rootfs and
+    nothing may be created or mounted on the host."""
+    host = tmp_path / "host"
+    host.mkdir()
+    rootfs = bundle.private_rootfs()
+    in_root = rootfs / str(host).lstrip("/")
+    if target_exists:
+        in_root.mkdir(parents=True)
+    target = str(host) if absolute else "../" * 30 + str(host).lstrip("/")
+    (rootfs / "evil").symlink_to(target)
+    bundle.mount(destination, options=["size=1m"])
+    resolved = str(host) + destination.removeprefix("/evil")
+    assert mount_by_point(mounts_of(runtime, bundle), resolved)["fstype"] == "tmpfs"
+    assert list(host.iterdir()) == []
+    assert (rootfs / resolved.lstrip("/")).is_dir()
+
+
+# ---- root --------------------------------------------------------------------------
+
+def test_readonly_root(runtime: Runtime, bundle: Bundle) -> None:
+    assert "ro" in mount_by_point(mounts_of(runtime, bundle), "/")["options"].split(",")
+    assert runtime.probe(bundle, "write", "/spec-file", "x")["errno"] == errno.EROFS
+
+
+def test_writable_root(runtime: Runtime, bundle: Bundle) -> None:
+    rootfs = bundle.private_rootfs()
+    bundle.set("root.readonly", False)
+    assert runtime.probe(bundle, "write", "/spec-file", "x")["ok"]
+    assert (rootfs / "spec-file").read_text() == "x"
+
+
+@pytest.mark.parametrize("propagation", ["shared", "private"])
+def test_rootfs_propagation(runtime: Runtime, bundle: Bundle, propagation: str) -> None:
+    bundle.set("linux.rootfsPropagation", propagation)
+    assert mount_by_point(mounts_of(runtime, bundle), "/")["propagation"] == propagation
+
+
+def test_container_mounts_do_not_reach_the_host(runtime: Runtime, bundle: Bundle,
+                                                source: Path) -> None:
+    # With a shared rootfs, mounts made inside still must not show on the
+    # host (the leftover audit checks the host's mountinfo afterwards too).
+    bundle.set("linux.rootfsPropagation", "shared")
+    bundle.with_tmp().mount("/tmp/src", "bind", str(source), ["rbind"])
+    container = runtime.create(bundle.payload("sleep", "600"))
+    container.start().ok()
+    with open("/proc/self/mountinfo") as f:
+        assert str(source) not in f.read()
