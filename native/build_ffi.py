@@ -10,7 +10,8 @@ from cffi import FFI
 NATIVE_DIR = Path(__file__).resolve().parent
 SOURCES = sorted(str(p.relative_to(NATIVE_DIR.parent)) for p in NATIVE_DIR.glob("*.c"))
 
-# What Python calls; everything else stays private to the C side.
+# What Python calls, besides the functions of the headers fed whole
+# (HEADERS); everything else stays private to the C side.
 ENTRY_POINTS = """
 int pyrunc_spawn(const struct pyrunc_plan *plan, struct pyrunc_error *err);
 int pyrunc_probe_openat2(void);
@@ -20,17 +21,22 @@ int pyrunc_probe_clone3(void);
 
 ffibuilder = FFI()
 
-def plan_declarations() -> str:
-    """plan.h without its include guard, which cffi's parser rejects."""
-    text = (NATIVE_DIR / "plan.h").read_text()
+# Headers declared to cffi as they are: the plan, and the seccomp compiler.
+HEADERS = ("plan.h", "seccomp_compile.h")
+
+
+def declarations(header: str) -> str:
+    """A header without its include guard and includes, which cffi's parser rejects."""
+    text = (NATIVE_DIR / header).read_text()
     return "\n".join(line for line in text.splitlines() if not line.startswith("#"))
 
 
-ffibuilder.cdef(plan_declarations() + ENTRY_POINTS)
+ffibuilder.cdef("".join(declarations(h) for h in HEADERS) + ENTRY_POINTS)
 ffibuilder.set_source(
     "pyrunc._native",
-    '#include "plan.h"\n#include "init.h"\n#include "probe.h"\n',
+    '#include "plan.h"\n#include "init.h"\n#include "probe.h"\n#include "seccomp_compile.h"\n',
     sources=SOURCES,
+    libraries=["seccomp"],
     include_dirs=[str(NATIVE_DIR.relative_to(NATIVE_DIR.parent))],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-O2"],
 )

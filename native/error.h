@@ -10,7 +10,12 @@
 int pyrunc_fail(struct pyrunc_error *err, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Like pyrunc_fail with the current errno. */
-#define pyrunc_fail_errno(err, ...) pyrunc_fail((err), errno, __VA_ARGS__)
+/* A failed system call: the message gets ": <strerror(errnum)>" appended,
+ * so the user sees why (runc's style). */
+int pyrunc_fail_sys(struct pyrunc_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* pyrunc_fail_sys with the current errno. */
+#define pyrunc_fail_errno(err, ...) pyrunc_fail_sys((err), errno, __VA_ARGS__)
 
 #endif

@@ -71,8 +71,12 @@ static int run_hook(const char *kind, const struct pyrunc_hook *hook, const char
     close(write_end);
     write_end = -1;
     ret = wait_hook(pid, hook->timeout, &status, err);
-    if (ret < 0)
-        return pyrunc_fail(err, -ret, "%s hook %s: %s", kind, hook->path, err->msg);
+    if (ret < 0) {
+        char why[sizeof(err->msg)];
+
+        memcpy(why, err->msg, sizeof(why));   /* err->msg is rewritten below */
+        return pyrunc_fail(err, -ret, "%s hook %s: %s", kind, hook->path, why);
+    }
     if (WIFSIGNALED(status))
         return pyrunc_fail(err, ECANCELED, "%s hook %s: killed by signal %d", kind, hook->path,
                            WTERMSIG(status));

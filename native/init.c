@@ -14,12 +14,15 @@
 
 #include "caps.h"
 #include "hooks.h"
+#include "lsm.h"
 #include "init.h"
 #include "mount.h"
 #include "ns.h"
 #include "path.h"
 #include "proc.h"
+#include "placement.h"
 #include "pty.h"
+#include "seccomp_load.h"
 #include "sync.h"
 #include "util.h"
 
@@ -31,15 +34,23 @@ static char hook_states[PYRUNC_SYNC_MAX_TEXT];
 /* Set once `start` has received our error through the fifo. */
 static int start_was_told;
 
-static const char *hook_state(int which)
+static char program_cwd[PATH_MAX];
+
+/* The environment the program gets (HOME filled in inside the root). */
+static const char *const *program_envp;
+
+static const char *creating_state = "";
+static const char *created_state = "";
+
+static void split_hook_states(void)
 {
     char *newline = strchr(hook_states, '\n');
 
-    if (newline)
-        *newline = '\0';   /* split once; the second line follows the NUL */
-    if (which == 0 || !newline)
-        return hook_states;
-    return hook_states + strlen(hook_states) + 1;
+    creating_state = created_state = hook_states;
+    if (newline) {
+        *newline = '\0';
+        created_state = newline + 1;
+    }
 }
 
 /* Block until `start` opens exec.fifo for reading, run the startContainer
@@ -52,7 +63,7 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
 
     if (plan->fifo_fd < 0)
         return pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                                plan->n_start_container_hooks, hook_state(1), err);
+                                plan->n_start_container_hooks, created_state, err);
     /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
     do
         fd = open(pyrunc_fd_path(plan->fifo_fd).path, O_WRONLY | O_CLOEXEC);
@@ -60,7 +71,7 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
     if (fd < 0)
         return pyrunc_fail_errno(err, "open exec fifo");
     ret = pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                           plan->n_start_container_hooks, hook_state(1), err);
+                           plan->n_start_container_hooks, created_state, err);
     if (ret < 0) {
         pyrunc_write_all(fd, "E", 1);
         pyrunc_write_all(fd, err->msg, strlen(err->msg));
@@ -69,7 +80,7 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
     }
     written = pyrunc_write_all(fd, "0", 1);
     if (written < 0)
-        return pyrunc_fail(err, (int)-written, "write exec fifo");
+        return pyrunc_fail_sys(err, (int)-written, "write exec fifo");
     return 0;
 }
 
@@ -93,7 +104,7 @@ static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error 
     }
     /* In the container's namespaces, before pivot_root: host paths resolve. */
     ret = pyrunc_run_hooks("createContainer", plan->create_container_hooks,
-                           plan->n_create_container_hooks, hook_state(0), err);
+                           plan->n_create_container_hooks, creating_state, err);
     if (ret < 0)
         return ret;
     if ((ret = pyrunc_enter_rootfs(plan, rootfd, err)) < 0)
@@ -113,6 +124,11 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
 
     if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_states,
                                   sizeof(hook_states), err)) < 0)
+        return ret;
+    split_hook_states();
+    if ((new_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        return pyrunc_fail_errno(err, "create the cgroup namespace");
+    if ((ret = pyrunc_set_cpu_affinity(&p->cpu_affinity_initial, err)) < 0)
         return ret;
     if (setsid() < 0)
         return pyrunc_fail_errno(err, "setsid");
@@ -136,12 +152,26 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return ret;
     if ((ret = pyrunc_find_executable(p->argv[0], p->envp, program, program_len, err)) < 0)
         return ret;
+    program_envp = pyrunc_exec_environment(p);
+    /* While still privileged, and before a filter could forbid these. */
+    if ((ret = pyrunc_set_scheduling(plan, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_set_personality(p, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_set_exec_labels(p, err)) < 0)
+        return ret;
+    if ((ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_IDENTITY, err)) < 0)
+        return ret;
     if ((ret = pyrunc_apply_identity(p, err)) < 0)
         return ret;
     if (p->cwd && chdir(p->cwd) < 0)
         return pyrunc_fail_errno(err, "chdir to %s", p->cwd);
+    /* getcwd fails (ENOENT) for a directory outside our root, such as a
+     * host directory reached through a leaked fd (CVE-2024-21626). */
+    if (!getcwd(program_cwd, sizeof(program_cwd)))
+        return pyrunc_fail_errno(err, "working directory %s is outside the container", p->cwd);
     umask(p->umask >= 0 ? (mode_t)p->umask : 022);
-    return 0;
+    return pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_READY, err);
 }
 
 static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
@@ -161,15 +191,18 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
     if (ret >= 0)
         ret = wait_for_start(plan, &err);
     if (ret >= 0)
+        ret = pyrunc_set_cpu_affinity(&plan->process.cpu_affinity_final, &err);
+    if (ret >= 0)
         ret = pyrunc_close_fds_on_exec(plan->process.preserve_fds, &err);
+    if (ret >= 0)
+        ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_EXEC, &err);
     if (ret >= 0) {
-        execve(program, (char *const *)plan->process.argv, (char *const *)plan->process.envp);
+        execve(program, (char *const *)plan->process.argv, (char *const *)program_envp);
         ret = pyrunc_fail_errno(&err, "exec %s", program);
     }
     /* Whoever still listens (run, or create before READY) gets the error;
-     * after start nobody does, so it also goes to the container's stderr. */
-    pyrunc_sync_report(plan->sync_fd, &err);
-    if (!start_was_told)
+     * when nobody does (after start), it goes to the container's stderr. */
+    if (pyrunc_sync_report(plan->sync_fd, &err) < 0 && !start_was_told)
         dprintf(STDERR_FILENO, "pyrunc: %s\n", err.msg);
     _exit(ret == -ENOENT || ret == -EACCES ? 127 : 1);
 }
@@ -190,8 +223,13 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
     /* A new user namespace comes first so that it owns the others. */
     if ((ret = pyrunc_enter_user_namespace(plan, err)) < 0)
         return ret;
-    if (unshare(pyrunc_new_namespace_flags(plan) & ~CLONE_NEWUSER) < 0)
+    /* The cgroup namespace waits for the init: it must be rooted at the
+     * container's cgroup, which the runtime moves the init into. */
+    if (unshare(pyrunc_new_namespace_flags(plan) & ~(CLONE_NEWUSER | CLONE_NEWCGROUP)) < 0)
         return pyrunc_fail_errno(err, "create namespaces");
+    /* Offsets can only be set while the time namespace has no process. */
+    if (plan->time_offsets && (ret = pyrunc_write_procfs("/proc/self/timens_offsets", plan->time_offsets, err)) < 0)
+        return ret;
     /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
      * wait for it; the new pid namespace (if any) starts with it. */
     init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);

@@ -63,7 +63,7 @@ static int set_recursive_readonly(int rootfd, const char *destination, struct py
     cleanup_close int fd = pyrunc_open_in_root(rootfd, destination, 0);
 
     if (fd < 0)
-        return pyrunc_fail(err, -fd, "reopen mount %s", destination);
+        return pyrunc_fail_sys(err, -fd, "reopen mount %s", destination);
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
         return pyrunc_fail_errno(err, "make %s recursively read-only", destination);
     return 0;
@@ -105,7 +105,7 @@ static int do_mount(int rootfd, const struct pyrunc_mount *m, struct pyrunc_erro
         close(targetfd);
         targetfd = pyrunc_open_in_root(rootfd, m->destination, 0);
         if (targetfd < 0)
-            return pyrunc_fail(err, -targetfd, "reopen mount %s", m->destination);
+            return pyrunc_fail_sys(err, -targetfd, "reopen mount %s", m->destination);
         target = pyrunc_fd_path(targetfd);
     }
     if (m->remount_flags) {
@@ -262,12 +262,15 @@ static int mask_path(int rootfd, const char *path, struct pyrunc_error *err)
     struct pyrunc_fd_path target;
     struct stat st;
 
-    if (fd == -ENOENT || fd == -ELOOP)   /* nothing (or only a symlink) to hide */
+    if (fd == -ENOENT)      /* nothing to hide */
         return 0;
     if (fd < 0)
-        return pyrunc_fail(err, -fd, "resolve masked path %s", path);
+        return pyrunc_fail_sys(err, -fd, "resolve masked path %s", path);
     if (fstat(fd, &st) < 0)
         return pyrunc_fail_errno(err, "stat masked path %s", path);
+    /* Mounting over it would hide the link, not what it points at. */
+    if (S_ISLNK(st.st_mode))
+        return pyrunc_fail(err, ELOOP, "masked path %s is a symlink", path);
     target = pyrunc_fd_path(fd);
     if (S_ISDIR(st.st_mode)) {
         if (mount("tmpfs", target.path, "tmpfs", MS_RDONLY, NULL) < 0)
@@ -292,13 +295,15 @@ static int make_readonly(int rootfd, const char *path, struct pyrunc_error *err)
     if (fd == -ENOENT)
         return 0;
     if (fd < 0)
-        return pyrunc_fail(err, -fd, "resolve read-only path %s", path);
+        return pyrunc_fail_sys(err, -fd, "resolve read-only path %s", path);
+    if (pyrunc_is_symlink_in_root(rootfd, path))
+        return pyrunc_fail(err, ELOOP, "read-only path %s is a symlink", path);
     target = pyrunc_fd_path(fd);
     if (mount(target.path, target.path, NULL, MS_BIND | MS_REC, NULL) < 0)
         return pyrunc_fail_errno(err, "bind read-only path %s", path);
     mountfd = pyrunc_open_in_root(rootfd, path, O_NOFOLLOW);
     if (mountfd < 0)
-        return pyrunc_fail(err, -mountfd, "reopen read-only path %s", path);
+        return pyrunc_fail_sys(err, -mountfd, "reopen read-only path %s", path);
     return bind_remount(pyrunc_fd_path(mountfd).path, path, MS_RDONLY | locked_flags(target.path), err);
 }
 

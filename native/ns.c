@@ -12,32 +12,55 @@
 #include "sync.h"
 #include "util.h"
 
-static int join_one(const struct pyrunc_namespace *ns, struct pyrunc_error *err)
-{
-    cleanup_close int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+/* The user namespace first: it grants the rights to join the others.
+ * The mount namespace last: joining it changes how paths resolve. */
+static const int join_order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+                                  CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS };
+#define N_NAMESPACE_TYPES (sizeof(join_order) / sizeof(join_order[0]))
 
-    if (fd < 0)
-        return pyrunc_fail_errno(err, "open namespace %s", ns->path);
-    if (setns(fd, ns->type) < 0)
-        return pyrunc_fail_errno(err, "join namespace %s", ns->path);
-    return 0;
+static void close_all(int (*fds)[N_NAMESPACE_TYPES])
+{
+    for (size_t i = 0; i < N_NAMESPACE_TYPES; i++)
+        if ((*fds)[i] >= 0)
+            close((*fds)[i]);
 }
 
 int pyrunc_join_namespaces(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
-    int i, ret;
+    /* Open every namespace before joining any: once inside the container's
+     * user namespace, its init's /proc/<pid>/ns files are out of reach. */
+    __attribute__((cleanup(close_all))) int fds[N_NAMESPACE_TYPES];
 
-    /* The user namespace first: it grants the rights to join the others.
-     * The mount namespace last: joining it changes how paths resolve. */
-    static const int order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
-                                 CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS };
-    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++)
-        for (i = 0; i < plan->n_namespaces; i++) {
+    for (size_t o = 0; o < N_NAMESPACE_TYPES; o++) {
+        fds[o] = -1;
+        for (int i = 0; i < plan->n_namespaces; i++) {
             const struct pyrunc_namespace *ns = &plan->namespaces[i];
-            if (ns->path && ns->type == order[o] && (ret = join_one(ns, err)) < 0)
-                return ret;
+            if (!ns->path || ns->type != join_order[o])
+                continue;
+            fds[o] = open(ns->path, O_RDONLY | O_CLOEXEC);
+            if (fds[o] < 0)
+                return pyrunc_fail_errno(err, "open namespace %s", ns->path);
         }
+    }
+    for (size_t o = 0; o < N_NAMESPACE_TYPES; o++)
+        if (fds[o] >= 0 && setns(fds[o], join_order[o]) < 0)
+            return pyrunc_fail_errno(err, "join the %s namespace", pyrunc_namespace_name(join_order[o]));
     return 0;
+}
+
+const char *pyrunc_namespace_name(int type)
+{
+    switch (type) {
+    case CLONE_NEWUSER: return "user";
+    case CLONE_NEWIPC: return "ipc";
+    case CLONE_NEWUTS: return "uts";
+    case CLONE_NEWNET: return "network";
+    case CLONE_NEWPID: return "pid";
+    case CLONE_NEWCGROUP: return "cgroup";
+    case CLONE_NEWTIME: return "time";
+    case CLONE_NEWNS: return "mount";
+    default: return "unknown";
+    }
 }
 
 int pyrunc_new_namespace_flags(const struct pyrunc_plan *plan)

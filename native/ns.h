@@ -8,6 +8,9 @@
 /* setns() into every namespace of the plan that has a path. */
 int pyrunc_join_namespaces(const struct pyrunc_plan *plan, struct pyrunc_error *err);
 
+/* The config's name of a CLONE_NEW* type. */
+const char *pyrunc_namespace_name(int type);
+
 /* CLONE_NEW* flags of the namespaces the plan creates. */
 int pyrunc_new_namespace_flags(const struct pyrunc_plan *plan);
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,20 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 int pyrunc_open_in_root(int rootfd, const char *path, int extra_flags)
 {
     return openat2_in_root(rootfd, path, O_PATH | extra_flags);
+}
+
+int pyrunc_is_symlink_in_root(int rootfd, const char *path)
+{
+    /* O_PATH|O_NOFOLLOW opens a symlink itself rather than failing. */
+    int fd = openat2_in_root(rootfd, path, O_PATH | O_NOFOLLOW);
+    struct stat st;
+    int is_link;
+
+    if (fd < 0)
+        return 0;
+    is_link = fstat(fd, &st) == 0 && S_ISLNK(st.st_mode);
+    close(fd);
+    return is_link;
 }
 
 struct pyrunc_fd_path pyrunc_fd_path(int fd)
@@ -71,33 +86,76 @@ int pyrunc_open_parent_in_root(int rootfd, const char *path, const char **base,
     return pyrunc_create_in_root(rootfd, parent, 1, err);
 }
 
-int pyrunc_create_in_root(int rootfd, const char *path, int want_dir, struct pyrunc_error *err)
+static int create_in_root(int rootfd, const char *path, int want_dir, int depth,
+                          struct pyrunc_error *err);
+
+/* path is a dangling symlink in parentfd: create what it points at
+ * (inside the root, as runc does), so that path then resolves. */
+static int create_link_target(int rootfd, int parentfd, const char *base, const char *path,
+                              int want_dir, int depth, struct pyrunc_error *err)
+{
+    char target[PATH_MAX], resolved[PATH_MAX * 2];
+    const char *slash = strrchr(path, '/');
+    ssize_t n = readlinkat(parentfd, base, target, sizeof(target) - 1);
+    int fd;
+
+    if (n < 0)
+        return pyrunc_fail_errno(err, "create %s in the container root", path);
+    target[n] = '\0';
+    if (target[0] == '/' || !slash)
+        snprintf(resolved, sizeof(resolved), "%s", target);
+    else
+        snprintf(resolved, sizeof(resolved), "%.*s/%s", (int)(slash - path), path, target);
+    fd = create_in_root(rootfd, resolved, want_dir, depth + 1, err);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+static int create_in_root(int rootfd, const char *path, int want_dir, int depth,
+                          struct pyrunc_error *err)
 {
     cleanup_close int parentfd = -1;
     const char *base;
     int fd = openat2_in_root(rootfd, path, O_PATH);
+    int exists = 0, ret;
 
     if (fd >= 0 || fd != -ENOENT) {
         if (fd < 0)
-            return pyrunc_fail(err, -fd, "resolve %s in the container root", path);
+            return pyrunc_fail_sys(err, -fd, "resolve %s in the container root", path);
         return fd;
     }
+    if (depth > 40)
+        return pyrunc_fail_sys(err, ELOOP, "resolve %s in the container root", path);
     parentfd = pyrunc_open_parent_in_root(rootfd, path, &base, err);
     if (parentfd < 0)
         return parentfd;
     if (want_dir) {
-        if (mkdirat(parentfd, base, 0755) < 0 && errno != EEXIST)
-            return pyrunc_fail_errno(err, "mkdir %s in the container root", path);
+        if (mkdirat(parentfd, base, 0755) < 0) {
+            if (errno != EEXIST)
+                return pyrunc_fail_errno(err, "mkdir %s in the container root", path);
+            exists = 1;
+        }
     } else {
         /* O_EXCL: never follow a (dangling) symlink placed at the target. */
         int filefd = openat(parentfd, base, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (filefd < 0 && errno != EEXIST)
             return pyrunc_fail_errno(err, "create %s in the container root", path);
+        exists = filefd < 0;
         if (filefd >= 0)
             close(filefd);
     }
+    /* Something was there yet did not resolve: a dangling symlink. */
+    if (exists && (ret = create_link_target(rootfd, parentfd, base, path, want_dir, depth, err)) < 0)
+        return ret;
     fd = openat2_in_root(rootfd, path, O_PATH);
     if (fd < 0)
-        return pyrunc_fail(err, -fd, "resolve %s in the container root", path);
+        return pyrunc_fail_sys(err, -fd, "resolve %s in the container root", path);
     return fd;
+}
+
+int pyrunc_create_in_root(int rootfd, const char *path, int want_dir, struct pyrunc_error *err)
+{
+    return create_in_root(rootfd, path, want_dir, 0, err);
 }

@@ -20,6 +20,9 @@ int pyrunc_create_in_root(int rootfd, const char *path, int want_dir, struct pyr
 int pyrunc_open_parent_in_root(int rootfd, const char *path, const char **base,
                                struct pyrunc_error *err);
 
+/* Whether the last component of path (inside rootfd) is a symlink. */
+int pyrunc_is_symlink_in_root(int rootfd, const char *path);
+
 /* "/proc/self/fd/N": lets path-based syscalls (mount, ...) act on an fd. */
 struct pyrunc_fd_path { char path[32]; };
 struct pyrunc_fd_path pyrunc_fd_path(int fd);

@@ -70,6 +70,23 @@ struct pyrunc_hook {
     int timeout;                /* seconds; 0 = no limit */
 };
 
+/* sched_setattr(2) fields of process.scheduler. */
+struct pyrunc_scheduler {
+    int policy;
+    int nice;
+    int priority;
+    unsigned long long flags;
+    unsigned long long runtime;
+    unsigned long long deadline;
+    unsigned long long period;
+};
+
+/* A CPU or NUMA node set as bitmask words (bit n of word n/64 = id n). */
+struct pyrunc_mask {
+    int n_words;                /* 0 = not set */
+    const unsigned long long *words;
+};
+
 struct pyrunc_process {
     const char *const *argv;    /* NULL-terminated */
     const char *const *envp;    /* NULL-terminated */
@@ -91,6 +108,22 @@ struct pyrunc_process {
     unsigned long long cap_inheritable;
     unsigned long long cap_ambient;
     int preserve_fds;           /* fds 3 .. 3+n-1 survive execve */
+    int has_scheduler;
+    struct pyrunc_scheduler scheduler;
+    int io_priority;            /* ioprio_set value (class << 13 | level); -1 = leave */
+    struct pyrunc_mask cpu_affinity_initial;  /* applied as the process starts */
+    struct pyrunc_mask cpu_affinity_final;    /* applied just before execve */
+    long long personality;      /* personality(2) value; -1 = leave */
+    const char *apparmor_profile;   /* NULL = none */
+    const char *selinux_label;      /* NULL = none */
+};
+
+/* Where the init loads the seccomp filter (runc's order). */
+enum {
+    PYRUNC_SECCOMP_NONE = 0,
+    PYRUNC_SECCOMP_BEFORE_IDENTITY = 1, /* no no_new_privs: needs CAP_SYS_ADMIN, still held */
+    PYRUNC_SECCOMP_BEFORE_READY = 2,    /* notify: the listener fd must reach `create` */
+    PYRUNC_SECCOMP_BEFORE_EXEC = 3,     /* no_new_privs: as late as possible */
 };
 
 struct pyrunc_plan {
@@ -102,6 +135,9 @@ struct pyrunc_plan {
     unsigned long rootfs_propagation; /* MS_* applied to "/" of the new mount ns */
     int no_pivot;
     int new_session_keyring;    /* join a fresh anonymous session keyring */
+    const char *time_offsets;   /* /proc/self/timens_offsets text, or NULL */
+    int memory_policy_mode;     /* set_mempolicy mode | flags; -1 = leave */
+    struct pyrunc_mask memory_policy_nodes;
     int n_mounts;
     const struct pyrunc_mount *mounts;
     int n_devices;
@@ -129,6 +165,13 @@ struct pyrunc_plan {
     const struct pyrunc_hook *create_container_hooks;
     int n_start_container_hooks;
     const struct pyrunc_hook *start_container_hooks;
+
+    /* Compiled seccomp filter (struct sock_filter[]), loaded with seccomp(2)
+     * and seccomp_flags (SECCOMP_FILTER_FLAG_*) at seccomp_load_at. */
+    const unsigned char *seccomp_bpf;
+    unsigned int seccomp_bpf_len;   /* bytes; 0 = no filter */
+    unsigned int seccomp_flags;
+    int seccomp_load_at;            /* PYRUNC_SECCOMP_* */
 
     int sync_fd;                /* child end of the parent/child socketpair */
     int fifo_fd;                /* O_PATH fd of exec.fifo; -1 = start at once */

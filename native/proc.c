@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -31,13 +32,13 @@ int pyrunc_set_oom_score_adj(const struct pyrunc_process *p, struct pyrunc_error
     if (!p->has_oom_score_adj)
         return 0;
     snprintf(text, sizeof(text), "%d", p->oom_score_adj);
-    return pyrunc_write_file("/proc/self/oom_score_adj", text, err);
+    return pyrunc_write_procfs("/proc/self/oom_score_adj", text, err);
 }
 
 int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
     for (int i = 0; i < plan->n_sysctls; i++) {
-        int ret = pyrunc_write_file(plan->sysctls[i].key, plan->sysctls[i].value, err);
+        int ret = pyrunc_write_procfs(plan->sysctls[i].key, plan->sysctls[i].value, err);
         if (ret < 0)
             return ret;
     }
@@ -61,6 +62,59 @@ int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err)
     if (syscall(SYS_close_range, first, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
         return pyrunc_fail_errno(err, "mark fds close-on-exec");
     return 0;
+}
+
+static int has_variable(const char *const *envp, const char *prefix)
+{
+    for (; envp && *envp; envp++)
+        if (strncmp(*envp, prefix, strlen(prefix)) == 0)
+            return 1;
+    return 0;
+}
+
+/* HOME=<home of uid> from /etc/passwd, "HOME=/" when there is none. */
+static char *home_variable(unsigned int uid)
+{
+    static char variable[PATH_MAX + 6];
+    char line[4096];
+    FILE *passwd = fopen("/etc/passwd", "re");
+
+    snprintf(variable, sizeof(variable), "HOME=/");
+    if (!passwd)
+        return variable;
+    while (fgets(line, sizeof(line), passwd)) {
+        /* name:password:uid:gid:gecos:home:shell */
+        char *fields[7] = { 0 };
+        char *cursor = line;
+        int n = 0;
+
+        while (n < 7 && (fields[n] = strsep(&cursor, ":\n")) != NULL)
+            n++;
+        if (n >= 6 && fields[2][0] && strtoul(fields[2], NULL, 10) == uid && fields[5][0]) {
+            snprintf(variable, sizeof(variable), "HOME=%s", fields[5]);
+            break;
+        }
+    }
+    fclose(passwd);
+    return variable;
+}
+
+const char *const *pyrunc_exec_environment(const struct pyrunc_process *p)
+{
+    static const char **with_home;
+    size_t n = 0;
+
+    if (has_variable(p->envp, "HOME="))
+        return p->envp;
+    while (p->envp && p->envp[n])
+        n++;
+    with_home = calloc(n + 2, sizeof(*with_home));
+    if (!with_home)
+        return p->envp;
+    for (size_t i = 0; i < n; i++)
+        with_home[i] = p->envp[i];
+    with_home[n] = home_variable(p->uid);
+    return with_home;
 }
 
 static int is_executable_file(const char *path)

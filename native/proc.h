@@ -16,6 +16,11 @@ void pyrunc_reset_signals(void);
 /* Mark every fd from 3 + preserve_fds on close-on-exec. */
 int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err);
 
+/* The environment to exec with: envp, plus HOME from the container's
+ * /etc/passwd (or "/") when envp has none, as runc does.  Call inside
+ * the container's root. */
+const char *const *pyrunc_exec_environment(const struct pyrunc_process *p);
+
 /* Find argv[0] on the PATH of envp (inside the container's root), as
  * execvp would; writes the full path to out. */
 int pyrunc_find_executable(const char *file, const char *const *envp, char *out, size_t out_len,

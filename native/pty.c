@@ -18,24 +18,10 @@
 /* One message: the pty name as data, the master fd in SCM_RIGHTS. */
 static int send_master(int sock, int master, const char *name, struct pyrunc_error *err)
 {
-    char control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                          .msg_control = control, .msg_controllen = sizeof(control) };
-    struct cmsghdr *cmsg;
-    ssize_t n;
+    ssize_t n = pyrunc_send_with_fd(sock, name, strlen(name), master);
 
-    memset(control, 0, sizeof(control));
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-    do
-        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
     if (n < 0)
-        return pyrunc_fail_errno(err, "send the pty master to the console socket");
+        return pyrunc_fail(err, (int)-n, "send the pty master to the console socket");
     return 0;
 }
 
@@ -43,10 +29,19 @@ static int send_master(int sock, int master, const char *name, struct pyrunc_err
 static int bind_console(const char *slave_name, struct pyrunc_error *err)
 {
     cleanup_close int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int devfd = -1;
     cleanup_close int consolefd = -1;
+    const char *base;
 
     if (rootfd < 0)
         return pyrunc_fail_errno(err, "open /");
+    /* An image's /dev/console may be a symlink to somewhere we must not
+     * mount over (a procfs file, say): replace it, never follow it. */
+    devfd = pyrunc_open_parent_in_root(rootfd, "/dev/console", &base, err);
+    if (devfd < 0)
+        return devfd;
+    if (pyrunc_is_symlink_in_root(rootfd, "/dev/console") && unlinkat(devfd, base, 0) < 0)
+        return pyrunc_fail_errno(err, "remove the /dev/console symlink");
     consolefd = pyrunc_create_in_root(rootfd, "/dev/console", 0, err);
     if (consolefd < 0)
         return consolefd;

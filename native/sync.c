@@ -4,9 +4,10 @@
 #include <sys/socket.h>
 
 #include "sync.h"
+#include "util.h"
 
-int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
-                     struct pyrunc_error *err)
+static int send_packet(int fd, uint32_t type, int32_t value, const char *text, int passfd,
+                       struct pyrunc_error *err)
 {
     char packet[sizeof(struct pyrunc_sync_header) + PYRUNC_SYNC_MAX_TEXT];
     struct pyrunc_sync_header header = { .type = type, .value = value, .length = 0 };
@@ -17,12 +18,21 @@ int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
     memcpy(packet, &header, sizeof(header));
     if (text_len)
         memcpy(packet + sizeof(header), text, text_len);
-    do
-        n = send(fd, packet, sizeof(header) + text_len, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    n = pyrunc_send_with_fd(fd, packet, sizeof(header) + text_len, passfd);
     if (n < 0)
-        return pyrunc_fail_errno(err, "sync: send message %u", type);
+        return pyrunc_fail(err, (int)-n, "sync: send message %u", type);
     return 0;
+}
+
+int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
+                     struct pyrunc_error *err)
+{
+    return send_packet(fd, type, value, text, -1, err);
+}
+
+int pyrunc_sync_send_fd(int sock, uint32_t type, int fd, struct pyrunc_error *err)
+{
+    return send_packet(sock, type, 0, NULL, fd, err);
 }
 
 int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, char *text, size_t text_size,
@@ -56,9 +66,9 @@ int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, char *text, size_t
     return 0;
 }
 
-void pyrunc_sync_report(int fd, const struct pyrunc_error *err)
+int pyrunc_sync_report(int fd, const struct pyrunc_error *err)
 {
     struct pyrunc_error ignored;
 
-    pyrunc_sync_send(fd, PYRUNC_SYNC_ERROR, err->code, err->msg, &ignored);
+    return pyrunc_sync_send(fd, PYRUNC_SYNC_ERROR, err->code, err->msg, &ignored);
 }

@@ -19,6 +19,7 @@ enum pyrunc_sync_type {
                                 hooks, then send GO */
     PYRUNC_SYNC_USERNS = 6,  /* child -> parent: user namespace made, write the id
                                 maps of this process, then send GO */
+    PYRUNC_SYNC_SECCOMP_FD = 7, /* child -> parent: the seccomp listener fd in SCM_RIGHTS */
 };
 
 /* Large enough for a container state JSON with annotations (hooks). */
@@ -33,13 +34,17 @@ struct pyrunc_sync_header {
 int pyrunc_sync_send(int fd, uint32_t type, int32_t value, const char *text,
                      struct pyrunc_error *err);
 
+/* A message without text carrying fd in SCM_RIGHTS. */
+int pyrunc_sync_send_fd(int sock, uint32_t type, int fd, struct pyrunc_error *err);
+
 /* Wait for a message of the given type; an ERROR message from the peer
  * is turned into a failure carrying the peer's errno and text.  value and
  * text (NUL-terminated, cut to text_size) may be NULL. */
 int pyrunc_sync_expect(int fd, uint32_t type, int32_t *value, char *text, size_t text_size,
                        struct pyrunc_error *err);
 
-/* Report err to the parent; used on the child's way out. */
-void pyrunc_sync_report(int fd, const struct pyrunc_error *err);
+/* Report err to the parent; used on the child's way out.  Returns <0
+ * when nobody listens any more (the runtime has returned). */
+int pyrunc_sync_report(int fd, const struct pyrunc_error *err);
 
 #endif

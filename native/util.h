@@ -21,6 +21,15 @@ ssize_t pyrunc_write_all(int fd, const void *buf, size_t len);
 /* Read exactly len bytes; -EPIPE on a short read (peer closed). */
 ssize_t pyrunc_read_all(int fd, void *buf, size_t len);
 
+/* One sendmsg of data with fd in SCM_RIGHTS (none when fd < 0), retrying
+ * on EINTR; returns bytes sent or -errno. */
+ssize_t pyrunc_send_with_fd(int sock, const void *data, size_t len, int fd);
+
+/* Write text to a file of procfs (sysctls, oom_score_adj, ...), refusing
+ * a path that leads anywhere else: a bind mount or symlink placed over
+ * /proc must not redirect the write (CVE-2025-52881). */
+int pyrunc_write_procfs(const char *path, const char *text, struct pyrunc_error *err);
+
 /* Write text to an existing file (no O_CREAT), e.g. under /proc. */
 int pyrunc_write_file(const char *path, const char *text, struct pyrunc_error *err);
 

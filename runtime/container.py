@@ -11,6 +11,7 @@ import _socket
 import os
 import select
 
+from . import jsonio
 from . import spec as spec_mod
 from .errors import PyruncError, from_os_error
 from .log import logger
@@ -148,7 +149,8 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     from . import cgroups, hooks, plan, spawn
 
     the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
-                              no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds)
+                              no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
+                              seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
     manager.create()
     undo.add(manager.destroy)
@@ -167,13 +169,19 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         for kind in ("prestart", "createRuntime"):
             hooks.run_hooks(kind, the_plan.hooks[kind], hook_state(pid, "creating"))
 
+    def seccomp_agent(pid: int, fd: int) -> None:
+        from . import seccomp
+        # The agent gets the state the hooks get; the filter is loaded during create.
+        seccomp.send_to_agent(the_plan.seccomp, fd, pid, jsonio.loads(hook_state(pid, "creating")))
+
     go_text = None
     if any(the_plan.hooks.values()):
         go_text = lambda pid: hook_state(pid, "creating") + "\n" + hook_state(pid, "created")  # noqa: E731
     try:
         # Into the cgroup before the init runs a single container step.
         pid, parent_sock = spawn.spawn(the_plan, manager.add_pid, fifo, console_fd,
-                                       go_text=go_text, on_hooks=runtime_hooks)
+                                       go_text=go_text, on_hooks=runtime_hooks,
+                                       on_seccomp_fd=seccomp_agent)
     finally:
         os.close(fifo)
     undo.add(lambda: spawn.kill_child(pid))
@@ -195,6 +203,14 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
     return parent_sock
+
+
+def seccomp_program(spec: spec_mod.Spec, state_root: str) -> Any:
+    """linux.seccomp compiled (or from the cache under the state root)."""
+    if spec.linux.seccomp is None:
+        return None
+    from . import seccomp
+    return seccomp.prepare(spec.linux.seccomp, state_root)
 
 
 def create(store: StateStore, container_id: str, opts: CreateOptions, keep_channel: bool = False,
@@ -316,13 +332,15 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
     status = status_of(state)
     if status == STOPPED:
         raise PyruncError("container not running")
-    if all_processes:
-        manager = _cgroup_manager(state)
-        if manager is not None:
-            manager.kill_all(sig)
-            return
+    manager = _cgroup_manager(state)
+    if all_processes and manager is not None:
+        manager.kill_all(sig)
+        return
     if not _signal_init(state, sig):
         raise PyruncError("container not running")
+    # A frozen process only dies once thawed: SIGKILL means "now" (as runc).
+    if sig == _signal.SIGKILL and status == PAUSED and manager is not None:
+        manager.thaw()
 
 
 def _destroy(store: StateStore, state: ContainerState) -> None:

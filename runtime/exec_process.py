@@ -11,7 +11,7 @@ import os
 
 from . import spec as spec_mod
 from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, own_console,
-                        status_of, write_pid_file, _cgroup_manager)
+                        seccomp_program, state_json, status_of, write_pid_file, _cgroup_manager)
 from .errors import PyruncError
 from .state import StateStore
 
@@ -91,7 +91,9 @@ def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int
     config["process"] = opts.process
     spec = spec_mod.parse(config)
     terminal = bool(opts.process.get("terminal"))
-    the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds)
+    # runc filters exec'd processes with the container's seccomp profile too.
+    the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds,
+                                   seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     manager = _cgroup_manager(state)
     place = manager.add_pid if manager is not None else (lambda pid: None)
 
@@ -108,7 +110,8 @@ def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int
                 undo.add(console.close)
         console_fd = (theirs if ours is not None else console).fileno() if (ours or console) else -1
         try:
-            pid, parent_sock = spawn.spawn(the_plan, place, console_fd=console_fd)
+            pid, parent_sock = spawn.spawn(the_plan, place, console_fd=console_fd,
+                                           on_seccomp_fd=lambda pid, fd: _seccomp_agent(the_plan, state, pid, fd))
         finally:
             if ours is not None:
                 theirs.close()
@@ -127,3 +130,8 @@ def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int
     if opts.detach:
         return 0
     return attach_and_wait(pid, master)
+
+
+def _seccomp_agent(the_plan: Any, state: Any, pid: int, fd: int) -> None:
+    from . import seccomp
+    seccomp.send_to_agent(the_plan.seccomp, fd, pid, state_json(state))

@@ -11,7 +11,7 @@ OCI_VERSION_MAX = "1.2.0"
 
 
 def features() -> dict[str, object]:
-    from . import native
+    from . import native, seccomp
     from .cgroups import detect_mode
 
     probes = native.probes()
@@ -26,13 +26,15 @@ def features() -> dict[str, object]:
             "capabilities": list(k.CAPABILITIES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": mode != "v1"},
-            "seccomp": {"enabled": False},
+            "seccomp": seccomp.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
         "annotations": {
+            # runc's key: engines read the libseccomp version from it.
+            "io.github.seccomp.libseccomp.version": seccomp.library_version(),
             "org.opencontainers.runtime-spec.features.pyrunc.kernel.openat2": str(probes["openat2"]).lower(),
         },
     }

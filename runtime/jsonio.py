@@ -46,6 +46,11 @@ def loads(data: str | bytes) -> object:
         value, end = _scan(text, start)
     except StopIteration as exc:
         raise JSONError(f"expecting a value at character {exc.value}") from None
+    except Exception:
+        # Inside a document the scanner reports errors through the json
+        # package; let it parse again and explain (the rare, slow path).
+        import json
+        return json.loads(text)
     end = _skip(text, end)
     if end != len(text):
         raise JSONError(f"extra data at character {end}")

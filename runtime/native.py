@@ -101,6 +101,43 @@ def _fill_hook(c: Any, hook: Any, enc: Encoded) -> None:
     c.timeout = hook.timeout
 
 
+def _fill_mask(c: Any, words: list[int], enc: Encoded) -> None:
+    c.n_words = len(words)
+    if words:
+        array = ffi.new("unsigned long long[]", words)
+        enc.keepalive.append(array)
+        c.words = array
+
+
+def _fill_placement(c: Any, plan: Plan, enc: Encoded) -> None:
+    pl = plan.placement
+    p = c.process
+    p.has_scheduler = int(pl.scheduler is not None)
+    if pl.scheduler is not None:
+        s = p.scheduler
+        s.policy, s.nice, s.priority, s.flags, s.runtime, s.deadline, s.period = pl.scheduler
+    p.io_priority = pl.io_priority
+    _fill_mask(p.cpu_affinity_initial, pl.cpu_initial, enc)
+    _fill_mask(p.cpu_affinity_final, pl.cpu_final, enc)
+    p.personality = pl.personality
+    p.apparmor_profile = enc.cstr(pl.apparmor_profile)
+    p.selinux_label = enc.cstr(pl.selinux_label)
+    c.time_offsets = enc.cstr(pl.time_offsets)
+    c.memory_policy_mode = pl.memory_policy_mode
+    _fill_mask(c.memory_policy_nodes, pl.memory_policy_nodes, enc)
+
+
+def _fill_seccomp(c: Any, plan: Plan, enc: Encoded) -> None:
+    program = plan.seccomp
+    if program is None:
+        return
+    bpf = ffi.new("unsigned char[]", program.bpf)
+    enc.keepalive.append(bpf)
+    c.seccomp_bpf, c.seccomp_bpf_len = bpf, len(program.bpf)
+    c.seccomp_flags = program.flags
+    c.seccomp_load_at = plan.seccomp_load_at
+
+
 def _fill_rlimit(c: Any, rl: tuple[int, int, int]) -> None:
     c.resource, c.soft, c.hard = rl
 
@@ -130,6 +167,8 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
     c.sysctls = enc.structs("struct pyrunc_sysctl", plan.sysctls,
                             lambda s, kv: (setattr(s, "key", enc.cstr(kv[0])), setattr(s, "value", enc.cstr(kv[1]))))
     _fill_process(c.process, plan, enc)
+    _fill_placement(c, plan, enc)
+    _fill_seccomp(c, plan, enc)
     c.terminal = int(plan.terminal)
     c.console_socket_fd = console_fd
     c.console_height, c.console_width = plan.console_size or (0, 0)

@@ -11,9 +11,14 @@ import posixpath
 from . import linux_constants as k
 from .errors import ConfigError
 from .hooks import Hook, parse_hooks
+from .placement import Placement, plan_placement
 from .log import logger
 from .record import Record
-from .spec import Mount, Spec
+from .spec import Capabilities, Mount, Spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .seccomp import Program
 
 # Mount kinds, as in native/plan.h.
 MOUNT_FS = 0
@@ -66,7 +71,7 @@ class Plan(Record):
     __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
                  "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
                  "domainname", "sysctls", "terminal", "console_size", "hooks", "uid_map",
-                 "gid_map")
+                 "gid_map", "placement", "seccomp")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
@@ -77,7 +82,8 @@ class Plan(Record):
                  sysctls: list[tuple[str, str]] | None = None, terminal: bool = False,
                  console_size: tuple[int, int] | None = None,
                  hooks: dict[str, list[Hook]] | None = None, uid_map: str | None = None,
-                 gid_map: str | None = None) -> None:
+                 gid_map: str | None = None, placement: Placement | None = None,
+                 seccomp: Program | None = None) -> None:
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
         self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
@@ -89,6 +95,12 @@ class Plan(Record):
         self.hooks = hooks or {}    # kind -> hooks, all six kinds
         # /proc/<pid>/uid_map and gid_map text for a new user namespace.
         self.uid_map, self.gid_map = uid_map, gid_map
+        self.placement = placement or Placement()
+        self.seccomp = seccomp      # compiled by runtime/seccomp.py
+
+    @property
+    def seccomp_load_at(self) -> int:
+        return seccomp_load_point(self.seccomp, self.process.no_new_privileges)
 
     @property
     def runtime_hooks(self) -> bool:
@@ -398,11 +410,10 @@ def plan_process(spec: Spec, preserve_fds: int) -> ProcessPlan:
             raise ConfigError("soft limit is above the hard limit", path=f"{path}.soft")
         seen.add(rl.type)
         rlimits.append((resource, rl.soft, rl.hard))
-    caps = None
-    if process.capabilities is not None:
-        c = process.capabilities
-        caps = tuple(capability_mask(getattr(c, name), f"process.capabilities.{name}")
-                     for name in ("bounding", "effective", "permitted", "inheritable", "ambient"))
+    # No capabilities object means no capabilities, as with runc.
+    c = process.capabilities or Capabilities()
+    caps = tuple(capability_mask(getattr(c, name), f"process.capabilities.{name}")
+                 for name in ("bounding", "effective", "permitted", "inheritable", "ambient"))
     if process.oom_score_adj is not None and not -1000 <= process.oom_score_adj <= 1000:
         raise ConfigError("must be between -1000 and 1000", path="process.oomScoreAdj")
     return ProcessPlan(
@@ -419,6 +430,27 @@ def plan_process(spec: Spec, preserve_fds: int) -> ProcessPlan:
         capabilities=caps,  # type: ignore[arg-type]
         preserve_fds=preserve_fds,
     )
+
+
+# ---- seccomp -----------------------------------------------------------------
+
+# Where the init loads the filter, as in native/plan.h.
+SECCOMP_NONE = 0
+SECCOMP_BEFORE_IDENTITY = 1
+SECCOMP_BEFORE_READY = 2
+SECCOMP_BEFORE_EXEC = 3
+
+
+def seccomp_load_point(program: Program | None, no_new_privileges: bool) -> int:
+    """runc's order: without no_new_privs loading needs CAP_SYS_ADMIN, so
+    before the process drops it; with it, as late as possible so the filter
+    need not allow the init's own calls.  A notify filter must be loaded
+    while `create` still listens, to take its listener fd."""
+    if program is None:
+        return SECCOMP_NONE
+    if not no_new_privileges:
+        return SECCOMP_BEFORE_IDENTITY
+    return SECCOMP_BEFORE_READY if program.notify else SECCOMP_BEFORE_EXEC
 
 
 # ---- the whole plan ---------------------------------------------------------
@@ -444,7 +476,8 @@ def _plain_paths(paths: list[str], key: str) -> list[str]:
 
 
 def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
-              no_new_keyring: bool = False, preserve_fds: int = 0) -> Plan:
+              no_new_keyring: bool = False, preserve_fds: int = 0,
+              seccomp: Program | None = None) -> Plan:
     namespaces = plan_namespaces(spec)
     uid_map, gid_map = plan_id_maps(spec)
     _check_names(spec)
@@ -475,6 +508,9 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         hooks=parse_hooks(spec.hooks),
         uid_map=uid_map,
         gid_map=gid_map,
+        placement=plan_placement(spec.raw, any(ns.type == "time" and ns.path is None
+                                               for ns in spec.linux.namespaces)),
+        seccomp=seccomp,
     )
 
 
@@ -483,17 +519,22 @@ _PROC_NS_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", 
                   "user": "user", "cgroup": "cgroup", "time": "time"}
 
 
-def make_exec_plan(spec: Spec, init_pid: int, preserve_fds: int = 0) -> Plan:
+def make_exec_plan(spec: Spec, init_pid: int, preserve_fds: int = 0,
+                   seccomp: Program | None = None) -> Plan:
     """A process joining every namespace of a running container (exec):
     nothing is created and no filesystem is set up, since joining the
     mount namespace lands in the container's root."""
     namespaces = [(k.NAMESPACES[ns.type], f"/proc/{init_pid}/ns/{_PROC_NS_NAMES[ns.type]}")
                   for ns in spec.linux.namespaces if ns.type in _PROC_NS_NAMES]
     process = plan_process(spec, preserve_fds)
+    placement = plan_placement(spec.raw, False)
+    placement.time_offsets = None       # the container's time namespace exists already
     return Plan(
         namespaces=namespaces,
         rootfs="/",
         process=process,
+        placement=placement,
+        seccomp=seccomp,
         new_session_keyring=False,
         terminal=spec.process.terminal if spec.process else False,
         console_size=spec.process.console_size if spec.process else None,

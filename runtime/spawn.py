@@ -22,7 +22,24 @@ if TYPE_CHECKING:
 
 
 def expect(sock: Any, kind: int, what: str) -> sync.Message:
-    message = sync.receive(sock)
+    return _checked(sync.receive(sock), kind, what)
+
+
+def expect_fd(sock: Any, kind: int, what: str) -> int:
+    """Like expect, for a message carrying an fd; returns the fd."""
+    message, fd = sync.receive_with_fd(sock)
+    try:
+        _checked(message, kind, what)
+        if fd < 0:
+            raise PyruncError(f"protocol error while {what}: message {kind} carries no fd")
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    return fd
+
+
+def _checked(message: sync.Message | None, kind: int, what: str) -> sync.Message:
     if message is None:
         raise PyruncError(f"container process exited while {what}")
     if message.type == sync.ERROR:
@@ -62,11 +79,13 @@ def write_id_maps(pid: int, uid_map: str, gid_map: str) -> None:
 
 def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_fd: int = -1,
           go_text: Callable[[int], str] | None = None,
-          on_hooks: Callable[[int], None] | None = None) -> tuple[int, Any]:
+          on_hooks: Callable[[int], None] | None = None,
+          on_seccomp_fd: Callable[[int, int], None] | None = None) -> tuple[int, Any]:
     """Spawn and set up; returns (pid, parent end of the channel) once the
     process is READY.  On failure nothing of it is left running.
     go_text(pid) is sent with GO (the hooks' state JSON); on_hooks(pid)
-    runs when the init stops for the runtime's hooks."""
+    runs when the init stops for the runtime's hooks; on_seccomp_fd(pid, fd)
+    gets the listener of a notify filter (closed after it returns)."""
     parent_sock, child_sock = sync.channel()
     pid = 0
     try:
@@ -92,6 +111,8 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
             if on_hooks is not None:
                 on_hooks(pid)
             sync.send(parent_sock, sync.Message(sync.GO))
+        if plan.seccomp is not None and plan.seccomp.notify:
+            _take_seccomp_fd(parent_sock, pid, on_seccomp_fd)
         expect(parent_sock, sync.READY, "setting up the container")
     except BaseException:
         if pid > 0:
@@ -99,6 +120,16 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
         parent_sock.close()
         raise
     return pid, parent_sock
+
+
+def _take_seccomp_fd(sock: Any, pid: int, on_seccomp_fd: Callable[[int, int], None] | None) -> None:
+    fd = expect_fd(sock, sync.SECCOMP_FD, "loading the seccomp filter")
+    try:
+        if on_seccomp_fd is None:
+            raise PyruncError("a seccomp notify filter needs someone to take its listener fd")
+        on_seccomp_fd(pid, fd)
+    finally:
+        os.close(fd)
 
 
 def wait_exec(parent_sock: Any) -> None:

@@ -6,6 +6,7 @@ then `length` bytes of UTF-8 text, in native byte order.
 from __future__ import annotations
 
 import _socket
+import os
 import struct
 
 from .record import Record
@@ -16,8 +17,10 @@ READY = 3
 ERROR = 4
 HOOKS = 5
 USERNS = 6
+SECCOMP_FD = 7
 
 _HEADER = struct.Struct("=IiI")
+_FD = struct.Struct("=i")
 MAX_TEXT = 65536  # as native/sync.h
 
 
@@ -61,3 +64,16 @@ def receive(sock: _socket.socket) -> Message | None:
     """The next message, or None when the peer closed (e.g. it exec'd)."""
     packet = sock.recv(_HEADER.size + MAX_TEXT)
     return decode(packet) if packet else None
+
+
+def receive_with_fd(sock: _socket.socket) -> tuple[Message | None, int]:
+    """Like receive, and the fd the message carries in SCM_RIGHTS (-1 if
+    none), close-on-exec."""
+    packet, ancillary, _flags, _address = sock.recvmsg(
+        _HEADER.size + MAX_TEXT, _socket.CMSG_SPACE(_FD.size), _socket.MSG_CMSG_CLOEXEC)
+    fds = [fd for level, kind, data in ancillary
+           if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+           for (fd,) in _FD.iter_unpack(data[:len(data) - len(data) % _FD.size])]
+    for extra in fds[1:]:
+        os.close(extra)
+    return (decode(packet) if packet else None), (fds[0] if fds else -1)
