@@ -2,12 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "path.h"
@@ -89,6 +91,13 @@ int pyrunc_open_parent_in_root(int rootfd, const char *path, const char **base,
 static int create_in_root(int rootfd, const char *path, int want_dir, int depth,
                           struct pyrunc_error *err);
 
+static int is_procfs(int fd)
+{
+    struct statfs fs;
+
+    return fstatfs(fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+}
+
 /* path is a dangling symlink in parentfd: create what it points at
  * (inside the root, as runc does), so that path then resolves. */
 static int create_link_target(int rootfd, int parentfd, const char *base, const char *path,
@@ -101,6 +110,8 @@ static int create_link_target(int rootfd, int parentfd, const char *base, const 
 
     if (n < 0)
         return pyrunc_fail_errno(err, "create %s in the container root", path);
+    if (is_procfs(parentfd))    /* /proc/<pid>/fd/N and kin: magic, never followed */
+        return pyrunc_fail(err, ENOENT, "resolve %s in the container root: no such path", path);
     target[n] = '\0';
     if (target[0] == '/' || !slash)
         snprintf(resolved, sizeof(resolved), "%s", target);

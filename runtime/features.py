@@ -3,8 +3,8 @@ the same tables and probes the planner and the init use, so it cannot
 claim what the code does not do."""
 from __future__ import annotations
 
+from . import hooks, placement, plan
 from . import linux_constants as k
-from . import plan
 
 OCI_VERSION_MIN = "1.0.0"
 OCI_VERSION_MAX = "1.2.0"
@@ -19,7 +19,7 @@ def features() -> dict[str, object]:
     return {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
-        "hooks": [],
+        "hooks": list(hooks.KINDS),
         "mountOptions": plan.supported_mount_options(probes["mount_setattr"]),
         "linux": {
             "namespaces": plan.supported_namespaces(),
@@ -27,8 +27,9 @@ def features() -> dict[str, object]:
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": mode != "v1"},
             "seccomp": seccomp.features(),
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            # Labels are applied only where the kernel runs the module.
+            "apparmor": {"enabled": placement.apparmor_enabled()},
+            "selinux": {"enabled": placement.selinux_enabled()},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },

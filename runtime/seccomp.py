@@ -265,7 +265,7 @@ def compile_filter(f: Filter, path: str = "linux.seccomp") -> bytes:
         elif out.failed_architecture >= 0:
             where = f"{path}.architectures[{out.failed_architecture}]"
         message = ffi.string(err.msg).decode(errors="replace")
-        raise ConfigError(f"{message} ({os.strerror(err.code)})", errno=err.code, path=where)
+        raise ConfigError(message, errno=err.code, path=where)   # the C side names the reason
     return bytes(ffi.buffer(buffer, out.len))
 
 

@@ -20,9 +20,12 @@ u64 = st.integers(0, 2**64 - 1)
 errnos = st.integers(0, seccomp.MAX_ERRNO_RET)
 # Real names (some multiplexed on x86, some of other architectures only)
 # and names no architecture has: those are skipped, not refused.
+# No socketcall or ipc: on 32-bit x86 socket/connect *are* socketcall with
+# a first argument, so a rule for both can legitimately conflict (the
+# conflict test below covers that).
 SYSCALL_NAMES = [
     "read", "write", "openat", "mkdir", "mkdirat", "personality", "getpid", "clone", "clone3",
-    "socket", "connect", "ioctl", "prctl", "kill", "mmap", "socketcall", "ipc", "arm_fadvise64_64",
+    "socket", "connect", "ioctl", "prctl", "kill", "mmap", "arm_fadvise64_64",
     "no_such_syscall", "another_unknown_one"]
 syscall_names = st.sampled_from(SYSCALL_NAMES)
 FEATURES = seccomp.features()
