@@ -65,13 +65,7 @@ def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cw
 
 def load_process_file(path: str) -> dict[str, Any]:
     from . import jsonio
-    try:
-        with open(path, "rb") as f:
-            process = jsonio.loads(f.read())
-    except OSError as exc:
-        raise PyruncError(f"cannot read --process {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise PyruncError(f"--process {path} is not valid JSON: {exc}") from None
+    process = jsonio.read_file(path, PyruncError, "--process")
     if not isinstance(process, dict):
         raise PyruncError(f"--process {path}: must be a process object")
     return process

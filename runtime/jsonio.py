@@ -57,6 +57,21 @@ def loads(data: str | bytes) -> object:
     return value
 
 
+def read_file(path: str, error: type[Exception], what: str = "") -> object:
+    """Parse a JSON file; a missing file or bad JSON raises error(message)
+    naming the file (and what it is, e.g. "--process")."""
+    name = f"{what} {path}".lstrip()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise error(f"cannot read {name}: {exc.strerror}") from None
+    try:
+        return loads(data)
+    except ValueError as exc:
+        raise error(f"{name} is not valid JSON: {exc}") from None
+
+
 _encode_compact = _json.make_encoder(None, None, _json.encode_basestring, None, ": ", ", ",
                                      False, False, True)
 

@@ -302,14 +302,4 @@ def parse(config: Any) -> Spec:
 
 def load(bundle: str) -> Spec:
     """Read and parse <bundle>/config.json."""
-    path = f"{bundle}/config.json"
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", errno=exc.errno) from None
-    try:
-        config = jsonio.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-    return parse(config)
+    return parse(jsonio.read_file(f"{bundle}/config.json", ConfigError))

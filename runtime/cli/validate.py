@@ -2,10 +2,10 @@
 schema and our semantic rules; print every problem with its JSON path."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from .. import jsonio
 from ..errors import PyruncError
 from ..validate import validate_config
 from .args import Opt, Parsed
@@ -17,13 +17,7 @@ OPTIONS = [Opt("bundle", ("b",), True, help="bundle directory (default: current 
 def run(parsed: Parsed, context: object) -> int:
     bundle = os.path.abspath(parsed.value("bundle") or ".")
     path = os.path.join(bundle, "config.json")
-    try:
-        with open(path, "rb") as f:
-            config = json.loads(f.read())
-    except OSError as exc:
-        raise PyruncError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise PyruncError(f"{path} is not valid JSON: {exc}") from None
+    config = jsonio.read_file(path, PyruncError)
     problems = validate_config(config, bundle)
     for problem in problems:
         sys.stdout.write(f"{problem}\n")
