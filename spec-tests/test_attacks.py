@@ -159,10 +159,8 @@ def test_sysctl_write_goes_to_procfs_only(runtime: Runtime, bundle: Bundle) -> N
 
 # ---- ids, state and sockets ---------------------------------------------------
 
-@pytest.mark.parametrize("cid", ["../escape", "a/b", ".", "..", "x" * 1025, "-", "a\tb"])
+@pytest.mark.parametrize("cid", ["../escape", "a/b", ".", "..", "x" * 1025, "a\tb"])
 def test_hostile_container_ids_are_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
-    if cid == "-":
-        pytest.skip("'-' is a valid id character")
     result = runtime.try_create(bundle, cid=cid)
     assert_error(result, "invalid container id" if cid else "")
     assert runtime.listed_ids() == []

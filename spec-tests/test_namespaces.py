@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from harness import Bundle, MakeBundle, Runtime, ns_inode, poll
+from harness import Bundle, MakeBundle, Runtime, assert_error, ns_inode, poll
 
 # runtime-spec namespace type -> /proc/PID/ns name (and the payload's key).
 NS_FILES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
@@ -52,17 +52,22 @@ def test_every_requested_namespace_is_new(runtime: Runtime, bundle: Bundle) -> N
     assert seen["user"] == ns_inode("self", "user")
 
 
-@pytest.mark.parametrize("dropped", sorted(NS_FILES))
+# Not mount: without a mount namespace there is no container root to build.
+@pytest.mark.parametrize("dropped", sorted(set(NS_FILES) - {"mount"}))
 def test_a_namespace_not_asked_for_is_the_hosts(runtime: Runtime, bundle: Bundle,
                                                 dropped: str) -> None:
-    if dropped == "mount":
-        pytest.skip("a container without a mount namespace would pivot the host's root")
     bundle.drop_namespace(dropped)
     if dropped == "uts":
         bundle.remove("hostname")  # needs a uts namespace of its own
     seen = runtime.probe(bundle, "ns")
     for type_, kind in NS_FILES.items():
         assert (seen[kind] == ns_inode("self", kind)) == (type_ == dropped), kind
+
+
+def test_a_mount_namespace_is_required(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.drop_namespace("mount")
+    assert_error(runtime.try_create(bundle), "linux.namespaces", "mount namespace is required")
+    assert runtime.listed_ids() == []
 
 
 def test_new_pid_namespace_makes_the_process_pid_1(runtime: Runtime, bundle: Bundle) -> None:
