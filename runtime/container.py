@@ -455,10 +455,10 @@ def _wants_own_terminal(opts: CreateOptions, detach: bool) -> bool:
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
     from . import spawn
-    from .console import receive_pty_master
 
     master = -1
     if _wants_own_terminal(opts, detach):
+        from .console import receive_pty_master
         ours, theirs = own_console()
         try:
             parent_sock = create(store, container_id, opts, keep_channel=True, console_fd=theirs.fileno())
