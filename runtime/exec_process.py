@@ -54,7 +54,8 @@ def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cw
         process.setdefault("user", {})["additionalGids"] = [int(g) for g in additional_gids]
     if caps:
         current = {k: list(v) for k, v in base.get("capabilities", {}).items()}
-        for name in ("bounding", "effective", "permitted", "ambient"):
+        # Ambient needs inheritable too, or the kernel refuses to raise it.
+        for name in ("bounding", "effective", "permitted", "inheritable", "ambient"):
             current.setdefault(name, [])
             current[name] += [c for c in caps if c not in current[name]]
         process["capabilities"] = current

@@ -9,31 +9,20 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import socket
 import stat
 import struct
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from harness import Bundle, Runtime, assert_error, poll
+from harness import SECCOMP_CACHE as CACHE_DIR, Bundle, Runtime, assert_error, poll
 
-# The compiled-filter cache under --root (runtime/seccomp.py CACHE_DIR).
-CACHE_DIR = ".seccomp@cache"
 O_CREAT = 0o100
 PER_LINUX32 = 0x0008
 SIGSYS = 31
-
-
-@pytest.fixture(autouse=True)
-def drop_seccomp_cache(runtime: Runtime) -> Iterator[None]:
-    """The cache is meant to outlive containers, but the audit of --root
-    wants it empty: remove it before the runtime fixture looks."""
-    yield
-    shutil.rmtree(runtime.root / CACHE_DIR, ignore_errors=True)
 
 
 def rule(names: list[str], action: str = "SCMP_ACT_ERRNO", **fields: Any) -> dict[str, Any]:
