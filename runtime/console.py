@@ -31,6 +31,14 @@ def receive_pty_master(sock: _socket.socket) -> tuple[str, int]:
     return data.decode(errors="replace"), fds[0]
 
 
+def copy_window_size(source: int, master: int) -> None:
+    """Give the container's pty the size of our terminal (if we have one)."""
+    import fcntl
+    import termios
+    if os.isatty(source):
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(source, termios.TIOCGWINSZ, b"\0" * 8))
+
+
 class AttachedTerminal:
     """Copy between the user's terminal and the pty master, in raw mode,
     passing window size changes on, until the container side closes."""
@@ -56,10 +64,7 @@ class AttachedTerminal:
             termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
 
     def resize(self) -> None:
-        import fcntl
-        import termios
-        size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+        copy_window_size(0, self.master)
 
     def pump(self) -> None:
         import select

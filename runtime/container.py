@@ -458,13 +458,15 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
 
     master = -1
     if _wants_own_terminal(opts, detach):
-        from .console import receive_pty_master
+        from .console import copy_window_size, receive_pty_master
         ours, theirs = own_console()
         try:
             parent_sock = create(store, container_id, opts, keep_channel=True, console_fd=theirs.fileno())
             theirs.close()
             try:
                 _name, master = receive_pty_master(ours)
+                # Before the program starts: it may ask for its size at once.
+                copy_window_size(0, master)
             except BaseException:
                 parent_sock.close()
                 delete(store, container_id, force=True)

@@ -82,10 +82,15 @@ def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int
         raise PyruncError("cannot exec in a stopped container")
     if status == PAUSED and not opts.ignore_paused:
         raise PyruncError("cannot exec in a paused container (use --ignore-paused to override)")
+    terminal = bool(opts.process.get("terminal"))
+    own_terminal = terminal and opts.console_socket is None and not opts.detach
+    if own_terminal and "consoleSize" not in opts.process and os.isatty(0):
+        # The init sizes the pty before exec: the program may ask at once.
+        size = os.get_terminal_size(0)
+        opts.process = {**opts.process, "consoleSize": {"height": size.lines, "width": size.columns}}
     config = dict(state.data["config"])
     config["process"] = opts.process
     spec = spec_mod.parse(config)
-    terminal = bool(opts.process.get("terminal"))
     # runc filters exec'd processes with the container's seccomp profile too.
     the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds,
                                    seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
@@ -96,7 +101,7 @@ def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int
     master = -1
     ours = console = None
     try:
-        if terminal and opts.console_socket is None and not opts.detach:
+        if own_terminal:
             ours, theirs = own_console()       # we attach the user's terminal ourselves
             undo.add(ours.close)
         else:

@@ -64,6 +64,7 @@ def _fill_mount(c: Any, m: Any, enc: Encoded) -> None:
     c.data = enc.cstr(m.data)
     c.recursive_readonly = int(m.recursive_readonly)
     c.source_is_dir = int(m.source_is_dir)
+    c.detached_fd = m.detached_fd
 
 
 def _fill_device(c: Any, d: Any, enc: Encoded) -> None:
@@ -183,14 +184,33 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
     return enc
 
 
+def _checked(ret: int, err: Any) -> int:
+    """A native call's result, or its error (ret < 0) raised."""
+    if ret < 0:
+        raise PyruncError(ffi.string(err.msg).decode(errors="replace"), errno=err.code)
+    return ret
+
+
 def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> int:
     """Fork the intermediate process; returns its pid."""
     enc = encode(plan, sync_fd, fifo_fd, console_fd)
     err = ffi.new("struct pyrunc_error *")
-    pid = lib.pyrunc_spawn(enc.plan, err)
-    if pid < 0:
-        raise PyruncError(ffi.string(err.msg).decode(errors="replace"), errno=err.code)
-    return pid
+    return _checked(lib.pyrunc_spawn(enc.plan, err), err)
+
+
+def idmap_userns(uid_map: str, gid_map: str) -> int:
+    """An fd of a new user namespace with these maps (see native/idmap.h)."""
+    enc = Encoded(None)
+    err = ffi.new("struct pyrunc_error *")
+    return _checked(lib.pyrunc_idmap_userns(enc.cstr(uid_map), enc.cstr(gid_map), err), err)
+
+
+def idmap_mount(source: str, userns_fd: int, recursive_tree: bool, recursive_idmap: bool) -> int:
+    """A detached idmapped clone of the mount at source; its fd."""
+    enc = Encoded(None)
+    err = ffi.new("struct pyrunc_error *")
+    return _checked(lib.pyrunc_idmap_mount(enc.cstr(source), userns_fd, int(recursive_tree),
+                                           int(recursive_idmap), err), err)
 
 
 def probes() -> dict[str, bool]:

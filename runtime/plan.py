@@ -26,17 +26,30 @@ MOUNT_BIND = 1
 MOUNT_SYMLINK = 2
 
 
+class MountIdmap(Record):
+    """The idmapping of a bind mount: uid_map/gid_map text of a user
+    namespace, applied to the top mount or (recursive) to every mount."""
+    __slots__ = ("uid_map", "gid_map", "recursive")
+
+    def __init__(self, uid_map: str, gid_map: str, recursive: bool = False) -> None:
+        self.uid_map, self.gid_map, self.recursive = uid_map, gid_map, recursive
+
+
 class MountStep(Record):
     __slots__ = ("kind", "destination", "source", "fstype", "flags", "remount_flags",
-                 "propagation", "data", "recursive_readonly", "source_is_dir")
+                 "propagation", "data", "recursive_readonly", "source_is_dir", "idmap", "detached_fd")
 
     def __init__(self, kind: int, destination: str, source: str | None = None,
                  fstype: str | None = None, flags: int = 0, remount_flags: int = 0,
                  propagation: int = 0, data: str | None = None, recursive_readonly: bool = False,
-                 source_is_dir: bool = True) -> None:
+                 source_is_dir: bool = True, idmap: MountIdmap | None = None,
+                 detached_fd: int = -1) -> None:
         self.kind, self.destination, self.source, self.fstype = kind, destination, source, fstype
         self.flags, self.remount_flags, self.propagation = flags, remount_flags, propagation
         self.data, self.recursive_readonly, self.source_is_dir = data, recursive_readonly, source_is_dir
+        self.idmap = idmap
+        # The prepared idmapped mount (runtime/idmap.py fills it just for the spawn).
+        self.detached_fd = detached_fd
 
 
 class DeviceNode(Record):
@@ -171,19 +184,25 @@ def new_user_namespace(spec: Spec) -> bool:
     return any(ns.type == "user" and ns.path is None for ns in spec.linux.namespaces)
 
 
-def _id_map(mappings: list, key: str) -> str:
-    """The text for /proc/<pid>/{uid,gid}_map; container id 0 must be mapped
-    (the init becomes root in the namespace before anything else)."""
-    if not mappings:
-        raise ConfigError("a new user namespace needs mappings", path=f"linux.{key}")
+def _map_text(mappings: list, path: str) -> str:
+    """The text for /proc/<pid>/{uid,gid}_map."""
     lines = []
     for i, m in enumerate(mappings):
         if m.size == 0:
-            raise ConfigError("size must be at least 1", path=f"linux.{key}[{i}].size")
+            raise ConfigError("size must be at least 1", path=f"{path}[{i}].size")
         lines.append(f"{m.container_id} {m.host_id} {m.size}\n")
+    return "".join(lines)
+
+
+def _id_map(mappings: list, key: str) -> str:
+    """The id map text of the new user namespace; container id 0 must be
+    mapped (the init becomes root in the namespace before anything else)."""
+    if not mappings:
+        raise ConfigError("a new user namespace needs mappings", path=f"linux.{key}")
+    text = _map_text(mappings, f"linux.{key}")
     if not any(m.container_id <= 0 < m.container_id + m.size for m in mappings):
         raise ConfigError("must map container id 0", path=f"linux.{key}")
-    return "".join(lines)
+    return text
 
 
 def plan_id_maps(spec: Spec) -> tuple[str | None, str | None]:
@@ -198,20 +217,23 @@ def plan_id_maps(spec: Spec) -> tuple[str | None, str | None]:
 # ---- mounts -----------------------------------------------------------------
 
 class MountOptions(Record):
-    __slots__ = ("flags", "propagation", "data", "recursive_readonly")
+    __slots__ = ("flags", "propagation", "data", "recursive_readonly", "idmap", "idmap_recursive")
 
     def __init__(self) -> None:
         self.flags = 0
         self.propagation = 0
         self.data: list[str] = []
         self.recursive_readonly = False
+        self.idmap = False              # idmap or ridmap given
+        self.idmap_recursive = False    # ridmap
 
 
-def supported_mount_options(recursive_readonly: bool) -> list[str]:
-    """Every option parse_mount_options acts on (not passed through as data)."""
+def supported_mount_options(mount_setattr: bool) -> list[str]:
+    """Every option parse_mount_options acts on (not passed through as data);
+    rro/rrw and idmap/ridmap need the kernel's mount_setattr."""
     names = set(k.MOUNT_FLAGS) | set(k.PROPAGATION)
-    if recursive_readonly:
-        names |= {"rro", "rrw"}
+    if mount_setattr:
+        names |= {"rro", "rrw", "idmap", "ridmap"}
     return sorted(names)
 
 
@@ -227,8 +249,10 @@ def parse_mount_options(options: list[str], path: str) -> MountOptions:
             result.recursive_readonly = True
         elif option in ("rrw",):
             result.recursive_readonly = False
-        elif option in ("idmap", "ridmap") or (option.startswith("r") and option[1:] in k.MOUNT_FLAGS
-                                                 and option not in ("relatime", "remount", "rw", "ro", "rbind")):
+        elif option in ("idmap", "ridmap"):
+            result.idmap, result.idmap_recursive = True, option == "ridmap"
+        elif (option.startswith("r") and option[1:] in k.MOUNT_FLAGS
+              and option not in ("relatime", "remount", "rw", "ro", "rbind")):
             raise ConfigError(f"mount option {option!r} is not supported yet", path=f"{path}[{i}]")
         else:
             result.data.append(option)
@@ -246,7 +270,28 @@ def _is_bind(mount: Mount, options: MountOptions) -> bool:
     return bool(options.flags & k.MS_BIND) or mount.type == "bind"
 
 
-def _plan_bind(mount: Mount, options: MountOptions, destination: str, bundle: str, path: str) -> MountStep:
+def _plan_idmap(spec: Spec, mount: Mount, options: MountOptions, path: str) -> MountIdmap | None:
+    """The mount's own uidMappings/gidMappings (given, they make it idmapped,
+    as in runc), else with a bare idmap/ridmap option the mappings of the
+    container's new user namespace."""
+    if mount.uid_mappings or mount.gid_mappings:
+        for key, mappings in (("uidMappings", mount.uid_mappings), ("gidMappings", mount.gid_mappings)):
+            if not mappings:
+                raise ConfigError("an idmapped mount needs both uidMappings and gidMappings",
+                                  path=f"{path}.{key}")
+        return MountIdmap(_map_text(mount.uid_mappings, f"{path}.uidMappings"),
+                          _map_text(mount.gid_mappings, f"{path}.gidMappings"), options.idmap_recursive)
+    if not options.idmap:
+        return None
+    if not new_user_namespace(spec):
+        raise ConfigError("idmap without uidMappings and gidMappings maps ids as the container's "
+                          "user namespace does, but the config creates none", path=f"{path}.options")
+    uid_map, gid_map = plan_id_maps(spec)
+    return MountIdmap(uid_map or "", gid_map or "", options.idmap_recursive)
+
+
+def _plan_bind(mount: Mount, options: MountOptions, destination: str, bundle: str, path: str,
+               idmap: MountIdmap | None = None) -> MountStep:
     if not mount.source:
         raise ConfigError("a bind mount needs a source", path=f"{path}.source")
     source = posixpath.normpath(posixpath.join(bundle, mount.source))
@@ -260,7 +305,7 @@ def _plan_bind(mount: Mount, options: MountOptions, destination: str, bundle: st
     remount = options.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
     return MountStep(MOUNT_BIND, destination, source=source, flags=first, remount_flags=remount,
                      propagation=options.propagation, data=None,
-                     recursive_readonly=options.recursive_readonly, source_is_dir=is_dir)
+                     recursive_readonly=options.recursive_readonly, source_is_dir=is_dir, idmap=idmap)
 
 
 def _plan_cgroup_mount(mount: Mount, options: MountOptions, destination: str, host: Host,
@@ -293,8 +338,11 @@ def plan_mounts(spec: Spec, bundle: str, host: Host) -> list[MountStep]:
         path = f"mounts[{i}]"
         destination = _normalize_destination(mount.destination, f"{path}.destination")
         options = parse_mount_options(mount.options, f"{path}.options")
+        idmap = _plan_idmap(spec, mount, options, path)
         if _is_bind(mount, options):
-            steps.append(_plan_bind(mount, options, destination, bundle, path))
+            steps.append(_plan_bind(mount, options, destination, bundle, path, idmap))
+        elif idmap is not None:
+            raise ConfigError("idmapped mounts must be bind mounts", path=f"{path}.options")
         elif mount.type == "cgroup":
             steps.extend(_plan_cgroup_mount(mount, options, destination, host, new_user_namespace(spec)))
         else:

@@ -79,7 +79,8 @@ class Mount(Record):
     __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
 
     def __init__(self, destination: str, type: str | None, source: str | None, options: list[str],
-                 uid_mappings: list | None = None, gid_mappings: list | None = None) -> None:
+                 uid_mappings: list[IDMapping] | None = None,
+                 gid_mappings: list[IDMapping] | None = None) -> None:
         self.destination = destination
         self.type = type
         self.source = source
@@ -272,7 +273,7 @@ def _parse_linux(r: Reader | None) -> Linux:
 def _parse_mount(r: Reader) -> Mount:
     return Mount(destination=r.get("destination", str), type=r.get("type", str, None),
                  source=r.get("source", str, None), options=r.strings("options"),
-                 uid_mappings=r.get("uidMappings", list, []), gid_mappings=r.get("gidMappings", list, []))
+                 uid_mappings=_parse_mappings(r, "uidMappings"), gid_mappings=_parse_mappings(r, "gidMappings"))
 
 
 def parse(config: Any) -> Spec:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import Bundle, Container, Runtime, assert_error, hex_mask
+from harness import Bundle, Container, Runtime, assert_error, hex_mask, pyrunc_executable
 
 
 @pytest.fixture
@@ -79,14 +80,12 @@ def test_detach_and_pid_file(runtime: Runtime, running: Container, tmp_path: Pat
 
 
 def test_preserve_fds(runtime: Runtime, running: Container, tmp_path: Path) -> None:
-    extra = os.open(tmp_path, os.O_RDONLY)
-    try:
-        os.dup2(extra, 3, inheritable=True)
-        out = runtime("exec", "--preserve-fds", "1", running.cid, "/payload", "fds", pass_fds=(3,)).ok()
-        assert [entry["fd"] for entry in json.loads(out.stdout)] == [0, 1, 2, 3]
-    finally:
-        os.close(extra)
-        os.close(3)
+    # A shell gives pyrunc an fd 3 (this process's fd 3 may be pytest's).
+    argv = [pyrunc_executable(), "--root", str(runtime.root), "exec", "--preserve-fds", "1",
+            running.cid, "/payload", "fds"]
+    out = subprocess.run(["sh", "-c", 'exec 3< "$0"; exec "$@"', str(tmp_path), *argv],
+                         capture_output=True, timeout=30, check=True)
+    assert [entry["fd"] for entry in json.loads(out.stdout)] == [0, 1, 2, 3]
 
 
 def test_errors(runtime: Runtime, bundle: Bundle, running: Container) -> None:

@@ -13,6 +13,7 @@ from .base import (
     Write, add_pid_to, cgroup_dir, check_page_size, check_usage, cpuset_rows, invalid, make_dirs,
     own_cgroups, parse_device_rules, plan_pids, rdma_lines, read_text, rows_to_writes, wait_until,
     write_error, write_file)
+from .devices_bpf import load_device_program
 
 
 def resolve_path(root: str, inner: str) -> str:
@@ -205,6 +206,7 @@ class V2Manager(CgroupManager):
     def __init__(self, root: str, inner: str, paths: dict[str, str]) -> None:
         super().__init__(root, inner, paths)
         self.path = paths["unified"]
+        self.device_program_loader = load_device_program
 
     @classmethod
     def open(cls, root: str, inner: str) -> V2Manager:

@@ -213,6 +213,7 @@ def test_device_rules_v2_pure() -> None:
 
 
 def test_devices_without_loader(fake: v2.V2Manager) -> None:
+    fake.device_program_loader = None
     fake.apply({"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "access": "rwm"}]})
     with pytest.raises(PyruncError, match="not supported yet") as info:
         fake.apply({"devices": RESTRICTIVE})
