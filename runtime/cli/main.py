@@ -6,7 +6,7 @@ what `validate` needs.
 """
 from __future__ import annotations
 
-import importlib
+import os
 import sys
 from ..errors import PyruncError
 from .. import log
@@ -19,12 +19,14 @@ VERBS = ("create", "delete", "events", "exec", "features", "kill", "list", "paus
          "start", "state", "update", "validate")
 
 GLOBAL_OPTIONS = [
-    Opt("root", takes_value=True, help="state directory root (default /run/pyrunc)"),
+    Opt("root", takes_value=True,
+        help="state directory root (default /run/pyrunc, for other users $XDG_RUNTIME_DIR/pyrunc)"),
     Opt("log", takes_value=True, help="log file"),
     Opt("log-format", takes_value=True, help="text or json"),
     Opt("debug", help="log debug messages"),
     Opt("systemd-cgroup", help="use systemd to manage cgroups"),
-    Opt("rootless", takes_value=True, help="accepted for runc compatibility"),
+    Opt("rootless", takes_value=True,
+        help="true, false or auto (not root): skip a cgroup the user may not create"),
     Opt("criu", takes_value=True, help="accepted for runc compatibility"),
     Opt("version", ("v",), help="print the version"),
     Opt("help", ("h",), help="show this help"),
@@ -34,8 +36,19 @@ GLOBAL_OPTIONS = [
 class Context:
     """What the global flags tell every verb."""
 
-    def __init__(self, root: str, systemd_cgroup: bool, debug: bool) -> None:
-        self.root, self.systemd_cgroup, self.debug = root, systemd_cgroup, debug
+    def __init__(self, root: str | None, systemd_cgroup: bool, debug: bool,
+                 rootless: bool = False) -> None:
+        self._root, self.systemd_cgroup, self.debug = root, systemd_cgroup, debug
+        self.rootless = rootless
+
+    @property
+    def root(self) -> str:
+        """--root, else the default, found only when a verb needs it: `spec`
+        must work for a user without a runtime directory."""
+        if self._root is None:
+            from ..state import default_root
+            self._root = default_root(os.geteuid(), os.environ)
+        return self._root
 
 
 def _version() -> str:
@@ -62,13 +75,17 @@ def _run(argv: list[str]) -> int:
     verb, rest = parsed.positionals[0], parsed.positionals[1:]
     if verb not in VERBS:
         raise PyruncError(f"unknown command {verb!r}")
-    module = importlib.import_module(f"{__package__}.{verb}")
+    # __import__, not importlib.import_module: the importlib package pulls
+    # in `warnings`, a cost every call would pay.
+    module = __import__(f"{__package__}.{verb}", fromlist=[verb])
     verb_args = parse(rest, module.OPTIONS + [Opt("help", ("h",))])
     if verb_args.flag("help"):
         sys.stdout.write(usage(verb, module.SYNOPSIS, module.OPTIONS) + "\n")
         return 0
-    context = Context(root=parsed.value("root") or "/run/pyrunc",
-                      systemd_cgroup=parsed.flag("systemd-cgroup"), debug=parsed.flag("debug"))
+    from ..rootless import parse_mode
+    context = Context(root=parsed.value("root") or None,
+                      systemd_cgroup=parsed.flag("systemd-cgroup"), debug=parsed.flag("debug"),
+                      rootless=parse_mode(parsed.value("rootless"), os.geteuid()))
     log.logger.debug(f"{verb} {' '.join(rest)}")
     return module.run(verb_args, context)
 
