@@ -14,7 +14,7 @@ from .record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterator
+    from typing import Any, Iterator, Mapping
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -24,6 +24,20 @@ MAX_ID_LENGTH = 1024
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-")
 
 CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
+
+
+def default_root(euid: int, environ: Mapping[str, str]) -> str:
+    """root's /run/pyrunc; another user's $XDG_RUNTIME_DIR/pyrunc (runc:
+    .../runc), else /run/user/<uid>/pyrunc when that directory exists."""
+    if euid == 0:
+        return DEFAULT_ROOT
+    runtime_dir = environ.get("XDG_RUNTIME_DIR") or ""
+    if not runtime_dir:
+        runtime_dir = f"/run/user/{euid}"
+        if not os.path.isdir(runtime_dir):
+            raise PyruncError(f"no state directory for uid {euid}: XDG_RUNTIME_DIR is not set and "
+                              f"{runtime_dir} does not exist; set one of them or pass --root")
+    return os.path.join(runtime_dir, "pyrunc")
 
 
 def validate_id(container_id: str) -> None:
