@@ -21,8 +21,9 @@ int pyrunc_probe_clone3(void);
 
 ffibuilder = FFI()
 
-# Headers declared to cffi as they are: the plan, and the seccomp compiler.
-HEADERS = ("plan.h", "seccomp_compile.h")
+# Headers declared to cffi as they are: the plan, the seccomp compiler,
+# the idmapped-mount helpers and the cgroup v2 device filter.
+HEADERS = ("plan.h", "seccomp_compile.h", "idmap.h", "bpf_devices.h")
 
 
 def declarations(header: str) -> str:
@@ -34,7 +35,8 @@ def declarations(header: str) -> str:
 ffibuilder.cdef("".join(declarations(h) for h in HEADERS) + ENTRY_POINTS)
 ffibuilder.set_source(
     "pyrunc._native",
-    '#include "plan.h"\n#include "init.h"\n#include "probe.h"\n#include "seccomp_compile.h"\n',
+    '#include "plan.h"\n#include "init.h"\n#include "probe.h"\n#include "seccomp_compile.h"\n'
+    '#include "idmap.h"\n#include "bpf_devices.h"\n',
     sources=SOURCES,
     libraries=["seccomp"],
     include_dirs=[str(NATIVE_DIR.relative_to(NATIVE_DIR.parent))],

@@ -64,8 +64,15 @@ static int set_ambient(uint64_t ambient, int last, struct pyrunc_error *err)
 
 static int set_user(const struct pyrunc_process *p, struct pyrunc_error *err)
 {
-    if (setgroups((size_t)p->n_additional_gids, p->additional_gids) < 0)
-        return pyrunc_fail_errno(err, "setgroups");
+    /* EPERM with root's rights means a user namespace whose setgroups is
+     * "deny" (an unprivileged runtime mapped the gids): the inherited groups
+     * can only be kept there, as runc does. */
+    if (setgroups((size_t)p->n_additional_gids, p->additional_gids) < 0) {
+        if (errno != EPERM)
+            return pyrunc_fail_errno(err, "setgroups");
+        if (p->n_additional_gids > 0)
+            return pyrunc_fail_errno(err, "setgroups (additionalGids need gids mapped by newgidmap)");
+    }
     if (setresgid(p->gid, p->gid, p->gid) < 0)
         return pyrunc_fail_errno(err, "setgid %u", p->gid);
     if (setresuid(p->uid, p->uid, p->uid) < 0)

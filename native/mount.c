@@ -97,9 +97,15 @@ static int do_mount(int rootfd, const struct pyrunc_mount *m, struct pyrunc_erro
         return targetfd;
     target = pyrunc_fd_path(targetfd);
 
-    if (mount(m->source, target.path, m->fstype, m->flags, m->data) < 0)
+    if (m->kind == PYRUNC_MOUNT_BIND && m->detached_fd >= 0) {
+        if (syscall(SYS_move_mount, m->detached_fd, "", targetfd, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return pyrunc_fail_errno(err, "move the idmapped mount of %s onto %s", m->source,
+                                     m->destination);
+    } else if (mount(m->source, target.path, m->fstype, m->flags, m->data) < 0) {
         return pyrunc_fail_errno(err, "mount %s on %s (type %s)", m->source ? m->source : "none",
                                  m->destination, m->fstype ? m->fstype : "bind");
+    }
     if (m->remount_flags || m->propagation || m->recursive_readonly) {
         /* The old fd names the covered directory; reopen to reach the new mount. */
         close(targetfd);

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -105,12 +106,21 @@ int pyrunc_enter_user_namespace(const struct pyrunc_plan *plan, struct pyrunc_er
     if (!has_user_namespace(plan))
         return 0;
     if (pyrunc_new_namespace_flags(plan) & CLONE_NEWUSER) {
+        /* /proc/<pid>/ files of a non-dumpable process belong to root: an
+         * unprivileged runtime (or newuidmap, checking who owns us) could
+         * not write our maps.  Nothing of the container is here yet. */
+        int unprivileged = geteuid() != 0;
+
         if (unshare(CLONE_NEWUSER) < 0)
             return pyrunc_fail_errno(err, "create the user namespace");
+        if (unprivileged && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+            return pyrunc_fail_errno(err, "set dumpable for the id maps");
         if ((ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_USERNS, 0, NULL, err)) < 0)
             return ret;
         if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, NULL, 0, err)) < 0)
             return ret;
+        if (unprivileged && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+            return pyrunc_fail_errno(err, "set non-dumpable");
     }
     /* Until now we are the overflow id there; ids come from the maps. */
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)

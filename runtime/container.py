@@ -30,10 +30,11 @@ class CreateOptions:
 
     def __init__(self, bundle: str, pid_file: str | None = None, console_socket: str | None = None,
                  no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0,
-                 systemd_cgroup: bool = False) -> None:
+                 systemd_cgroup: bool = False, rootless: bool = False) -> None:
         self.bundle, self.pid_file, self.console_socket = bundle, pid_file, console_socket
         self.no_pivot, self.no_new_keyring = no_pivot, no_new_keyring
         self.preserve_fds, self.systemd_cgroup = preserve_fds, systemd_cgroup
+        self.rootless = rootless    # --rootless: a cgroup the user may not create is skipped
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -144,21 +145,48 @@ def console_socket(terminal: bool, path: str | None, own_console_fd: int | None)
     return None
 
 
+def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, undo: Undo) -> Any:
+    """The container's cgroup, made and configured; None when rootless and
+    the user may not make it (runc's rule: fine unless limits are asked for)."""
+    from . import cgroups, rootless
+    manager = cgroups.open_manager(spec.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup)
+    try:
+        manager.create()
+    except PyruncError as exc:
+        if not opts.rootless or exc.errno not in rootless.NO_PERMISSION:
+            raise
+        rootless.check_limits_without_cgroup(spec.linux.resources, exc)
+        logger.debug(f"rootless: going without a cgroup: {exc}")
+        return None
+    undo.add(manager.destroy)
+    resources = spec.linux.resources
+    if opts.rootless and "devices" in resources:
+        # Device rules may not be the user's to enforce: tried, and a
+        # permission error ignored (as runc does).
+        try:
+            manager.apply({"devices": resources["devices"]})
+        except PyruncError as exc:
+            if exc.errno not in rootless.NO_PERMISSION:
+                raise
+            logger.debug(f"rootless: device rules not applied: {exc}")
+        resources = {key: value for key, value in resources.items() if key != "devices"}
+    if resources:
+        manager.apply(resources)
+    return manager
+
+
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
-    from . import cgroups, hooks, plan, spawn
+    from . import hooks, idmap, plan, rootless, spawn
 
     the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
-    manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
-    manager.create()
-    undo.add(manager.destroy)
-    if spec.linux.resources:
-        manager.apply(spec.linux.resources)
+    rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
+    manager = _create_cgroup(spec, state.id, opts, undo)
     os.mkfifo(state.fifo_path, 0o622)
     # Not the umask's 0600: an init in a user namespace is "other" to it.
-    # The state directory is root-only, so no one else can reach it by path.
+    # The state directory is its owner's only, so no one else can reach it by path.
     os.chmod(state.fifo_path, 0o622)
     fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
@@ -177,11 +205,16 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     go_text = None
     if any(the_plan.hooks.values()):
         go_text = lambda pid: hook_state(pid, "creating") + "\n" + hook_state(pid, "created")  # noqa: E731
-    try:
+
+    def place(pid: int) -> None:
         # Into the cgroup before the init runs a single container step.
-        pid, parent_sock = spawn.spawn(the_plan, manager.add_pid, fifo, console_fd,
-                                       go_text=go_text, on_hooks=runtime_hooks,
-                                       on_seccomp_fd=seccomp_agent)
+        if manager is not None:
+            manager.add_pid(pid)
+
+    try:
+        with idmap.DetachedMounts(the_plan.mounts):
+            pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd, go_text=go_text,
+                                           on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent)
     finally:
         os.close(fifo)
     undo.add(lambda: spawn.kill_child(pid))
@@ -196,7 +229,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         "created": now_rfc3339(),
         "owner": "",
         "annotations": spec.annotations,
-        "cgroup": manager.to_state(),
+        "cgroup": manager.to_state() if manager is not None else None,
         "config": spec.raw,
     })
     state.save()

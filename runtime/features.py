@@ -31,7 +31,7 @@ def features() -> dict[str, object]:
             "apparmor": {"enabled": placement.apparmor_enabled()},
             "selinux": {"enabled": placement.selinux_enabled()},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": probes["mount_setattr"]}},
         },
         "annotations": {
             # runc's key: engines read the libseccomp version from it.

@@ -70,11 +70,17 @@ def _write_proc(path: str, text: str) -> None:
 
 
 def write_id_maps(pid: int, uid_map: str, gid_map: str) -> None:
-    if os.geteuid() != 0:
+    from .rootless import map_helper, run_map_helper
+    helpers = {"uid": map_helper("uid", uid_map), "gid": map_helper("gid", gid_map)}
+    if os.geteuid() != 0 and helpers["gid"] is None:
         # Unprivileged writers must give up setgroups before mapping gids.
         _write_proc(f"/proc/{pid}/setgroups", "deny")
-    _write_proc(f"/proc/{pid}/uid_map", uid_map)
-    _write_proc(f"/proc/{pid}/gid_map", gid_map)
+    for kind, text in (("uid", uid_map), ("gid", gid_map)):
+        helper = helpers[kind]
+        if helper is not None:
+            run_map_helper(helper, pid, text)
+        else:
+            _write_proc(f"/proc/{pid}/{kind}_map", text)
 
 
 def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_fd: int = -1,

@@ -30,6 +30,7 @@ def create_options(parsed: Parsed, context: object) -> CreateOptions:
         no_new_keyring=parsed.flag("no-new-keyring"),
         preserve_fds=int(preserve),
         systemd_cgroup=getattr(context, "systemd_cgroup", False),
+        rootless=getattr(context, "rootless", False),
     )
 
 
