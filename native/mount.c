@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "mount.h"
 #include "path.h"
 #include "util.h"
@@ -82,10 +83,34 @@ static int create_symlink(int rootfd, const struct pyrunc_mount *m, struct pyrun
     return 0;
 }
 
+/* tmpcopyup: fill the fresh tmpfs with what lowerfd (the directory it
+ * now covers) holds, then make it read-only if it was asked to be. */
+static int copy_up(int rootfd, const struct pyrunc_mount *m, int lowerfd, struct pyrunc_error *err)
+{
+    cleanup_close int upperfd = pyrunc_open_dir_in_root(rootfd, m->destination);
+    struct stat st;
+    int ret;
+
+    if (upperfd < 0)
+        return pyrunc_fail_sys(err, -upperfd, "tmpcopyup: open the new %s", m->destination);
+    if ((ret = pyrunc_copy_tree(lowerfd, upperfd, err)) < 0)
+        return ret;
+    /* The tmpfs root takes the covered directory's owner and mode too. */
+    if (fstat(lowerfd, &st) < 0 || fchown(upperfd, st.st_uid, st.st_gid) < 0 ||
+        fchmod(upperfd, st.st_mode & 07777) < 0)
+        return pyrunc_fail_errno(err, "tmpcopyup: give %s its owner and mode", m->destination);
+    if ((m->flags & MS_RDONLY) &&
+        mount(NULL, pyrunc_fd_path(upperfd).path, NULL, MS_REMOUNT | m->flags, m->data) < 0)
+        return pyrunc_fail_errno(err, "tmpcopyup: make %s read-only", m->destination);
+    return 0;
+}
+
 static int do_mount(int rootfd, const struct pyrunc_mount *m, struct pyrunc_error *err)
 {
     int want_dir = m->kind != PYRUNC_MOUNT_BIND || m->source_is_dir;
+    unsigned long flags = m->copy_up ? m->flags & ~MS_RDONLY : m->flags;   /* read-only after the copy */
     cleanup_close int targetfd = -1;
+    cleanup_close int lowerfd = -1;
     struct pyrunc_fd_path target;
     int ret;
 
@@ -96,16 +121,20 @@ static int do_mount(int rootfd, const struct pyrunc_mount *m, struct pyrunc_erro
     if (targetfd < 0)
         return targetfd;
     target = pyrunc_fd_path(targetfd);
+    if (m->copy_up && (lowerfd = pyrunc_open_dir_in_root(rootfd, m->destination)) < 0)
+        return pyrunc_fail_sys(err, -lowerfd, "tmpcopyup: open %s", m->destination);
 
     if (m->kind == PYRUNC_MOUNT_BIND && m->detached_fd >= 0) {
         if (syscall(SYS_move_mount, m->detached_fd, "", targetfd, "",
                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             return pyrunc_fail_errno(err, "move the idmapped mount of %s onto %s", m->source,
                                      m->destination);
-    } else if (mount(m->source, target.path, m->fstype, m->flags, m->data) < 0) {
+    } else if (mount(m->source, target.path, m->fstype, flags, m->data) < 0) {
         return pyrunc_fail_errno(err, "mount %s on %s (type %s)", m->source ? m->source : "none",
                                  m->destination, m->fstype ? m->fstype : "bind");
     }
+    if (m->copy_up && (ret = copy_up(rootfd, m, lowerfd, err)) < 0)
+        return ret;
     if (m->remount_flags || m->propagation || m->recursive_readonly) {
         /* The old fd names the covered directory; reopen to reach the new mount. */
         close(targetfd);

@@ -34,6 +34,11 @@ int pyrunc_open_in_root(int rootfd, const char *path, int extra_flags)
     return openat2_in_root(rootfd, path, O_PATH | extra_flags);
 }
 
+int pyrunc_open_dir_in_root(int rootfd, const char *path)
+{
+    return openat2_in_root(rootfd, path, O_RDONLY | O_DIRECTORY);
+}
+
 int pyrunc_is_symlink_in_root(int rootfd, const char *path)
 {
     /* O_PATH|O_NOFOLLOW opens a symlink itself rather than failing. */

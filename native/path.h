@@ -20,6 +20,9 @@ int pyrunc_create_in_root(int rootfd, const char *path, int want_dir, struct pyr
 int pyrunc_open_parent_in_root(int rootfd, const char *path, const char **base,
                                struct pyrunc_error *err);
 
+/* A readable directory fd (not O_PATH) of path inside rootfd; -errno. */
+int pyrunc_open_dir_in_root(int rootfd, const char *path);
+
 /* Whether the last component of path (inside rootfd) is a symlink. */
 int pyrunc_is_symlink_in_root(int rootfd, const char *path);
 

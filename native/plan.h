@@ -39,6 +39,7 @@ struct pyrunc_mount {
     const char *data;           /* filesystem options, or NULL */
     int recursive_readonly;     /* rro: mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE) */
     int source_is_dir;          /* bind: create a directory (1) or a file (0) at dest */
+    int copy_up;                /* tmpcopyup: copy what was at the destination into the new tmpfs */
     int detached_fd;            /* bind: a prepared (idmapped) detached mount to move onto
                                    dest instead of binding source; -1 = none (idmap.h) */
 };

@@ -179,11 +179,13 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                undo: Undo) -> Any:
     from . import hooks, idmap, plan, rootless, spawn
 
-    the_plan = plan.make_plan(spec, opts.bundle, plan.read_host(), no_pivot=opts.no_pivot,
+    # The cgroup first: a cgroup mount without a cgroup namespace binds it.
+    manager = _create_cgroup(spec, state.id, opts, undo)
+    host = plan.read_host(manager.paths if manager is not None else {})
+    the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
-    manager = _create_cgroup(spec, state.id, opts, undo)
     os.mkfifo(state.fifo_path, 0o622)
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.

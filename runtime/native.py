@@ -65,6 +65,7 @@ def _fill_mount(c: Any, m: Any, enc: Encoded) -> None:
     c.recursive_readonly = int(m.recursive_readonly)
     c.source_is_dir = int(m.source_is_dir)
     c.detached_fd = m.detached_fd
+    c.copy_up = int(m.copy_up)
 
 
 def _fill_device(c: Any, d: Any, enc: Encoded) -> None:

@@ -37,19 +37,21 @@ class MountIdmap(Record):
 
 class MountStep(Record):
     __slots__ = ("kind", "destination", "source", "fstype", "flags", "remount_flags",
-                 "propagation", "data", "recursive_readonly", "source_is_dir", "idmap", "detached_fd")
+                 "propagation", "data", "recursive_readonly", "source_is_dir", "idmap", "detached_fd",
+                 "copy_up")
 
     def __init__(self, kind: int, destination: str, source: str | None = None,
                  fstype: str | None = None, flags: int = 0, remount_flags: int = 0,
                  propagation: int = 0, data: str | None = None, recursive_readonly: bool = False,
                  source_is_dir: bool = True, idmap: MountIdmap | None = None,
-                 detached_fd: int = -1) -> None:
+                 detached_fd: int = -1, copy_up: bool = False) -> None:
         self.kind, self.destination, self.source, self.fstype = kind, destination, source, fstype
         self.flags, self.remount_flags, self.propagation = flags, remount_flags, propagation
         self.data, self.recursive_readonly, self.source_is_dir = data, recursive_readonly, source_is_dir
         self.idmap = idmap
         # The prepared idmapped mount (runtime/idmap.py fills it just for the spawn).
         self.detached_fd = detached_fd
+        self.copy_up = copy_up      # tmpcopyup: start with what the image had there
 
 
 class DeviceNode(Record):
@@ -123,15 +125,29 @@ class Plan(Record):
 
 class Host(Record):
     """The few host facts planning depends on."""
-    __slots__ = ("cgroup_v1_hierarchies",)
+    __slots__ = ("cgroup_v1_hierarchies", "container_cgroups")
 
-    def __init__(self, cgroup_v1_hierarchies: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, cgroup_v1_hierarchies: list[tuple[str, str]] | None = None,
+                 container_cgroups: dict[str, str] | None = None) -> None:
         # (directory name under /sys/fs/cgroup, mount data) of each v1
         # hierarchy; empty on a pure cgroup v2 host.
         self.cgroup_v1_hierarchies = cgroup_v1_hierarchies or []
+        # The container's own cgroup directories (the cgroup manager's paths).
+        self.container_cgroups = container_cgroups or {}
+
+    def container_cgroup(self, hierarchy_dir: str) -> str | None:
+        """The container's cgroup in the hierarchy mounted at
+        /sys/fs/cgroup/<hierarchy_dir> (or the unified one for "")."""
+        prefix = "/sys/fs/cgroup" + (f"/{hierarchy_dir}" if hierarchy_dir else "")
+        for path in self.container_cgroups.values():
+            if path == prefix or path.startswith(prefix + "/"):
+                if hierarchy_dir or not any(path.startswith(f"/sys/fs/cgroup/{d}/")
+                                            for d, _ in self.cgroup_v1_hierarchies):
+                    return path
+        return None
 
 
-def read_host() -> Host:
+def read_host(container_cgroups: dict[str, str] | None = None) -> Host:
     """Host facts from /proc/self/mountinfo."""
     hierarchies = []
     with open("/proc/self/mountinfo") as f:
@@ -143,7 +159,7 @@ def read_host() -> Host:
                 controllers = [o for o in super_options.split(",")
                                if o not in ("rw", "ro") and not o.startswith("release_agent")]
                 hierarchies.append((posixpath.basename(mount_point), ",".join(controllers)))
-    return Host(cgroup_v1_hierarchies=hierarchies)
+    return Host(cgroup_v1_hierarchies=hierarchies, container_cgroups=container_cgroups)
 
 
 # ---- namespaces -------------------------------------------------------------
@@ -217,7 +233,8 @@ def plan_id_maps(spec: Spec) -> tuple[str | None, str | None]:
 # ---- mounts -----------------------------------------------------------------
 
 class MountOptions(Record):
-    __slots__ = ("flags", "propagation", "data", "recursive_readonly", "idmap", "idmap_recursive")
+    __slots__ = ("flags", "propagation", "data", "recursive_readonly", "idmap", "idmap_recursive",
+                 "copy_up")
 
     def __init__(self) -> None:
         self.flags = 0
@@ -226,12 +243,13 @@ class MountOptions(Record):
         self.recursive_readonly = False
         self.idmap = False              # idmap or ridmap given
         self.idmap_recursive = False    # ridmap
+        self.copy_up = False            # tmpcopyup
 
 
 def supported_mount_options(mount_setattr: bool) -> list[str]:
     """Every option parse_mount_options acts on (not passed through as data);
     rro/rrw and idmap/ridmap need the kernel's mount_setattr."""
-    names = set(k.MOUNT_FLAGS) | set(k.PROPAGATION)
+    names = set(k.MOUNT_FLAGS) | set(k.PROPAGATION) | {"tmpcopyup"}
     if mount_setattr:
         names |= {"rro", "rrw", "idmap", "ridmap"}
     return sorted(names)
@@ -251,6 +269,8 @@ def parse_mount_options(options: list[str], path: str) -> MountOptions:
             result.recursive_readonly = False
         elif option in ("idmap", "ridmap"):
             result.idmap, result.idmap_recursive = True, option == "ridmap"
+        elif option == "tmpcopyup":
+            result.copy_up = True
         elif (option.startswith("r") and option[1:] in k.MOUNT_FLAGS
               and option not in ("relatime", "remount", "rw", "ro", "rbind")):
             raise ConfigError(f"mount option {option!r} is not supported yet", path=f"{path}[{i}]")
@@ -308,23 +328,39 @@ def _plan_bind(mount: Mount, options: MountOptions, destination: str, bundle: st
                      recursive_readonly=options.recursive_readonly, source_is_dir=is_dir, idmap=idmap)
 
 
+def _bind_cgroup(destination: str, source: str, flags: int, propagation: int) -> MountStep:
+    return MountStep(MOUNT_BIND, destination, source=source, flags=k.MS_BIND | k.MS_REC,
+                     remount_flags=flags, propagation=propagation)
+
+
 def _plan_cgroup_mount(mount: Mount, options: MountOptions, destination: str, host: Host,
-                       in_user_namespace: bool) -> list[MountStep]:
-    """A `cgroup` mount: cgroup2 on a v2 host; on v1 a tmpfs holding one
-    mount per hierarchy (seen through the container's cgroup namespace).
-    A user namespace may not mount v1 hierarchies: bind the host's."""
+                       in_user_namespace: bool, cgroup_namespace: bool) -> list[MountStep]:
+    """A `cgroup` mount shows the container its own cgroup as the root, as
+    runc does.  Inside a cgroup namespace a fresh mount does that (cgroup2,
+    or on v1 a tmpfs holding one mount per hierarchy); without one, or in
+    a user namespace (which may not mount v1 hierarchies), the container's
+    cgroup directories are bound from the host."""
     flags = options.flags & ~k.MS_BIND
-    if in_user_namespace and host.cgroup_v1_hierarchies:
-        return [MountStep(MOUNT_BIND, destination, source="/sys/fs/cgroup", flags=k.MS_BIND | k.MS_REC,
-                          remount_flags=flags, propagation=options.propagation)]
+    bind = in_user_namespace or not cgroup_namespace
     if not host.cgroup_v1_hierarchies:
+        unified = host.container_cgroup("")
+        if bind and unified:
+            return [_bind_cgroup(destination, unified, flags, options.propagation)]
         return [MountStep(MOUNT_FS, destination, source="cgroup", fstype="cgroup2", flags=flags,
                           propagation=options.propagation)]
     base = k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC
     steps = [MountStep(MOUNT_FS, destination, source="tmpfs", fstype="tmpfs", flags=base, data="mode=755")]
     for name, controllers in host.cgroup_v1_hierarchies:
-        steps.append(MountStep(MOUNT_FS, posixpath.join(destination, name), source="cgroup",
-                               fstype="cgroup", flags=flags, data=controllers))
+        target = posixpath.join(destination, name)
+        own = host.container_cgroup(name)
+        if bind and own:
+            steps.append(_bind_cgroup(target, own, flags, options.propagation))
+        elif bind:      # no cgroup of its own here (rootless): the hierarchy, read-only
+            steps.append(_bind_cgroup(target, f"/sys/fs/cgroup/{name}", flags | k.MS_RDONLY,
+                                      options.propagation))
+        else:
+            steps.append(MountStep(MOUNT_FS, target, source="cgroup", fstype="cgroup", flags=flags,
+                                   data=controllers))
     if flags & k.MS_RDONLY:
         # Read-only only after the hierarchy directories exist in the tmpfs.
         steps.append(MountStep(MOUNT_FS, destination, fstype="tmpfs",
@@ -344,14 +380,18 @@ def plan_mounts(spec: Spec, bundle: str, host: Host) -> list[MountStep]:
         elif idmap is not None:
             raise ConfigError("idmapped mounts must be bind mounts", path=f"{path}.options")
         elif mount.type == "cgroup":
-            steps.extend(_plan_cgroup_mount(mount, options, destination, host, new_user_namespace(spec)))
+            steps.extend(_plan_cgroup_mount(mount, options, destination, host, new_user_namespace(spec),
+                                            _has_new_or_joined(spec, "cgroup")))
         else:
             if not mount.type:
                 raise ConfigError("is required for a non-bind mount", path=f"{path}.type")
+            if options.copy_up and mount.type != "tmpfs":
+                raise ConfigError("tmpcopyup applies to tmpfs mounts only", path=f"{path}.options")
             steps.append(MountStep(MOUNT_FS, destination, source=mount.source or mount.type,
                                    fstype=mount.type, flags=options.flags & ~k.MS_REC,
                                    propagation=options.propagation, data=",".join(options.data) or None,
-                                   recursive_readonly=options.recursive_readonly))
+                                   recursive_readonly=options.recursive_readonly,
+                                   copy_up=options.copy_up))
     return steps
 
 

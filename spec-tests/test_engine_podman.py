@@ -34,8 +34,6 @@ def test_pids_limit_is_set_and_enforced(engine: Podman) -> None:
     engines.check_pids_limit(engine, "--pids-limit", "10")
 
 
-@pytest.mark.xfail(strict=True, reason="pyrunc bug: on cgroup v1 the cgroup mount binds each "
-                   "hierarchy's root at /sys/fs/cgroup/<controller>, not the container's cgroup")
 def test_limits_are_visible_inside(engine: Podman) -> None:
     # Podman mounts cgroupfs in the container; runc shows there the
     # container's own cgroup at each controller's directory.
@@ -47,8 +45,7 @@ def test_limits_are_visible_inside(engine: Podman) -> None:
 @pytest.mark.parametrize("flags", [
     # --read-only also puts tmpfs on /tmp, /var/tmp and /run; podman asks
     # for every such tmpfs with runc's "tmpcopyup" option.
-    pytest.param(["--tmpfs", "/scratch"], id="podman-defaults", marks=pytest.mark.xfail(
-        strict=True, reason="pyrunc bug: the tmpfs mount option tmpcopyup is not supported")),
+    pytest.param(["--tmpfs", "/scratch"], id="podman-defaults"),
     pytest.param(["--read-only-tmpfs=false", "--tmpfs", "/scratch:notmpcopyup"],
                  id="no-tmpcopyup"),
 ])

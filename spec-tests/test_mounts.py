@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness import Bundle, Runtime, mount_by_point, mount_options
+from harness import Bundle, Runtime, assert_error, mount_by_point, mount_options
 
 NOEXEC_FLAGS = ["nosuid", "nodev", "noexec"]
 
@@ -187,3 +187,20 @@ def test_container_mounts_do_not_reach_the_host(runtime: Runtime, bundle: Bundle
     container.start().ok()
     with open("/proc/self/mountinfo") as f:
         assert str(source) not in f.read()
+
+
+def test_tmpcopyup_starts_the_tmpfs_with_what_was_there(runtime: Runtime, bundle: Bundle) -> None:
+    """runc's tmpcopyup (Podman asks for it on every tmpfs): the image's
+    files appear in the tmpfs, writable, and the image is untouched."""
+    bundle.mount("/etc", options=["tmpcopyup", "nosuid"])
+    out = runtime.run(bundle.set("process.args", ["sh", "-c",
+                                                  "cat /etc/passwd | head -1; echo new > /etc/added; ls /etc"])).ok()
+    lines = out.stdout.split()
+    assert lines[0].startswith("root:") and "added" in lines and "passwd" in lines
+    assert not (bundle.rootfs / "etc" / "added").exists()
+    assert mount_by_point(runtime.probe(bundle, "mounts"), "/etc")["fstype"] == "tmpfs"
+
+
+def test_tmpcopyup_is_for_tmpfs_only(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.mount("/proc2", type_="proc", source="proc", options=["tmpcopyup"])
+    assert_error(runtime.try_create(bundle), "mounts[", "tmpcopyup")

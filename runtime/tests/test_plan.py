@@ -84,15 +84,35 @@ def test_missing_bind_source_is_an_error(bundle: str) -> None:
     assert info.value.path == "mounts[0].source"
 
 
-def test_cgroup_mount_on_v1_is_a_tmpfs_of_hierarchies(bundle: str) -> None:
-    p = make(bundle, mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-                              "options": ["ro", "nosuid"]}])
+CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid"]}
+WITH_CGROUPNS = {"namespaces": [{"type": "mount"}, {"type": "cgroup"}]}
+
+
+def test_cgroup_mount_on_v1_in_a_cgroup_namespace_mounts_each_hierarchy(bundle: str) -> None:
+    p = make(bundle, mounts=[CGROUP_MOUNT], linux=WITH_CGROUPNS)
     kinds = [(m.destination, m.fstype, m.data) for m in p.mounts if m.kind == plan.MOUNT_FS]
     assert kinds == [("/sys/fs/cgroup", "tmpfs", "mode=755"),
                      ("/sys/fs/cgroup/memory", "cgroup", "memory"),
                      ("/sys/fs/cgroup/systemd", "cgroup", "name=systemd"),
                      ("/sys/fs/cgroup", "tmpfs", "mode=755")]
     assert p.mounts[3].flags & k.MS_REMOUNT and p.mounts[3].flags & k.MS_RDONLY
+
+
+def test_cgroup_mount_without_a_cgroup_namespace_binds_the_containers_own(bundle: str) -> None:
+    host = plan.Host(V1_HOST.cgroup_v1_hierarchies, {
+        "memory": "/sys/fs/cgroup/memory/pyrunc/c1", "name=systemd": "/sys/fs/cgroup/systemd/pyrunc/c1",
+        "unified": "/sys/fs/cgroup/unified/pyrunc/c1"})
+    p = make(bundle, host=host, mounts=[CGROUP_MOUNT])
+    binds = [(m.destination, m.source, bool(m.remount_flags & k.MS_RDONLY))
+             for m in p.mounts if m.kind == plan.MOUNT_BIND]
+    assert binds == [("/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/pyrunc/c1", True),
+                     ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/systemd/pyrunc/c1", True)]
+
+
+def test_cgroup_mount_on_v2_without_namespace_binds_the_unified_cgroup(bundle: str) -> None:
+    host = plan.Host([], {"unified": "/sys/fs/cgroup/pyrunc/c1"})
+    p = make(bundle, host=host, mounts=[CGROUP_MOUNT])
+    assert (p.mounts[0].kind, p.mounts[0].source) == (plan.MOUNT_BIND, "/sys/fs/cgroup/pyrunc/c1")
 
 
 def test_cgroup_mount_on_v2_is_cgroup2(bundle: str) -> None:
