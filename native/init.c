@@ -148,8 +148,6 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return ret;
     if ((ret = pyrunc_set_rlimits(p, err)) < 0)
         return ret;
-    if ((ret = pyrunc_set_oom_score_adj(p, err)) < 0)
-        return ret;
     if ((ret = pyrunc_find_executable(p->argv[0], p->envp, program, program_len, err)) < 0)
         return ret;
     program_envp = pyrunc_exec_environment(p);
@@ -211,13 +209,23 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
 static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
     long init_pid;
-    int ret;
+    int later, ret;
 
     /* Nothing of ours may be ptraced or have /proc/<pid>/exe opened from
      * inside the container once we share its namespaces. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         return pyrunc_fail_errno(err, "set non-dumpable");
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* Time offsets can only be written while the time namespace has no
+     * process, and only while /proc/self still belongs to us: before any
+     * user namespace is entered (a non-dumpable process's /proc files are
+     * the host root's).  Such a time namespace belongs to our user namespace. */
+    if (plan->time_offsets) {
+        if (unshare(CLONE_NEWTIME) < 0)
+            return pyrunc_fail_errno(err, "create the time namespace");
+        if ((ret = pyrunc_write_procfs("/proc/self/timens_offsets", plan->time_offsets, err)) < 0)
+            return ret;
+    }
     if ((ret = pyrunc_join_namespaces(plan, err)) < 0)
         return ret;
     /* A new user namespace comes first so that it owns the others. */
@@ -225,11 +233,9 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
         return ret;
     /* The cgroup namespace waits for the init: it must be rooted at the
      * container's cgroup, which the runtime moves the init into. */
-    if (unshare(pyrunc_new_namespace_flags(plan) & ~(CLONE_NEWUSER | CLONE_NEWCGROUP)) < 0)
+    later = CLONE_NEWUSER | CLONE_NEWCGROUP | (plan->time_offsets ? CLONE_NEWTIME : 0);
+    if (unshare(pyrunc_new_namespace_flags(plan) & ~later) < 0)
         return pyrunc_fail_errno(err, "create namespaces");
-    /* Offsets can only be set while the time namespace has no process. */
-    if (plan->time_offsets && (ret = pyrunc_write_procfs("/proc/self/timens_offsets", plan->time_offsets, err)) < 0)
-        return ret;
     /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
      * wait for it; the new pid namespace (if any) starts with it. */
     init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);

@@ -101,8 +101,6 @@ struct pyrunc_process {
     int umask;                  /* -1 = leave as is */
     int n_rlimits;
     const struct pyrunc_rlimit *rlimits;
-    int has_oom_score_adj;
-    int oom_score_adj;
     int no_new_privileges;
     int has_capabilities;       /* 0 = leave capabilities untouched */
     unsigned long long cap_bounding;

@@ -25,16 +25,6 @@ int pyrunc_set_rlimits(const struct pyrunc_process *p, struct pyrunc_error *err)
     return 0;
 }
 
-int pyrunc_set_oom_score_adj(const struct pyrunc_process *p, struct pyrunc_error *err)
-{
-    char text[16];
-
-    if (!p->has_oom_score_adj)
-        return 0;
-    snprintf(text, sizeof(text), "%d", p->oom_score_adj);
-    return pyrunc_write_procfs("/proc/self/oom_score_adj", text, err);
-}
-
 int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
     for (int i = 0; i < plan->n_sysctls; i++) {

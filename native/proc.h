@@ -6,7 +6,6 @@
 #include "plan.h"
 
 int pyrunc_set_rlimits(const struct pyrunc_process *p, struct pyrunc_error *err);
-int pyrunc_set_oom_score_adj(const struct pyrunc_process *p, struct pyrunc_error *err);
 int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err);
 
 /* Undo the runtime's signal state (Python ignores SIGPIPE and SIGXFSZ;

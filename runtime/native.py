@@ -86,8 +86,6 @@ def _fill_process(c: Any, plan: Plan, enc: Encoded) -> None:
     c.umask = p.umask
     c.n_rlimits = len(p.rlimits)
     c.rlimits = enc.structs("struct pyrunc_rlimit", p.rlimits, _fill_rlimit)
-    c.has_oom_score_adj = int(p.oom_score_adj is not None)
-    c.oom_score_adj = p.oom_score_adj or 0
     c.no_new_privileges = int(p.no_new_privileges)
     c.has_capabilities = int(p.capabilities is not None)
     if p.capabilities is not None:

@@ -111,6 +111,10 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
         else:
             os.waitpid(intermediate, 0)
         place(pid)
+        if plan.process.oom_score_adj is not None:
+            # From here, as runc does: inside a user namespace the init may
+            # not write its own /proc files (they stay the host root's).
+            _write_proc(f"/proc/{pid}/oom_score_adj", str(plan.process.oom_score_adj))
         sync.send(parent_sock, sync.Message(sync.GO, text=go_text(pid) if go_text else ""))
         if plan.runtime_hooks:
             expect(parent_sock, sync.HOOKS, "setting up the container")

@@ -61,7 +61,6 @@ def test_encoded_plan_reads_back_equal(p: plan.Plan) -> None:
     assert (proc.uid, proc.gid) == (p.process.uid, p.process.gid)
     assert [proc.additional_gids[i] for i in range(proc.n_additional_gids)] == p.process.additional_gids
     assert [(r.resource, r.soft, r.hard) for r in (proc.rlimits[i] for i in range(proc.n_rlimits))] == p.process.rlimits
-    assert bool(proc.has_oom_score_adj) == (p.process.oom_score_adj is not None)
     assert bool(proc.has_capabilities) == (p.process.capabilities is not None)
     if p.process.capabilities is not None:
         assert (proc.cap_bounding, proc.cap_effective, proc.cap_permitted, proc.cap_inheritable,
