@@ -1,4 +1,26 @@
-# setuptools reads cffi_modules only from setup(); everything else is in pyproject.toml.
-from setuptools import setup
+# setuptools reads cffi_modules and cmdclass only from setup(); everything
+# else is in pyproject.toml.
+import os
+import sys
 
-setup(cffi_modules=["native/build_ffi.py:ffibuilder"])
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "native"))
+import build_ffi  # noqa: E402
+
+
+class BuildExtAndInit(build_ext):
+    """Also builds pyrunc-init, installed beside the extension: the runtime
+    starts container processes from a sealed memfd copy of it."""
+
+    def run(self) -> None:
+        super().run()
+        objects = self.compiler.compile(build_ffi.INIT_SOURCES, output_dir=os.path.join(self.build_temp, "init"),
+                                        include_dirs=[build_ffi.INCLUDE_DIR],
+                                        extra_postargs=build_ffi.COMPILE_ARGS)
+        self.compiler.link_executable(objects, "pyrunc-init", output_dir=os.path.join(self.build_lib, "pyrunc"),
+                                      libraries=build_ffi.LIBRARIES)
+
+
+setup(cffi_modules=["native/build_ffi.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit})

@@ -13,17 +13,23 @@ SOURCES = sorted(str(p.relative_to(NATIVE_DIR.parent)) for p in NATIVE_DIR.glob(
 # What Python calls, besides the functions of the headers fed whole
 # (HEADERS); everything else stays private to the C side.
 ENTRY_POINTS = """
-int pyrunc_spawn(const struct pyrunc_plan *plan, struct pyrunc_error *err);
 int pyrunc_probe_openat2(void);
 int pyrunc_probe_mount_setattr(void);
 int pyrunc_probe_clone3(void);
 """
 
+# The same sources, with a main(), make pyrunc-init: the program the
+# container's processes start as (native/initbin/main.c; setup.py builds it).
+INIT_SOURCES = SOURCES + ["native/initbin/main.c"]
+INCLUDE_DIR = str(NATIVE_DIR.relative_to(NATIVE_DIR.parent))
+LIBRARIES = ["seccomp"]
+COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+
 ffibuilder = FFI()
 
 # Headers declared to cffi as they are: the plan, the seccomp compiler,
 # the idmapped-mount helpers and the cgroup v2 device filter.
-HEADERS = ("plan.h", "seccomp_compile.h", "idmap.h", "bpf_devices.h")
+HEADERS = ("plan.h", "plan_codec.h", "seccomp_compile.h", "idmap.h", "bpf_devices.h")
 
 
 def declarations(header: str) -> str:
@@ -35,12 +41,12 @@ def declarations(header: str) -> str:
 ffibuilder.cdef("".join(declarations(h) for h in HEADERS) + ENTRY_POINTS)
 ffibuilder.set_source(
     "pyrunc._native",
-    '#include "plan.h"\n#include "init.h"\n#include "probe.h"\n#include "seccomp_compile.h"\n'
+    '#include "plan.h"\n#include "plan_codec.h"\n#include "probe.h"\n#include "seccomp_compile.h"\n'
     '#include "idmap.h"\n#include "bpf_devices.h"\n',
     sources=SOURCES,
-    libraries=["seccomp"],
-    include_dirs=[str(NATIVE_DIR.relative_to(NATIVE_DIR.parent))],
-    extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+    libraries=LIBRARIES,
+    include_dirs=[INCLUDE_DIR],
+    extra_compile_args=COMPILE_ARGS,
 )
 
 if __name__ == "__main__":

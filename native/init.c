@@ -246,7 +246,7 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
     return init_pid;
 }
 
-static __attribute__((noreturn)) void run_intermediate(const struct pyrunc_plan *plan)
+void pyrunc_intermediate_main(const struct pyrunc_plan *plan)
 {
     struct pyrunc_error err = { 0 };
     long init_pid = start_init(plan, &err);
@@ -256,15 +256,4 @@ static __attribute__((noreturn)) void run_intermediate(const struct pyrunc_plan 
         _exit(1);
     }
     _exit(0);
-}
-
-pid_t pyrunc_spawn(const struct pyrunc_plan *plan, struct pyrunc_error *err)
-{
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return pyrunc_fail_errno(err, "fork");
-    if (pid == 0)
-        run_intermediate(plan);
-    return pid;
 }

@@ -6,11 +6,11 @@
 
 #include "plan.h"
 
-/* Fork an intermediate process that joins/creates the plan's namespaces
- * and forks the container init as a sibling of itself (CLONE_PARENT), so
- * the init is the caller's child.  Returns the intermediate's pid; the
- * caller reads PID/READY/ERROR messages on its end of plan->sync_fd and
- * reaps the intermediate. */
-pid_t pyrunc_spawn(const struct pyrunc_plan *plan, struct pyrunc_error *err);
+/* The intermediate process (pyrunc-init, started by the runtime from a
+ * sealed memfd): join/create the plan's namespaces and fork the container
+ * init as a sibling of itself (CLONE_PARENT), so the init is the
+ * runtime's child; report its pid (PID message) and exit.  The runtime
+ * reads PID/READY/ERROR messages on its end of plan->sync_fd. */
+void pyrunc_intermediate_main(const struct pyrunc_plan *plan) __attribute__((noreturn));
 
 #endif

@@ -6,6 +6,9 @@ Encoded object that keeps every buffer alive until the spawn is done.
 """
 from __future__ import annotations
 
+import errno
+import os
+
 from .errors import PyruncError
 from .plan import Plan
 
@@ -13,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from pyrunc._native import __file__ as _native_file  # type: ignore[import-not-found]
 from pyrunc._native import ffi, lib  # type: ignore[import-not-found]
 
 
@@ -190,11 +194,65 @@ def _checked(ret: int, err: Any) -> int:
     return ret
 
 
-def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> int:
-    """Fork the intermediate process; returns its pid."""
-    enc = encode(plan, sync_fd, fifo_fd, console_fd)
+# Installed beside the extension by setup.py (native/initbin/main.c).
+INIT_PROGRAM = os.path.join(os.path.dirname(_native_file), "pyrunc-init")
+_F_SEAL_ALL = 0x0001 | 0x0002 | 0x0004 | 0x0008   # F_SEAL_SEAL, SHRINK, GROW, WRITE
+
+
+def _write_memfd(name: str, data: bytes | Any, flags: int) -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | flags)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return fd
+
+
+def sealed_init() -> int:
+    """A sealed memfd holding pyrunc-init.  Container processes start from
+    it, so their /proc/<pid>/exe is this read-only copy, never a host file
+    that a process in the container could reopen and overwrite
+    (CVE-2019-5736) -- and no Python interpreter image enters it at all."""
+    import fcntl
+    with open(INIT_PROGRAM, "rb") as f:
+        fd = _write_memfd("pyrunc-init", f.read(), os.MFD_ALLOW_SEALING)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _F_SEAL_ALL)
+    return fd
+
+
+def flatten(enc: Encoded) -> bytes | Any:
+    """The plan in one buffer (native/plan_codec.h), sized as it needs."""
+    capacity = 1 << 16
+    length = ffi.new("size_t *")
     err = ffi.new("struct pyrunc_error *")
-    return _checked(lib.pyrunc_spawn(enc.plan, err), err)
+    while True:
+        buf = ffi.new("unsigned char[]", capacity)
+        if lib.pyrunc_plan_flatten(enc.plan, buf, capacity, length, err) == 0:
+            return ffi.buffer(buf, length[0])
+        if err.code != errno.ENOSPC:
+            _checked(-err.code, err)
+        capacity *= 4
+
+
+def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> int:
+    """Start the intermediate process (pyrunc-init); returns its pid."""
+    enc = encode(plan, sync_fd, fifo_fd, console_fd)
+    plan_fd = _write_memfd("pyrunc-plan", flatten(enc), 0)
+    exe_fd = sealed_init()
+    passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, *(m.detached_fd for m in plan.mounts))
+              if fd >= 0]
+    inheritable = {fd: os.get_inheritable(fd) for fd in passed}
+    try:
+        for fd in passed:
+            os.set_inheritable(fd, True)
+        return os.posix_spawn(f"/proc/self/fd/{exe_fd}", ["pyrunc-init", str(plan_fd), str(exe_fd)], {})
+    except OSError as exc:
+        raise PyruncError(f"start {INIT_PROGRAM}: {exc.strerror}", errno=exc.errno) from None
+    finally:
+        for fd, was in inheritable.items():
+            if fd not in (plan_fd, exe_fd):
+                os.set_inheritable(fd, was)
+        os.close(plan_fd)
+        os.close(exe_fd)
 
 
 def idmap_userns(uid_map: str, gid_map: str) -> int:

@@ -51,6 +51,23 @@ def test_proc_exe_unreachable_even_with_all_caps_in_a_user_namespace(runtime: Ru
     assert "OPENED" not in out and "NOLINK" in out, out
 
 
+def test_with_ptrace_rights_the_init_is_a_sealed_copy(runtime: Runtime, bundle: Bundle) -> None:
+    """A container that may ptrace (CAP_SYS_PTRACE, no user namespace) can
+    open the created init's /proc/1/exe: it must find a sealed, read-only
+    copy of pyrunc-init, not a host file."""
+    for name in ("bounding", "effective", "permitted"):
+        bundle.set(f"process.capabilities.{name}", ALL_CAPS)
+    bundle.set("process.noNewPrivileges", False)
+    container = runtime.create(bundle.payload("sleep", "30"))
+    before = interpreter_fingerprint()
+    out = runtime("exec", container.cid, "sh", "-c",
+                  "readlink /proc/1/exe; echo x >> /proc/1/exe && echo WROTE; "
+                  "head -c 4 /proc/1/exe | od -c | head -1").stdout
+    assert "memfd:pyrunc-init" in out and "WROTE" not in out, out
+    assert "E   L   F" in out, out
+    assert interpreter_fingerprint() == before
+
+
 # ---- CVE-2024-21626: leaked fds and a host working directory ------------------
 
 def test_only_stdio_reaches_the_container(runtime: Runtime, bundle: Bundle) -> None:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
-from pyrunc._native import ffi  # type: ignore[import-not-found]
+from pyrunc._native import ffi, lib  # type: ignore[import-not-found]
 from pyrunc.runtime import native, plan
 from pyrunc.runtime.errors import PyruncError
 
@@ -44,8 +44,36 @@ def strings_of(array: object) -> list[str]:
 
 @given(plans)
 def test_encoded_plan_reads_back_equal(p: plan.Plan) -> None:
-    enc = native.encode(p, sync_fd=5, fifo_fd=6)
-    c = enc.plan
+    assert_reads_back(native.encode(p, sync_fd=5, fifo_fd=6).plan, p)
+
+
+@given(plans)
+def test_flattened_plan_unflattens_equal(p: plan.Plan) -> None:
+    """What pyrunc-init receives: the plan through native/plan_codec.c,
+    in a buffer at another address."""
+    flat = bytes(native.flatten(native.encode(p, sync_fd=5, fifo_fd=6)))
+    moved = ffi.new("unsigned char[]", flat)
+    out = ffi.new("struct pyrunc_plan **")
+    err = ffi.new("struct pyrunc_error *")
+    assert lib.pyrunc_plan_unflatten(moved, len(flat), out, err) == 0, ffi.string(err.msg)
+    assert_reads_back(out[0], p)
+
+
+@settings(max_examples=300)
+@given(plans, st.data())
+def test_corrupt_plans_are_refused_not_followed(p: plan.Plan, data: st.DataObject) -> None:
+    """Every offset is bounds-checked: damage anywhere gives an error or a
+    plan whose pointers all stay inside the buffer, never a crash."""
+    flat = bytearray(native.flatten(native.encode(p, sync_fd=5, fifo_fd=6)))
+    for _ in range(data.draw(st.integers(1, 8))):
+        flat[data.draw(st.integers(0, len(flat) - 1))] = data.draw(st.integers(0, 255))
+    moved = ffi.new("unsigned char[]", bytes(flat))
+    out = ffi.new("struct pyrunc_plan **")
+    err = ffi.new("struct pyrunc_error *")
+    lib.pyrunc_plan_unflatten(moved, len(flat), out, err)
+
+
+def assert_reads_back(c: object, p: plan.Plan) -> None:
     assert (c.sync_fd, c.fifo_fd, c.n_namespaces) == (5, 6, len(p.namespaces))
     assert [(c.namespaces[i].type, text_of(c.namespaces[i].path)) for i in range(c.n_namespaces)] == p.namespaces
     assert text_of(c.rootfs) == p.rootfs and text_of(c.hostname) == p.hostname
