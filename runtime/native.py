@@ -146,12 +146,20 @@ def _fill_rlimit(c: Any, rl: tuple[int, int, int]) -> None:
     c.resource, c.soft, c.hard = rl
 
 
+def _fill_namespace(c: Any, ns: tuple[int, str | None], enc: Encoded) -> None:
+    c.type, c.path = ns[0], enc.cstr(ns[1])
+
+
+def _fill_sysctl(c: Any, sysctl: tuple[str, str], enc: Encoded) -> None:
+    c.key, c.value = enc.cstr(sysctl[0]), enc.cstr(sysctl[1])
+
+
 def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Encoded:
     enc = Encoded(ffi.new("struct pyrunc_plan *"))
     c = enc.plan
     c.n_namespaces = len(plan.namespaces)
     c.namespaces = enc.structs("struct pyrunc_namespace", plan.namespaces,
-                               lambda s, ns: (setattr(s, "type", ns[0]), setattr(s, "path", enc.cstr(ns[1]))))
+                               lambda s, ns: _fill_namespace(s, ns, enc))
     c.rootfs = enc.cstr(plan.rootfs)
     c.rootfs_readonly = int(plan.rootfs_readonly)
     c.rootfs_propagation = plan.rootfs_propagation
@@ -168,8 +176,7 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
     c.hostname = enc.cstr(plan.hostname)
     c.domainname = enc.cstr(plan.domainname)
     c.n_sysctls = len(plan.sysctls)
-    c.sysctls = enc.structs("struct pyrunc_sysctl", plan.sysctls,
-                            lambda s, kv: (setattr(s, "key", enc.cstr(kv[0])), setattr(s, "value", enc.cstr(kv[1]))))
+    c.sysctls = enc.structs("struct pyrunc_sysctl", plan.sysctls, lambda s, kv: _fill_sysctl(s, kv, enc))
     _fill_process(c.process, plan, enc)
     _fill_placement(c, plan, enc)
     _fill_seccomp(c, plan, enc)
