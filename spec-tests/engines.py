@@ -429,6 +429,19 @@ def engine_session(*tools: str) -> Iterator[None]:
     finally:
         if started:
             stop_containerd()
+        remove_parent_cgroups()
+
+
+def remove_parent_cgroups() -> None:
+    """The engines' containers live under /<CTR_NAMESPACE>/ (ctr) or
+    /libpod_parent/ (podman); pyrunc removes each container's cgroup, the
+    emptied parents are the session's to remove (as any runtime leaves them)."""
+    for parent in (CTR_NAMESPACE, "libpod_parent"):
+        for hierarchy in glob.glob(f"/sys/fs/cgroup/*/{parent}"):
+            try:
+                os.rmdir(hierarchy)
+            except OSError:
+                pass    # not empty (another user's containers) or already gone
 
 
 # ---- engines as tests use them ---------------------------------------------------------
