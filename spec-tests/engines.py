@@ -436,7 +436,8 @@ def remove_parent_cgroups() -> None:
     """The engines' containers live under /<CTR_NAMESPACE>/ (ctr) or
     /libpod_parent/ (podman); pyrunc removes each container's cgroup, the
     emptied parents are the session's to remove (as any runtime leaves them)."""
-    for parent in (CTR_NAMESPACE, "libpod_parent"):
+    # Deepest first: podman also keeps its conmon processes' cgroup there.
+    for parent in ("libpod_parent/conmon", "libpod_parent", CTR_NAMESPACE):
         for hierarchy in glob.glob(f"/sys/fs/cgroup/*/{parent}"):
             try:
                 os.rmdir(hierarchy)
