@@ -433,13 +433,26 @@ def container_state(store: StateStore, container_id: str) -> dict[str, Any]:
     return state_json(store.load(container_id))
 
 
+def _owner_name(path: str) -> str:
+    """The user owning a state directory, by name (as runc's list shows it)."""
+    import pwd
+    try:
+        uid = os.stat(path).st_uid
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+    except OSError:
+        return ""
+
+
 def list_containers(store: StateStore) -> list[dict[str, Any]]:
     result = []
     for container_id in store.ids():
         try:
-            result.append(state_json(store.load(container_id)))
+            state = store.load(container_id)
         except PyruncError:
             continue       # deleted while we listed
+        result.append({**state_json(state), "owner": _owner_name(state.dir)})
     return result
 
 

@@ -19,9 +19,10 @@ COLUMNS = ("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")
 
 
 def table(rows: list[list[str]]) -> str:
-    """Left-aligned columns padded like Go's tabwriter (padding 3)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["".join(cell.ljust(width + 3) for cell, width in zip(row[:-1], widths)) + row[-1]
+    """Left-aligned columns as runc's Go tabwriter lays them out
+    (minimum width 12, padding 3)."""
+    widths = [max(max(len(row[i]) for row in rows) + 3, 12) for i in range(len(rows[0]))]
+    lines = ["".join(cell.ljust(width) for cell, width in zip(row[:-1], widths)) + row[-1]
              for row in rows]
     return "\n".join(lines) + "\n"
 
