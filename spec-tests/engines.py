@@ -58,6 +58,10 @@ CTR_LOG = CTR_DIR / "containerd.log"
 CTR_NAMESPACE = "pyrunc-test"
 CTR_RUNTIME_ROOT = CTR_DIR / "pyrunc"  # pyrunc's --root; the shim adds /<namespace>
 
+# The clients' working directory: conmon writes an `oom` file into its
+# working directory when a container's v1 memory cgroup goes away, and
+# that must not land in whatever directory the tests were started from.
+CLIENT_CWD = STATE / "cwd"
 PODMAN_DIR = STATE / "podman"
 PODMAN_CONF = PODMAN_DIR / "containers.conf"
 PODMAN_STORAGE_CONF = PODMAN_DIR / "storage.conf"
@@ -96,8 +100,9 @@ class Output:
 
 def execute(argv: Sequence[str], *, env: dict[str, str] | None = None,
             timeout: float = TIMEOUT) -> Output:
+    CLIENT_CWD.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, cwd=CLIENT_CWD)
     return Output(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -111,8 +116,9 @@ def on_pty(argv: Sequence[str], *, input: str = "", env: dict[str, str] | None =
     """Run an engine client on a pseudo-terminal, as a person at a shell
     would (`-t` clients insist on one); type `input`, collect the screen."""
     master, slave = pty.openpty()
+    CLIENT_CWD.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True, preexec_fn=_take_terminal)
+                            start_new_session=True, preexec_fn=_take_terminal, cwd=CLIENT_CWD)
     os.close(slave)
     os.write(master, input.encode())
     screen = bytearray()
