@@ -72,7 +72,8 @@ def read_file(path: str, error: type[Exception], what: str = "") -> object:
         raise error(f"{name} is not valid JSON: {exc}") from None
 
 
-_encode_compact = _json.make_encoder(None, None, _json.encode_basestring, None, ": ", ", ",
+# Compact as Go writes it (engines see runc's output byte for byte alike).
+_encode_compact = _json.make_encoder(None, None, _json.encode_basestring, None, ":", ",",
                                      False, False, True)
 
 def dumps(value: object, indent: int | str | None = None) -> str:

@@ -21,5 +21,6 @@ def run(parsed: Parsed, context: object) -> int:
     if form not in ("table", "json"):
         raise PyruncError("invalid format option")
     pids = container_pids(StateStore(context.root), container_id)  # type: ignore[attr-defined]
-    sys.stdout.write(jsonio.dumps(pids) + "\n" if form == "json" else ps_table(run_ps(ps_args), pids))
+    # runc prints null for a container without processes (a nil Go slice).
+    sys.stdout.write(jsonio.dumps(pids or None) + "\n" if form == "json" else ps_table(run_ps(ps_args), pids))
     return 0
