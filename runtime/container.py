@@ -338,8 +338,10 @@ def start(store: StateStore, container_id: str) -> None:
     with Lock(state.dir):
         status = status_of(state)
         if status != CREATED:
-            raise PyruncError(f"cannot start a container that is {status}" if status != STOPPED
-                              else "cannot start a container that has stopped")
+            # runc's words for each state.
+            raise PyruncError({STOPPED: "cannot start a container that has stopped",
+                               RUNNING: "cannot start an already running container"}.get(
+                                   status, f"cannot start a container in the {status} state"))
         _release_init(state)
         _run_poststart(state)
 

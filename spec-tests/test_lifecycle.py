@@ -140,7 +140,7 @@ def test_kill_of_a_created_container_stops_it(runtime: Runtime, bundle: Bundle) 
 def test_start_twice_fails(runtime: Runtime, bundle: Bundle) -> None:
     container = runtime.create(sleeper(bundle))
     container.start().ok()
-    assert_error(container.start())
+    assert_error(container.start(), "cannot start an already running container")   # runc's words
     assert container.state()["status"] == "running"
 
 
@@ -148,7 +148,7 @@ def test_start_of_a_stopped_container_fails(runtime: Runtime, bundle: Bundle) ->
     container = runtime.create(sleeper(bundle))
     container.kill("KILL").ok()
     container.wait_status("stopped")
-    assert_error(container.start())
+    assert_error(container.start(), "cannot start a container that has stopped")
 
 
 def test_kill_of_a_stopped_container_fails(runtime: Runtime, bundle: Bundle) -> None:
