@@ -16,6 +16,7 @@ from .errors import ConfigError, PyruncError, from_os_error
 from .log import logger
 from .record import Record
 from .spec import Reader
+from .state import CACHE_MARK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,9 +94,9 @@ MAX_PROGRAM_BYTES = 4096 * 8    # BPF_MAXINSNS struct sock_filter
 # a notify rule on it would wait for an agent that has no fd yet.
 RESERVED_FOR_NOTIFY = frozenset({"sendmsg"})
 
-# Under --root.  '@' cannot be in a container id, so no container's state
-# directory can be this one.
-CACHE_DIR = ".seccomp@cache"
+# Under --root.  CACHE_MARK cannot be in a container id, so no container's
+# state directory can be this one; the store drops it with the last container.
+CACHE_DIR = f".seccomp{CACHE_MARK}cache"
 CACHE_ENTRIES = 64
 # Part of every cache key: bump when the compiler's output changes.
 COMPILER_VERSION = 1

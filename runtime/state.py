@@ -20,6 +20,8 @@ DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 MAX_ID_LENGTH = 1024
+# In the names of the root's cache directories, never in a container id.
+CACHE_MARK = "@"
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-")
 
@@ -154,9 +156,29 @@ class StateStore:
                 yield name
 
     def remove(self, state: ContainerState) -> None:
-        for name in os.listdir(state.dir):
-            os.unlink(os.path.join(state.dir, name))
-        os.rmdir(state.dir)
+        _remove_flat_dir(state.dir)
+        self._drop_caches_if_unused()
+
+    def _drop_caches_if_unused(self) -> None:
+        """Caches under the root (compiled seccomp filters) serve the
+        containers there: with the last one gone they go too, so nothing
+        outlives the containers.  Their names hold '@', which ids cannot."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return
+        if names and all(CACHE_MARK in name for name in names):
+            for name in names:
+                try:
+                    _remove_flat_dir(os.path.join(self.root, name))
+                except OSError:
+                    pass    # a create is filling it again: it is in use
+
+
+def _remove_flat_dir(path: str) -> None:
+    for name in os.listdir(path):
+        os.unlink(os.path.join(path, name))
+    os.rmdir(path)
 
 
 class Lock:

@@ -458,8 +458,7 @@ def tree(path: Path) -> set[str]:
 def leftovers(root: Path, ids: list[str], pids: list[int], cgroup_paths: list[str],
               base: Path) -> list[str]:
     problems = []
-    # The seccomp filter cache is meant to outlive containers.
-    state_dirs = sorted(name for name in os.listdir(root) if name != SECCOMP_CACHE) if root.exists() else []
+    state_dirs = sorted(os.listdir(root)) if root.exists() else []
     if state_dirs:
         problems.append(f"state dirs left in --root: {state_dirs}")
     problems += [f"init pid {pid} still alive" for pid in pids if process_alive(pid)]
