@@ -14,7 +14,7 @@ import errno
 import os
 
 from ..errors import PyruncError
-from .base import DEFAULT_ROOT, STATE_VERSION, CgroupManager, clean_path
+from .base import DEFAULT_PARENT, DEFAULT_ROOT, STATE_VERSION, CgroupManager, clean_path
 
 __all__ = ["CgroupManager", "PyruncError", "detect_mode", "device_rules_v2", "manager_from_state",
            "open_manager"]
@@ -38,7 +38,7 @@ def _inner_path(cgroups_path: str | None, container_id: str, systemd: bool) -> s
         return clean_path(cgroups_path)
     if not container_id or "/" in container_id or container_id in (".", ".."):
         raise PyruncError(f"invalid container id {container_id!r} for a cgroup name", errno.EINVAL)
-    return f"/pyrunc/{container_id}"
+    return f"{DEFAULT_PARENT}/{container_id}"
 
 
 def open_manager(cgroups_path: str | None, container_id: str, systemd: bool = False,

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterator
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
+# Where containers without a cgroupsPath go: pyrunc's own parent, removed
+# with the last container in it.
+DEFAULT_PARENT = "/pyrunc"
 STATE_VERSION = 1
 SIGKILL = 9  # spelled out: importing `signal` pulls in enum
 
@@ -278,7 +281,18 @@ def walk_dirs(directory: str) -> Iterator[str]:
 
 
 def make_dirs(directory: str) -> list[str]:
-    """mkdir -p, returning the directories it made (outermost first)."""
+    """mkdir -p, returning the directories it made (outermost first).  A
+    parent removed meanwhile (the last container of /pyrunc going away) is
+    made again."""
+    for _ in range(3):
+        try:
+            return _make_dirs_once(directory)
+        except FileNotFoundError:
+            continue
+    return _make_dirs_once(directory)
+
+
+def _make_dirs_once(directory: str) -> list[str]:
     missing = []
     current = directory
     while not os.path.isdir(current):
@@ -294,6 +308,8 @@ def make_dirs(directory: str) -> list[str]:
             made.append(path)
         except FileExistsError:
             pass
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise PyruncError(f"cannot create cgroup {path}: {exc.strerror}", exc.errno) from None
     return made
@@ -662,6 +678,12 @@ class CgroupManager:
     def destroy(self) -> None:
         for directory in self._unique_dirs():
             remove_tree(directory)
+        if os.path.dirname(self.inner) == DEFAULT_PARENT:
+            for directory in self._unique_dirs():
+                try:
+                    os.rmdir(os.path.dirname(directory))
+                except OSError:
+                    pass    # other containers still in it, or already gone
 
     def to_state(self) -> dict:
         return {"version": STATE_VERSION, "mode": self.mode, "root": self.root,
