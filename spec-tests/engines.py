@@ -42,7 +42,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (CGROUP_ROOT, ROOTFS, build_rootfs, ns_inode, poll,  # noqa: E402
+from harness import (CGROUP_ROOT, ROOTFS, build_rootfs, mounts_under, ns_inode, poll,  # noqa: E402
                      process_alive, processes_of, pyrunc_executable)
 
 STATE = Path(os.environ.get("PYRUNC_ENGINES_DIR", "/run/pyrunc-engines"))
@@ -366,19 +366,18 @@ def containerd_up() -> bool:
         ["ctr", "--connect-timeout", "2s", *ctr_argv("version")[1:]], timeout=10).returncode == 0
 
 
-def start_containerd() -> bool:
-    """Start our containerd unless it answers already; True if started."""
+def start_containerd() -> None:
+    """Start our containerd unless it answers already."""
     if _write(CTR_CONFIG, containerd_config()):
         stop_containerd()  # one of ours on an older config
     if containerd_up():
-        return False
+        return
     with open(CTR_LOG, "ab") as log:
         daemon = subprocess.Popen(["containerd", "--config", str(CTR_CONFIG)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                   start_new_session=True)
     CTR_PIDFILE.write_text(f"{daemon.pid}\n")
     poll(containerd_up, 30, "containerd to answer")
-    return True
 
 
 def stop_containerd() -> None:
@@ -409,33 +408,44 @@ def import_image(digests: dict[str, str]) -> None:
             podman("image", "prune", "-f")  # the image the tag moved from
 
 
-def prepare() -> bool:
-    """Configs, image and daemon, all idempotent; True if this call
-    started containerd (so its caller should stop it)."""
+def prepare() -> None:
+    """Configs, image and daemon, all idempotent."""
     for path, text in podman_configs().items():
         _write(path, text)
     digests = build_image_archive(build_rootfs(), ARCHIVE)
-    started = bool(shutil.which("containerd")) and start_containerd()
+    if shutil.which("containerd"):
+        start_containerd()
     import_image(digests)
-    return started
+
+
+def teardown() -> None:
+    """Leave nothing behind: our containerd stopped, podman's storage reset
+    (which also unmounts it), whatever else is mounted under our directory
+    unmounted, the directory and the emptied parent cgroups removed."""
+    stop_containerd()
+    if shutil.which("podman") and PODMAN_CONF.exists():
+        execute(["podman", "system", "reset", "--force"], env=podman_env())
+    # Deepest first; field 5 of a mountinfo line is the mount point.
+    for line in reversed(mounts_under(STATE)):
+        subprocess.run(["umount", "--lazy", line.split()[4]], check=False)
+    shutil.rmtree(STATE, ignore_errors=True)
+    remove_parent_cgroups()
 
 
 def engine_session(*tools: str) -> Iterator[None]:
     """Body of a session fixture: skip (fail on CI) without the engine's
-    tools, else prepare everything and stop a containerd we started."""
+    tools, else prepare everything, and take it all down at the end."""
     if os.geteuid() != 0:
         pytest.skip("engine tests run real containers and need root")
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         message = f"{', '.join(missing)} not installed: run .ci/engines"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    started = prepare()
+    prepare()
     try:
         yield
     finally:
-        if started:
-            stop_containerd()
-        remove_parent_cgroups()
+        teardown()
 
 
 def remove_parent_cgroups() -> None:
@@ -961,14 +971,3 @@ def check_runtime_error(engine: Engine, flags: Sequence[str], *fragments: str) -
         assert fragment.lower() in out.stderr.lower(), f"{fragment!r} not in {out.stderr!r}"
 
 
-def main(argv: list[str]) -> int:
-    commands = {"prepare": prepare, "stop": stop_containerd}
-    if len(argv) != 1 or argv[0] not in commands:
-        print(f"usage: engines.py {'|'.join(commands)}", file=sys.stderr)
-        return 2
-    commands[argv[0]]()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
