@@ -15,7 +15,6 @@ SOURCES = sorted(str(p.relative_to(NATIVE_DIR.parent)) for p in NATIVE_DIR.glob(
 ENTRY_POINTS = """
 int pyrunc_probe_openat2(void);
 int pyrunc_probe_mount_setattr(void);
-int pyrunc_probe_clone3(void);
 """
 
 # The same sources, with a main(), make pyrunc-init: the program the

@@ -21,8 +21,3 @@ int pyrunc_probe_mount_setattr(void)
 {
     return syscall_exists(syscall(SYS_mount_setattr, -1, "", 0, NULL, 0));
 }
-
-int pyrunc_probe_clone3(void)
-{
-    return syscall_exists(syscall(SYS_clone3, NULL, 0));
-}

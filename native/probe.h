@@ -5,6 +5,5 @@
 
 int pyrunc_probe_openat2(void);
 int pyrunc_probe_mount_setattr(void);
-int pyrunc_probe_clone3(void);
 
 #endif

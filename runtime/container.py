@@ -51,13 +51,13 @@ def write_pid_file(path: str, pid: int) -> None:
         raise from_os_error(f"write pid file {path}", exc) from None
 
 
-def _cgroup_manager(state: ContainerState) -> Any:
+def cgroup_manager(state: ContainerState) -> Any:
     from . import cgroups
     return cgroups.manager_from_state(state.data["cgroup"]) if state.data.get("cgroup") else None
 
 
 def _is_frozen(state: ContainerState) -> Any:
-    manager = _cgroup_manager(state)
+    manager = cgroup_manager(state)
     return manager.is_frozen if manager is not None else None
 
 
@@ -65,7 +65,7 @@ def status_of(state: ContainerState) -> str:
     return state.status(_is_frozen(state))
 
 
-def _pidfd_for(state: ContainerState) -> int | None:
+def pidfd_for(state: ContainerState) -> int | None:
     """A pidfd of the init, or None when the init is gone (or its pid reused)."""
     try:
         pidfd = os.pidfd_open(state.pid)
@@ -79,7 +79,7 @@ def _pidfd_for(state: ContainerState) -> int | None:
 
 
 def _signal_init(state: ContainerState, sig: int) -> bool:
-    pidfd = _pidfd_for(state)
+    pidfd = pidfd_for(state)
     if pidfd is None:
         return False
     try:
@@ -100,7 +100,7 @@ def _wait_pidfd_exit(pidfd: int, timeout: float) -> bool:
 
 
 def _kill_and_wait(state: ContainerState, timeout: float = 10.0) -> None:
-    pidfd = _pidfd_for(state)
+    pidfd = pidfd_for(state)
     if pidfd is None:
         return
     try:
@@ -249,13 +249,16 @@ def seccomp_program(spec: spec_mod.Spec, state_root: str) -> Any:
 
 
 def create(store: StateStore, container_id: str, opts: CreateOptions, keep_channel: bool = False,
-           console_fd: int | None = None) -> Any:
-    """Create a container blocked on exec.fifo.  With keep_channel, returns
-    the parent end of the sync channel (for `run`, which starts at once).
+           console_fd: int | None = None, spec: spec_mod.Spec | None = None) -> tuple[ContainerState, Any]:
+    """Create a container blocked on exec.fifo; returns its state and, with
+    keep_channel, the parent end of the sync channel (for `run`, which
+    starts at once), else None.
     console_fd: a socket to send the pty master to, instead of
-    --console-socket (for `run` attaching the user's terminal)."""
+    --console-socket (for `run` attaching the user's terminal).  spec:
+    the bundle's config when the caller has read it already."""
     opts.bundle = os.path.abspath(opts.bundle)
-    spec = spec_mod.load(opts.bundle)
+    if spec is None:
+        spec = spec_mod.load(opts.bundle)
     terminal = spec.process is not None and spec.process.terminal
     undo = Undo()
     try:
@@ -272,9 +275,9 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
     if console is not None:
         console.close()
     if keep_channel:
-        return parent_sock
+        return state, parent_sock
     parent_sock.close()
-    return None
+    return state, None
 
 
 # ---- start -----------------------------------------------------------------
@@ -369,7 +372,7 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
     status = status_of(state)
     if status == STOPPED:
         raise PyruncError("container not running")
-    manager = _cgroup_manager(state)
+    manager = cgroup_manager(state)
     if all_processes and manager is not None:
         manager.kill_all(sig)
         return
@@ -385,7 +388,7 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
     if poststop:
         from . import hooks
         hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED))
-    manager = _cgroup_manager(state)
+    manager = cgroup_manager(state)
     if manager is not None:
         manager.kill_all(_signal.SIGKILL)
         manager.destroy()
@@ -404,7 +407,7 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
         if status in (RUNNING, PAUSED) and not force:
             raise PyruncError(f"cannot delete container {container_id} that is not stopped: {status}")
         if status != STOPPED:
-            manager = _cgroup_manager(state)
+            manager = cgroup_manager(state)
             if status == PAUSED and manager is not None:
                 manager.kill_all(_signal.SIGKILL)
                 manager.thaw()
@@ -495,23 +498,20 @@ def attach_and_wait(pid: int, master: int) -> int:
     return spawn.wait_status(pid)
 
 
-def _wants_own_terminal(opts: CreateOptions, detach: bool) -> bool:
-    if opts.console_socket is not None or detach:
-        return False
-    config = spec_mod.load(os.path.abspath(opts.bundle))
-    return config.process is not None and config.process.terminal
-
-
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
     from . import spawn
 
+    opts.bundle = os.path.abspath(opts.bundle)
+    spec = spec_mod.load(opts.bundle)
+    terminal = spec.process is not None and spec.process.terminal
     master = -1
-    if _wants_own_terminal(opts, detach):
+    if terminal and opts.console_socket is None and not detach:   # we attach our own terminal
         from .console import copy_window_size, receive_pty_master
         ours, theirs = own_console()
         try:
-            parent_sock = create(store, container_id, opts, keep_channel=True, console_fd=theirs.fileno())
+            state, parent_sock = create(store, container_id, opts, keep_channel=True,
+                                        console_fd=theirs.fileno(), spec=spec)
             theirs.close()
             try:
                 _name, master = receive_pty_master(ours)
@@ -525,8 +525,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
             theirs.close()
             ours.close()
     else:
-        parent_sock = create(store, container_id, opts, keep_channel=True)
-    state = store.load(container_id)
+        state, parent_sock = create(store, container_id, opts, keep_channel=True, spec=spec)
     try:
         _release_init(state)
         spawn.wait_exec(parent_sock)

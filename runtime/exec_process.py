@@ -11,9 +11,9 @@ import os
 
 from . import spec as spec_mod
 from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, own_console,
-                        seccomp_program, state_json, status_of, write_pid_file, _cgroup_manager)
+                        seccomp_program, state_json, status_of, write_pid_file, cgroup_manager)
 from .errors import PyruncError
-from .state import StateStore
+from .state import ContainerState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,11 +72,11 @@ def load_process_file(path: str) -> dict[str, Any]:
     return process
 
 
-def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int:
+def exec_process(state: ContainerState, opts: ExecOptions) -> int:
+    """Run opts.process in the container whose state the caller loaded."""
     from . import plan, spawn
     from .console import receive_pty_master
 
-    state = store.load(container_id)
     status = status_of(state)
     if status == STOPPED:
         raise PyruncError("cannot exec in a stopped container")
@@ -94,7 +94,7 @@ def exec_process(store: StateStore, container_id: str, opts: ExecOptions) -> int
     # runc filters exec'd processes with the container's seccomp profile too.
     the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds,
                                    seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
-    manager = _cgroup_manager(state)
+    manager = cgroup_manager(state)
     place = manager.add_pid if manager is not None else (lambda pid: None)
 
     undo = Undo()

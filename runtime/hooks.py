@@ -12,8 +12,6 @@ from .errors import ConfigError, PyruncError
 from .record import Record
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
-# Run by the C init inside the container's namespaces.
-IN_CONTAINER = ("createContainer", "startContainer")
 
 
 class Hook(Record):

@@ -281,5 +281,4 @@ def probes() -> dict[str, bool]:
     return {
         "openat2": bool(lib.pyrunc_probe_openat2()),
         "mount_setattr": bool(lib.pyrunc_probe_mount_setattr()),
-        "clone3": bool(lib.pyrunc_probe_clone3()),
     }

@@ -16,7 +16,7 @@ import os
 import select
 import time
 
-from .container import _cgroup_manager, _pidfd_for, status_of
+from .container import cgroup_manager, pidfd_for, status_of
 from .errors import PyruncError, from_os_error
 from .log import logger
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore
@@ -142,7 +142,7 @@ def parse_duration(text: str) -> int:
 # ---- shared ------------------------------------------------------------------
 
 def _manager(state: ContainerState) -> Any:
-    manager = _cgroup_manager(state)
+    manager = cgroup_manager(state)
     if manager is None:
         raise PyruncError(f"container {state.id} has no cgroup")
     return manager
@@ -342,7 +342,7 @@ def resume(store: StateStore, container_id: str) -> None:
 
 def container_pids(store: StateStore, container_id: str) -> list[int]:
     """Host pids of every process in the container's cgroup."""
-    manager = _cgroup_manager(store.load(container_id))
+    manager = cgroup_manager(store.load(container_id))
     return manager.pids() if manager is not None else []
 
 
@@ -496,7 +496,7 @@ def events(store: StateStore, container_id: str, interval_ns: int,
     if stats_only:
         emit(stats_event(container_id, manager))
         return
-    pidfd = _pidfd_for(state)
+    pidfd = pidfd_for(state)
     if pidfd is None:
         raise PyruncError(f"container with id {container_id} is not running")
     oom = OomWatch(manager)

@@ -38,12 +38,12 @@ def run(parsed: Parsed, context: object) -> int:
     preserve = parsed.value("preserve-fds", "0") or "0"
     if not preserve.isdigit():
         raise PyruncError(f"invalid --preserve-fds value {preserve!r}")
-    store = StateStore(context.root)  # type: ignore[attr-defined]
+    state = StateStore(context.root).load(container_id)  # type: ignore[attr-defined]
     process_file = parsed.value("process")
     if process_file:
         process = load_process_file(process_file)
     else:
-        base = store.load(container_id).data.get("config", {}).get("process", {})
+        base = state.data.get("config", {}).get("process", {})
         process = process_from_flags(base, command, parsed.values_of("env"), parsed.value("cwd"),
                                      parsed.value("user"), parsed.values_of("additional-gids"),
                                      parsed.values_of("cap"), parsed.flag("no-new-privs"),
@@ -51,4 +51,4 @@ def run(parsed: Parsed, context: object) -> int:
     opts = ExecOptions(process, detach=parsed.flag("detach"), pid_file=parsed.value("pid-file"),
                        console_socket=parsed.value("console-socket"), preserve_fds=int(preserve),
                        ignore_paused=parsed.flag("ignore-paused"))
-    return exec_process(store, container_id, opts)
+    return exec_process(state, opts)
