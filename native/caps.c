@@ -56,8 +56,11 @@ static int set_ambient(uint64_t ambient, int last, struct pyrunc_error *err)
 {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return pyrunc_fail_errno(err, "clear ambient capabilities");
+    /* EPERM: not permitted and inheritable (the runtime has dropped and
+     * logged those already) or forbidden by securebits: skipped, as runc does. */
     for (int cap = 0; cap <= last; cap++)
-        if (has_cap(ambient, cap) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+        if (has_cap(ambient, cap) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0
+            && errno != EPERM)
             return pyrunc_fail_errno(err, "raise ambient capability %d", cap);
     return 0;
 }

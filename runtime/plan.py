@@ -479,6 +479,17 @@ def capability_mask(names: list[str], path: str) -> int:
     return mask
 
 
+def raisable_ambient(ambient: int, permitted: int, inheritable: int) -> int:
+    """The kernel raises an ambient capability only if it is permitted and
+    inheritable; runc skips the others (`runc spec` asks for some), so do we."""
+    raisable = ambient & permitted & inheritable
+    for name, bit in k.CAPABILITY_BITS.items():
+        if (ambient & ~raisable) >> bit & 1:
+            logger.debug(f"process.capabilities.ambient: {name} is not both permitted and "
+                         "inheritable: not raised")
+    return raisable
+
+
 def plan_process(spec: Spec, preserve_fds: int) -> ProcessPlan:
     process = spec.process
     if process is None:
@@ -500,8 +511,10 @@ def plan_process(spec: Spec, preserve_fds: int) -> ProcessPlan:
         rlimits.append((resource, rl.soft, rl.hard))
     # No capabilities object means no capabilities, as with runc.
     c = process.capabilities or Capabilities()
-    caps = tuple(capability_mask(getattr(c, name), f"process.capabilities.{name}")
-                 for name in ("bounding", "effective", "permitted", "inheritable", "ambient"))
+    bounding, effective, permitted, inheritable, ambient = (
+        capability_mask(getattr(c, name), f"process.capabilities.{name}")
+        for name in ("bounding", "effective", "permitted", "inheritable", "ambient"))
+    caps = (bounding, effective, permitted, inheritable, raisable_ambient(ambient, permitted, inheritable))
     if process.oom_score_adj is not None and not -1000 <= process.oom_score_adj <= 1000:
         raise ConfigError("must be between -1000 and 1000", path="process.oomScoreAdj")
     return ProcessPlan(

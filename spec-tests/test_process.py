@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
-from harness import Bundle, Runtime, hex_mask
+from harness import ROOTFS, Bundle, Runtime, hex_mask
 
 CAP = {"CHOWN": 0, "KILL": 5, "NET_BIND_SERVICE": 10, "NET_RAW": 13, "SYS_CHROOT": 18,
        "AUDIT_WRITE": 29}
@@ -62,6 +63,13 @@ def test_missing_cwd_is_created(runtime: Runtime, bundle: Bundle) -> None:
     bundle.set("process.cwd", "/spec-cwd/a/b")
     assert runtime.probe(bundle, "cwd") == "/spec-cwd/a/b"
     assert (rootfs / "spec-cwd" / "a" / "b").is_dir()
+
+
+def test_cwd_the_user_cannot_enter(runtime: Runtime, bundle: Bundle) -> None:
+    # /root is 0700 root's; runc enters the cwd before it drops privileges.
+    assert (ROOTFS / "root").stat().st_mode & 0o777 == 0o700
+    bundle.set("process.cwd", "/root").set("process.user", {"uid": 1000, "gid": 1000})
+    assert runtime.probe(bundle, "cwd") == "/root"
 
 
 # ---- user -------------------------------------------------------------------------------
@@ -146,6 +154,24 @@ def test_no_capabilities_at_all(runtime: Runtime, bundle: Bundle) -> None:
     caps = runtime.probe(bundle, "caps")
     assert {caps[s] for s in ("bounding", "effective", "permitted", "inheritable",
                               "ambient")} == {hex_mask()}
+
+
+def test_the_config_runc_spec_writes(runtime: Runtime, bundle: Bundle) -> None:
+    # Its ambient set is not in its inheritable one, so the kernel refuses
+    # to raise it: runc goes on with an empty ambient set, and so do we.
+    subprocess.run(["runc", "spec", "--bundle", str(bundle.path)], check=True)
+    with open(bundle.path / "config.json") as f:
+        bundle.config = json.load(f)
+    assert "inheritable" not in bundle.config["process"]["capabilities"]
+    bundle.set("root.path", str(ROOTFS.resolve())).set("process.terminal", False)
+    result = runtime("--debug", "run", "--bundle", str(bundle.write().path), runtime.new_id())
+    assert result.ok().stdout == ""
+    assert any("CAP_AUDIT_WRITE" in entry["msg"] and entry["level"] == "debug"
+               for entry in result.log), result.log
+    caps = runtime.probe(bundle, "caps")
+    default = caps_hex("AUDIT_WRITE", "KILL", "NET_BIND_SERVICE")
+    assert [caps[s] for s in ("bounding", "effective", "permitted")] == [default] * 3
+    assert caps["inheritable"] == caps["ambient"] == hex_mask()
 
 
 @pytest.mark.parametrize("enabled", [True, False])
