@@ -157,13 +157,14 @@ def test_process_fields(bundle: str) -> None:
         "args": ["/bin/x", "a"], "env": ["A=1"], "cwd": "/w/../work",
         "user": {"uid": 7, "gid": 8, "additionalGids": [9], "umask": 0o22},
         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 5, "hard": 6}],
-        "capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_NOT_REAL"], "ambient": ["CAP_KILL"]},
+        "capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_NOT_REAL"], "ambient": ["CAP_KILL"],
+                         "permitted": ["CAP_KILL"], "inheritable": ["CAP_KILL"]},
         "noNewPrivileges": True, "oomScoreAdj": 500})
     proc = p.process
     assert (proc.argv, proc.envp, proc.cwd) == (["/bin/x", "a"], ["A=1"], "/work")
     assert (proc.uid, proc.gid, proc.additional_gids, proc.umask) == (7, 8, [9], 0o22)
     assert proc.rlimits == [(k.RLIMITS["RLIMIT_NOFILE"], 5, 6)]
-    assert proc.capabilities == ((1 << 5) | 1, 0, 0, 0, 1 << 5)
+    assert proc.capabilities == ((1 << 5) | 1, 0, 1 << 5, 1 << 5, 1 << 5)
     assert proc.no_new_privileges and proc.oom_score_adj == 500
 
 
@@ -207,3 +208,10 @@ def test_last_flag_option_wins(options: list[str]) -> None:
             last_clear = k.MOUNT_FLAGS[setters[-1]][0]
             assert bool(parsed.flags & flag) == (not last_clear)
     assert parsed.data == [o for o in options if "=" in o]
+
+
+@given(st.integers(0, 2**41 - 1), st.integers(0, 2**41 - 1), st.integers(0, 2**41 - 1))
+def test_only_permitted_and_inheritable_ambient_capabilities_are_raised(ambient: int, permitted: int,
+                                                                        inheritable: int) -> None:
+    raised = plan.raisable_ambient(ambient, permitted, inheritable)
+    assert raised == ambient & permitted & inheritable
