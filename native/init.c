@@ -53,8 +53,21 @@ static void split_hook_states(void)
     }
 }
 
-/* Block until `start` opens exec.fifo for reading, run the startContainer
- * hooks, then tell `start` how it went: "0", or "E" and the error. */
+/* A no_new_privs filter comes as late as it can, yet before the
+ * startContainer hooks: runc runs them under it. */
+static int run_start_steps(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    int ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_START_HOOKS, err);
+
+    if (ret < 0)
+        return ret;
+    return pyrunc_run_hooks("startContainer", plan->start_container_hooks,
+                            plan->n_start_container_hooks, created_state, err);
+}
+
+/* Block until `start` opens exec.fifo for reading, load the filter and run
+ * the startContainer hooks, then tell `start` how it went: "0", or "E" and
+ * the error. */
 static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
     cleanup_close int fd = -1;
@@ -62,16 +75,14 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
     int ret;
 
     if (plan->fifo_fd < 0)
-        return pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                                plan->n_start_container_hooks, created_state, err);
+        return run_start_steps(plan, err);
     /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
     do
         fd = open(pyrunc_fd_path(plan->fifo_fd).path, O_WRONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return pyrunc_fail_errno(err, "open exec fifo");
-    ret = pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                           plan->n_start_container_hooks, created_state, err);
+    ret = run_start_steps(plan, err);
     if (ret < 0) {
         pyrunc_write_all(fd, "E", 1);
         pyrunc_write_all(fd, err->msg, strlen(err->msg));
@@ -114,13 +125,29 @@ static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error 
     return pyrunc_finish_rootfs(plan, err);
 }
 
+/* chdir to the process's cwd: 1 when done, 0 when this identity may not
+ * enter it and this is not the last try (runc tries while privileged, then
+ * again as the user).  getcwd fails (ENOENT) for a directory outside our
+ * root, such as a host directory reached through a leaked fd (CVE-2024-21626). */
+static int enter_cwd(const char *cwd, int last_try, struct pyrunc_error *err)
+{
+    if (cwd && chdir(cwd) < 0) {
+        if (!last_try)
+            return 0;
+        return pyrunc_fail_errno(err, "chdir to %s", cwd);
+    }
+    if (!getcwd(program_cwd, sizeof(program_cwd)))
+        return pyrunc_fail_errno(err, "working directory %s is outside the container", cwd);
+    return 1;
+}
+
 /* Everything the init does before it may exec; returns the program path. */
 static int setup_container(const struct pyrunc_plan *plan, char *program, size_t program_len,
                            struct pyrunc_error *err)
 {
     const struct pyrunc_process *p = &plan->process;
     int new_flags = pyrunc_new_namespace_flags(plan);
-    int ret;
+    int entered_cwd, ret;
 
     if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_states,
                                   sizeof(hook_states), err)) < 0)
@@ -158,16 +185,18 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return ret;
     if ((ret = pyrunc_set_exec_labels(p, err)) < 0)
         return ret;
+    /* The cwd and the fds before any filter could forbid getcwd or
+     * close_range (profiles older than it do). */
+    if ((entered_cwd = enter_cwd(p->cwd, 0, err)) < 0)
+        return entered_cwd;
+    if ((ret = pyrunc_close_fds_on_exec(p->preserve_fds, err)) < 0)
+        return ret;
     if ((ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_IDENTITY, err)) < 0)
         return ret;
     if ((ret = pyrunc_apply_identity(p, err)) < 0)
         return ret;
-    if (p->cwd && chdir(p->cwd) < 0)
-        return pyrunc_fail_errno(err, "chdir to %s", p->cwd);
-    /* getcwd fails (ENOENT) for a directory outside our root, such as a
-     * host directory reached through a leaked fd (CVE-2024-21626). */
-    if (!getcwd(program_cwd, sizeof(program_cwd)))
-        return pyrunc_fail_errno(err, "working directory %s is outside the container", p->cwd);
+    if (!entered_cwd && (ret = enter_cwd(p->cwd, 1, err)) < 0)
+        return ret;
     umask(p->umask >= 0 ? (mode_t)p->umask : 022);
     return pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_READY, err);
 }
@@ -190,10 +219,6 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
         ret = wait_for_start(plan, &err);
     if (ret >= 0)
         ret = pyrunc_set_cpu_affinity(&plan->process.cpu_affinity_final, &err);
-    if (ret >= 0)
-        ret = pyrunc_close_fds_on_exec(plan->process.preserve_fds, &err);
-    if (ret >= 0)
-        ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_EXEC, &err);
     if (ret >= 0) {
         execve(program, (char *const *)plan->process.argv, (char *const *)program_envp);
         ret = pyrunc_fail_errno(&err, "exec %s", program);

@@ -124,7 +124,7 @@ enum {
     PYRUNC_SECCOMP_NONE = 0,
     PYRUNC_SECCOMP_BEFORE_IDENTITY = 1, /* no no_new_privs: needs CAP_SYS_ADMIN, still held */
     PYRUNC_SECCOMP_BEFORE_READY = 2,    /* notify: the listener fd must reach `create` */
-    PYRUNC_SECCOMP_BEFORE_EXEC = 3,     /* no_new_privs: as late as possible */
+    PYRUNC_SECCOMP_BEFORE_START_HOOKS = 3, /* no_new_privs: late, yet before startContainer hooks (runc) */
 };
 
 struct pyrunc_plan {

@@ -539,19 +539,20 @@ def plan_process(spec: Spec, preserve_fds: int) -> ProcessPlan:
 SECCOMP_NONE = 0
 SECCOMP_BEFORE_IDENTITY = 1
 SECCOMP_BEFORE_READY = 2
-SECCOMP_BEFORE_EXEC = 3
+SECCOMP_BEFORE_START_HOOKS = 3
 
 
 def seccomp_load_point(program: Program | None, no_new_privileges: bool) -> int:
     """runc's order: without no_new_privs loading needs CAP_SYS_ADMIN, so
     before the process drops it; with it, as late as possible so the filter
-    need not allow the init's own calls.  A notify filter must be loaded
+    need not allow the init's own calls, yet before the startContainer hooks,
+    which run under it (as with runc).  A notify filter must be loaded
     while `create` still listens, to take its listener fd."""
     if program is None:
         return SECCOMP_NONE
     if not no_new_privileges:
         return SECCOMP_BEFORE_IDENTITY
-    return SECCOMP_BEFORE_READY if program.notify else SECCOMP_BEFORE_EXEC
+    return SECCOMP_BEFORE_READY if program.notify else SECCOMP_BEFORE_START_HOOKS
 
 
 # ---- the whole plan ---------------------------------------------------------

@@ -124,6 +124,39 @@ def test_exec_processes_get_the_filter(runtime: Runtime, bundle: Bundle) -> None
     assert result.ok().stdout == "rc=1\n"
 
 
+# ---- what the init itself does around the filter ------------------------------------
+
+def test_a_profile_without_close_range_and_without_no_new_privileges(runtime: Runtime,
+                                                                      bundle: Bundle) -> None:
+    # Older Docker and Podman profiles deny close_range; without
+    # no_new_privs the filter is loaded early, yet the fds are still closed.
+    bundle.set("process.noNewPrivileges", False)
+    with_seccomp(bundle, rule(["close_range"]))
+    assert [entry["fd"] for entry in runtime.probe(bundle, "fds")] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_a_profile_that_denies_getcwd(runtime: Runtime, bundle: Bundle, no_new_privileges: bool) -> None:
+    # The working directory is checked before the filter is loaded (as crun).
+    bundle.set("process.noNewPrivileges", no_new_privileges).set("process.cwd", "/tmp")
+    with_seccomp(bundle, rule(["getcwd"]))
+    result = runtime.run(shell(bundle, "readlink /proc/self/cwd; /payload cwd"))
+    assert result.stdout.startswith("/tmp\n") and result.returncode != 0
+    assert "Operation not permitted" in result.stderr
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_start_container_hooks_run_under_the_filter(runtime: Runtime, bundle: Bundle,
+                                                    no_new_privileges: bool) -> None:
+    # runc loads the filter before it runs them, with no_new_privs or not.
+    bundle.set("process.noNewPrivileges", no_new_privileges)
+    with_seccomp(bundle, rule(MKDIR))
+    bundle.append("hooks.startContainer", {"path": "/bin/sh", "args": [
+        "sh", "-c", "grep ^Seccomp: /proc/self/status > /tmp/hook; mkdir /tmp/d 2>> /tmp/hook; true"]})
+    result = runtime.run(shell(bundle, "cat /tmp/hook"))
+    assert result.ok().stdout == "Seccomp:\t2\nmkdir: can't create directory '/tmp/d': Operation not permitted\n"
+
+
 # ---- errors -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seccomp, fragment", [

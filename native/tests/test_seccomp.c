@@ -115,11 +115,11 @@ static void check_compiler(void)
     CHECK(pyrunc_seccomp_library_version() >= 2005000u);
 }
 
-/* Load in a child, as the init does at BEFORE_EXEC, and try the calls. */
+/* Load in a child, as the init does at BEFORE_START_HOOKS, and try the calls. */
 static void check_loaded_filter(void)
 {
     struct pyrunc_error err = { 0 };
-    struct pyrunc_plan plan = { .seccomp_bpf = bpf, .seccomp_load_at = PYRUNC_SECCOMP_BEFORE_EXEC,
+    struct pyrunc_plan plan = { .seccomp_bpf = bpf, .seccomp_load_at = PYRUNC_SECCOMP_BEFORE_START_HOOKS,
                                 .sync_fd = -1 };
     int ret, status;
     pid_t pid;
@@ -135,7 +135,7 @@ static void check_loaded_filter(void)
         /* Another stage: nothing happens. */
         CHECK(pyrunc_seccomp_load(&plan, PYRUNC_SECCOMP_BEFORE_READY, &err) == 0);
         CHECK(personality(0xffffffff) == before);
-        CHECK(pyrunc_seccomp_load(&plan, PYRUNC_SECCOMP_BEFORE_EXEC, &err) == 0);
+        CHECK(pyrunc_seccomp_load(&plan, PYRUNC_SECCOMP_BEFORE_START_HOOKS, &err) == 0);
         CHECK(personality(0xffffffff) == -1 && errno == EPERM);
         CHECK(personality(0x0008) == -1 && errno == EXDEV);        /* masked: 0x08 */
         CHECK(personality(0x2000) == -1 && errno == EXDEV);        /* > 0x1000 */

@@ -350,7 +350,7 @@ def test_an_unwritable_cache_costs_only_time(tmp_path: Path) -> None:
 @pytest.mark.parametrize("notify, no_new_privs, expected", [
     (False, False, plan.SECCOMP_BEFORE_IDENTITY),
     (True, False, plan.SECCOMP_BEFORE_IDENTITY),
-    (False, True, plan.SECCOMP_BEFORE_EXEC),
+    (False, True, plan.SECCOMP_BEFORE_START_HOOKS),
     (True, True, plan.SECCOMP_BEFORE_READY),
 ])
 def test_load_point_follows_runc(notify: bool, no_new_privs: bool, expected: int) -> None:
@@ -365,7 +365,7 @@ def test_the_plan_carries_the_program_to_c() -> None:
     c = native.encode(the_plan, -1, -1).plan
     assert bytes(ffi.buffer(c.seccomp_bpf, c.seccomp_bpf_len)) == program.bpf
     assert c.seccomp_flags == seccomp.FLAGS["SECCOMP_FILTER_FLAG_LOG"]
-    assert c.seccomp_load_at == plan.SECCOMP_BEFORE_EXEC
+    assert c.seccomp_load_at == plan.SECCOMP_BEFORE_START_HOOKS
     assert native.encode(plan.Plan([], "/", plan.ProcessPlan(["sh"], [])), -1, -1).plan.seccomp_bpf_len == 0
 
 
