@@ -90,9 +90,10 @@ EPERM = 1
 MAX_ERRNO_RET = 4094            # libseccomp's bound for SCMP_ACT_ERRNO (TRACE takes 16 bits)
 MAX_ARGS = 6                    # a syscall has at most six arguments
 MAX_PROGRAM_BYTES = 4096 * 8    # BPF_MAXINSNS struct sock_filter
-# The init passes the listener fd with sendmsg(2) after loading the filter;
-# a notify rule on it would wait for an agent that has no fd yet.
-RESERVED_FOR_NOTIFY = frozenset({"sendmsg"})
+# After loading the filter the init passes the listener fd with sendmsg(2)
+# and talks to `create` and `start` with write(2); a notify rule on either
+# would wait for an agent that has no fd yet.  runc refuses write too.
+RESERVED_FOR_NOTIFY = frozenset({"write", "sendmsg"})
 
 # Under --root.  CACHE_MARK cannot be in a container id, so no container's
 # state directory can be this one; the store drops it with the last container.
@@ -198,8 +199,8 @@ def _parse_rule(r: Reader) -> Rule:
         if not name:
             raise ConfigError("must not be empty", path=f"{r.sub('names')}[{i}]")
         if action == ACT_NOTIFY and name in RESERVED_FOR_NOTIFY:
-            raise ConfigError(f"SCMP_ACT_NOTIFY cannot be used for {name}: pyrunc passes the "
-                              "listener fd with it", path=f"{r.sub('names')}[{i}]")
+            raise ConfigError(f"SCMP_ACT_NOTIFY cannot be used for the {name} syscall",
+                              path=f"{r.sub('names')}[{i}]")
     # errnoRet means something to ERRNO and TRACE only; runc ignores it elsewhere.
     return Rule(names, action, _errno_ret(r, "errnoRet", action), [_parse_arg(a) for a in r.objects("args")])
 
@@ -394,7 +395,10 @@ def send_to_agent(program: Program, listener_fd: int, pid: int, state: dict[str,
     path = program.listener_path or ""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.connect(path)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise from_os_error(f"failed to connect with seccomp agent at {path}", exc) from None
         sock.sendmsg([jsonio.dumps(message).encode()],
                      [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, listener_fd.to_bytes(4, sys.byteorder))])
     except OSError as exc:
