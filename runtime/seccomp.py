@@ -100,7 +100,7 @@ RESERVED_FOR_NOTIFY = frozenset({"write", "sendmsg"})
 CACHE_DIR = f".seccomp{CACHE_MARK}cache"
 CACHE_ENTRIES = 64
 # Part of every cache key: bump when the compiler's output changes.
-COMPILER_VERSION = 1
+COMPILER_VERSION = 2
 
 
 class Arg(Record):

@@ -148,6 +148,57 @@ static void check_loaded_filter(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Calls newer than every call a deny-by-default profile names get ENOSYS,
+ * per architecture; older ones the default action; with a permissive
+ * default nothing changes. */
+static void check_enosys_stub(void)
+{
+    static const char *const old_calls[] = { "write", "getpid", "exit", "exit_group" };
+    static const struct pyrunc_seccomp_rule allow = {
+        .n_names = 4, .names = old_calls, .action = PYRUNC_SCMP_ACT_ALLOW };
+    static const char *const x86_and_x32[] = { "x86_64", "x32", "x86" };
+    const struct pyrunc_seccomp_spec deny = {
+        .default_action = PYRUNC_SCMP_ACT_ERRNO, .default_errno_ret = EPERM,
+        .n_architectures = 3, .architectures = x86_and_x32, .n_rules = 1, .rules = &allow };
+    struct pyrunc_seccomp_spec allow_all = deny;
+    struct pyrunc_error err = { 0 };
+    struct pyrunc_plan plan = { .seccomp_bpf = bpf, .seccomp_load_at = PYRUNC_SECCOMP_BEFORE_START_HOOKS,
+                                .sync_fd = -1 };
+    unsigned int with_stub, without_stub;
+    int ret, status;
+    pid_t pid;
+
+    /* ENOSYS as the default already, or a permissive default: no stub. */
+    allow_all.default_errno_ret = ENOSYS;
+    without_stub = compile(&allow_all, &err, &ret);
+    CHECK(ret == 0);
+    with_stub = compile(&deny, &err, &ret);
+    CHECK(ret == 0 && with_stub > without_stub);
+    allow_all.default_action = PYRUNC_SCMP_ACT_LOG;
+    CHECK(compile(&allow_all, &err, &ret) < with_stub && ret == 0);
+
+    plan.seccomp_bpf_len = compile(&deny, &err, &ret);
+    CHECK(ret == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+        CHECK(pyrunc_seccomp_load(&plan, PYRUNC_SECCOMP_BEFORE_START_HOOKS, &err) == 0);
+        CHECK(syscall(SYS_getpid) > 0);
+        /* exit_group (231) is the newest call named: close_range (436) and
+         * openat2 (437) are newer, mkdir (83) is not. */
+        CHECK(syscall(SYS_close_range, 100, 99, 0) == -1 && errno == ENOSYS);
+        CHECK(syscall(SYS_openat2, -1, NULL, NULL, 0) == -1 && errno == ENOSYS);
+        CHECK(syscall(SYS_mkdir, "/", 0) == -1 && errno == EPERM);
+        /* x32 calls have numbers of their own, compared on their own. */
+        CHECK(syscall(0x40000000 | SYS_close_range, 100, 99, 0) == -1 && errno == ENOSYS);
+        CHECK(syscall(0x40000000 | SYS_mkdir, "/", 0) == -1 && errno == EPERM);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static int receive_fd(int sock)
 {
     char data[64], control[CMSG_SPACE(sizeof(int))];
@@ -216,6 +267,7 @@ int main(void)
 {
     check_compiler();
     check_loaded_filter();
+    check_enosys_stub();
     check_listener();
     return 0;
 }

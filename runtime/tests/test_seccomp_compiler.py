@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import stat
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,97 @@ def test_an_architecture_of_the_other_byte_order_is_named() -> None:
 
 def test_redundant_rules_are_dropped() -> None:
     # A rule with the default action changes nothing (libseccomp refuses it).
-    base = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 13}
-    same = {**base, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    # ENOSYS as the default: no -ENOSYS stub, which would count mkdir.
+    base = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": ENOSYS}
+    same = {**base, "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}]}
     assert seccomp.prepare(same, None).bpf == seccomp.prepare(base, None).bpf
+
+
+# ---- the -ENOSYS stub ----------------------------------------------------------------------
+
+ENOSYS = 38
+RET_ALLOW, RET_ERRNO = 0x7FFF0000, 0x00050000
+AUDIT_ARCH_X86_64, AUDIT_ARCH_I386 = 0xC000003E, 0x40000003
+X32_BIT = 0x40000000
+# x86_64 numbers; x32 has the same ones with X32_BIT for these.
+NR = {"read": 0, "write": 1, "getpid": 39, "mkdir": 83, "exit_group": 231, "statx": 332,
+      "clone3": 435, "close_range": 436, "openat2": 437}
+BPF_INSN = struct.Struct("=HBBI")
+
+
+def run_bpf(bpf: bytes, nr: int, arch: int = AUDIT_ARCH_X86_64) -> int:
+    """What a classic BPF seccomp program returns for a call without
+    arguments: the loads and jumps libseccomp and our stub use."""
+    data = struct.pack("=IIQ6Q", nr, arch, 0, *[0] * 6)
+    insns = [BPF_INSN.unpack_from(bpf, i) for i in range(0, len(bpf), BPF_INSN.size)]
+    a, pc = 0, 0
+    while True:
+        code, jt, jf, k = insns[pc]
+        pc += 1
+        if code == 0x20:                            # ld [k]
+            a = struct.unpack_from("=I", data, k)[0]
+        elif code == 0x06:                          # ret #k
+            return k
+        elif code == 0x05:                          # ja
+            pc += k
+        elif code & 0x07 == 0x05:                   # jeq/jgt/jge/jset #k
+            test = {0x10: a == k, 0x20: a > k, 0x30: a >= k, 0x40: a & k != 0}[code & 0xF0]
+            pc += jt if test else jf
+        elif code == 0x54:                          # and #k
+            a &= k
+        else:
+            raise AssertionError(f"opcode {code:#x} not emulated")
+
+
+def old_profile(default: str = "SCMP_ACT_ERRNO", **fields: Any) -> dict[str, Any]:
+    """A profile from before clone3, close_range and openat2 (statx is its newest)."""
+    return {"defaultAction": default, **fields,
+            "syscalls": [{"names": ["read", "write", "getpid", "exit_group", "statx"],
+                          "action": "SCMP_ACT_ALLOW"}]}
+
+
+x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 call numbers")
+
+
+@x86_64_only
+@pytest.mark.parametrize("default, errno_ret", [("SCMP_ACT_ERRNO", 1), ("SCMP_ACT_KILL_PROCESS", None)])
+def test_calls_newer_than_the_profile_get_enosys(default: str, errno_ret: int | None) -> None:
+    bpf = seccomp.prepare(old_profile(default), None).bpf
+    denied = RET_ERRNO | errno_ret if errno_ret else 0x80000000
+    assert run_bpf(bpf, NR["getpid"]) == run_bpf(bpf, NR["statx"]) == RET_ALLOW
+    assert run_bpf(bpf, NR["mkdir"]) == denied
+    for name in ("clone3", "close_range", "openat2"):
+        assert run_bpf(bpf, NR[name]) == RET_ERRNO | ENOSYS
+    assert run_bpf(bpf, NR["statx"] + 1) == RET_ERRNO | ENOSYS
+    assert run_bpf(bpf, 1000) == RET_ERRNO | ENOSYS
+
+
+@x86_64_only
+def test_each_architecture_has_its_own_newest_call() -> None:
+    profile = old_profile(architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    profile["syscalls"].append({"names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9})
+    bpf = seccomp.prepare(profile, None).bpf
+    # close_range (436) is named: openat2 is the first newer call on x86_64 ...
+    assert run_bpf(bpf, NR["close_range"]) == RET_ERRNO | 9
+    assert run_bpf(bpf, NR["openat2"]) == RET_ERRNO | ENOSYS
+    assert run_bpf(bpf, NR["mkdir"]) == RET_ERRNO | 1
+    # ... and on x32, whose numbers carry bit 30 ...
+    assert run_bpf(bpf, X32_BIT | NR["openat2"]) == RET_ERRNO | ENOSYS
+    assert run_bpf(bpf, X32_BIT | NR["mkdir"]) == RET_ERRNO | 1
+    # ... and on i386, where close_range is 436 too and mkdir is 39.
+    assert run_bpf(bpf, 437, AUDIT_ARCH_I386) == RET_ERRNO | ENOSYS
+    assert run_bpf(bpf, 39, AUDIT_ARCH_I386) == RET_ERRNO | 1
+
+
+@x86_64_only
+@pytest.mark.parametrize("profile", [
+    old_profile("SCMP_ACT_ALLOW"), old_profile("SCMP_ACT_LOG"), old_profile("SCMP_ACT_TRACE"),
+    old_profile(defaultErrnoRet=ENOSYS),
+])
+def test_no_stub_for_permissive_defaults_or_enosys(profile: dict[str, Any]) -> None:
+    # runc's rule: a tracer handles new calls itself.
+    bpf = seccomp.prepare(profile, None).bpf
+    assert run_bpf(bpf, NR["openat2"]) == run_bpf(bpf, NR["mkdir"])
 
 
 # ---- invalid profiles --------------------------------------------------------------------
