@@ -9,9 +9,11 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import socket
 import stat
 import struct
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,110 @@ def test_start_container_hooks_run_under_the_filter(runtime: Runtime, bundle: Bu
         "sh", "-c", "grep ^Seccomp: /proc/self/status > /tmp/hook; mkdir /tmp/d 2>> /tmp/hook; true"]})
     result = runtime.run(shell(bundle, "cat /tmp/hook"))
     assert result.ok().stdout == "Seccomp:\t2\nmkdir: can't create directory '/tmp/d': Operation not permitted\n"
+
+
+# ---- an engine's default profile, and calls newer than a profile --------------------
+
+ENGINE_PROFILE = Path(__file__).parent / "data" / "engine-default-seccomp.json"
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x",
+           "riscv64": "riscv64"}
+SCMP_ARCH = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "ppc64le": "SCMP_ARCH_PPC64LE",
+             "s390x": "SCMP_ARCH_S390X", "riscv64": "SCMP_ARCH_RISCV64"}
+# The profile's calls from Linux 5.3 (pidfd_open) on: without them it is a
+# profile written before clone3, close_range and openat2.
+SINCE_5_3 = frozenset({
+    "pidfd_open", "clone3", "close_range", "openat2", "pidfd_getfd", "faccessat2", "process_madvise",
+    "epoll_pwait2", "mount_setattr", "quotactl_fd", "landlock_create_ruleset", "landlock_add_rule",
+    "landlock_restrict_self", "memfd_secret", "process_mrelease", "futex_waitv",
+    "set_mempolicy_home_node", "cachestat", "fchmodat2"})
+# x86_64 numbers for the payload's raw `syscall` command.
+NR = {"unshare": 272, "kexec_load": 246, "clone3": 435, "close_range": 436, "openat2": 437}
+x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 call numbers")
+
+
+def engine_profile(caps: list[str], without: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The profile as an engine hands it to the runtime: archMap resolved
+    for this machine, includes and excludes for the container's
+    capabilities (all must be held / none may be), `without` names gone."""
+    with open(ENGINE_PROFILE) as f:
+        profile = json.load(f)
+    arch = GO_ARCH[os.uname().machine]
+    [architectures] = [[entry["architecture"], *entry["subArchitectures"]] for entry in profile["archMap"]
+                       if entry["architecture"] == SCMP_ARCH[arch]]
+    syscalls = []
+    for rule in profile["syscalls"]:
+        includes, excludes = rule.pop("includes", {}), rule.pop("excludes", {})
+        rule.pop("comment", None)
+        if (arch not in includes.get("arches", [arch]) or not set(includes.get("caps", [])) <= set(caps)
+                or arch in excludes.get("arches", []) or set(excludes.get("caps", [])) & set(caps)):
+            continue
+        rule["names"] = [name for name in rule["names"] if name not in without]
+        if rule["names"]:
+            syscalls.append(rule)
+    return {"defaultAction": profile["defaultAction"], "defaultErrnoRet": profile["defaultErrnoRet"],
+            "architectures": architectures, "syscalls": syscalls}
+
+
+def with_engine_profile(bundle: Bundle, *extra_caps: str, without: frozenset[str] = frozenset()) -> Bundle:
+    for kind in ("bounding", "effective", "permitted"):
+        bundle.append(f"process.capabilities.{kind}", *extra_caps)
+    bundle.mount("/tmp")
+    return bundle.set("linux.seccomp", engine_profile(bundle.get("process.capabilities.bounding"), without))
+
+
+def raw_call(runtime: Runtime, bundle: Bundle, name: str, *args: int) -> Any:
+    return runtime.probe(bundle, "syscall", str(NR[name]), *map(str, args))
+
+
+def runc_run(bundle: Bundle, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The same bundle under the installed runc, taken down whatever happens."""
+    root, cid = tmp_path / "runc-root", f"pyrunc-test-{secrets.token_hex(4)}"
+    bundle.write()
+    try:
+        return subprocess.run(["runc", "--root", str(root), "run", "--bundle", str(bundle.path), cid],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+
+
+@x86_64_only
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_an_engine_default_profile(runtime: Runtime, bundle: Bundle, no_new_privileges: bool) -> None:
+    with_engine_profile(bundle.set("process.noNewPrivileges", no_new_privileges))
+    result = runtime.run(shell(bundle, "mkdir /tmp/d && echo hi > /tmp/d/f && cat /tmp/d/f && ls /tmp/d"))
+    assert result.ok().stdout == "hi\nf\n"
+    assert set(runtime.probe(bundle, "all")) >= {"ids", "caps", "cwd"}
+    # What needs CAP_SYS_ADMIN is refused; clone3 says ENOSYS so libc uses clone.
+    assert raw_call(runtime, bundle, "unshare", 0) == {"ok": False, "errno": errno.EPERM}
+    assert raw_call(runtime, bundle, "clone3", 0, 0) == {"ok": False, "errno": errno.ENOSYS}
+
+
+@x86_64_only
+def test_an_engine_default_profile_follows_the_capabilities(runtime: Runtime, bundle: Bundle) -> None:
+    with_engine_profile(bundle, "CAP_SYS_ADMIN")
+    assert raw_call(runtime, bundle, "unshare", 0) == {"ok": True, "errno": 0}
+    assert raw_call(runtime, bundle, "clone3", 0, 0) == {"ok": False, "errno": errno.EINVAL}
+
+
+@x86_64_only
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_calls_newer_than_the_profile_get_enosys(runtime: Runtime, bundle: Bundle, tmp_path: Path,
+                                                 no_new_privileges: bool) -> None:
+    bundle.set("process.noNewPrivileges", no_new_privileges)
+    with_engine_profile(bundle, without=SINCE_5_3)
+    probes = [("clone3", 0, 0), ("close_range", 100, 99, 0), ("openat2", -1, 0, 0, 0),
+              ("kexec_load", 0, 0, 0, 0)]
+    expected = [errno.ENOSYS] * 3 + [errno.EPERM]   # kexec_load is older than the profile
+    seen = [raw_call(runtime, bundle, *probe)["errno"] for probe in probes]
+    assert seen == expected
+    # runc says the same.
+    runc_seen = []
+    for name, *args in probes:
+        bundle.payload("syscall", str(NR[name]), *map(str, args))
+        result = runc_run(bundle, tmp_path)
+        assert result.returncode == 0, result
+        runc_seen.append(json.loads(result.stdout)["errno"])
+    assert runc_seen == expected
 
 
 # ---- errors -------------------------------------------------------------------------
