@@ -70,6 +70,10 @@ def test_cwd_the_user_cannot_enter(runtime: Runtime, bundle: Bundle) -> None:
     assert (ROOTFS / "root").stat().st_mode & 0o777 == 0o700
     bundle.set("process.cwd", "/root").set("process.user", {"uid": 1000, "gid": 1000})
     assert runtime.probe(bundle, "cwd") == "/root"
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.start().ok()
+    result = runtime("exec", "--cwd", "/root", "--user", "1000:1000", container.cid, "/payload", "cwd")
+    assert json.loads(result.ok().stdout) == "/root"
 
 
 # ---- user -------------------------------------------------------------------------------

@@ -135,6 +135,10 @@ def test_a_profile_without_close_range_and_without_no_new_privileges(runtime: Ru
     bundle.set("process.noNewPrivileges", False)
     with_seccomp(bundle, rule(["close_range"]))
     assert [entry["fd"] for entry in runtime.probe(bundle, "fds")] == [0, 1, 2]
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.start().ok()
+    result = runtime("exec", container.cid, "/payload", "fds").ok()
+    assert [entry["fd"] for entry in json.loads(result.stdout)] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("no_new_privileges", [True, False])
