@@ -237,6 +237,11 @@ def test_an_engine_default_profile(runtime: Runtime, bundle: Bundle, no_new_priv
     # What needs CAP_SYS_ADMIN is refused; clone3 says ENOSYS so libc uses clone.
     assert raw_call(runtime, bundle, "unshare", 0) == {"ok": False, "errno": errno.EPERM}
     assert raw_call(runtime, bundle, "clone3", 0, 0) == {"ok": False, "errno": errno.ENOSYS}
+    # exec'd processes too, as another user.
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.start().ok()
+    result = runtime("exec", "--user", "1000:1000", container.cid, "sh", "-c", "id -u; mkdir /tmp/e && echo ok")
+    assert result.ok().stdout == "1000\nok\n"
 
 
 @x86_64_only
