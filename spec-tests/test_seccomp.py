@@ -68,7 +68,8 @@ def test_errno_ret_and_masked_eq_condition(runtime: Runtime, bundle: Bundle) -> 
 
 def test_default_action_errno_with_an_allowlist(runtime: Runtime, bundle: Bundle) -> None:
     # What the static payload needs from execve on (no_new_privs: the
-    # filter is loaded just before execve).
+    # filter is loaded once `start` arrives; the init then only answers it
+    # and execs).
     allowed = ["execve", "arch_prctl", "brk", "mmap", "munmap", "mprotect", "getrandom",
                "prlimit64", "readlink", "readlinkat", "rseq", "set_robust_list",
                "set_tid_address", "newfstatat", "fstat", "write", "exit", "exit_group"]
