@@ -26,10 +26,9 @@
 #include "sync.h"
 #include "util.h"
 
-/* The state JSON hooks get on stdin, sent by the runtime with GO as two
- * lines: status "creating" (createContainer), then "created"
- * (startContainer).  Compact JSON has no raw newline. */
-static char hook_states[PYRUNC_SYNC_MAX_TEXT];
+/* The state JSON the hooks get on stdin (status "created"), sent by the
+ * runtime with GO. */
+static char hook_state[PYRUNC_SYNC_MAX_TEXT];
 
 /* Set once `start` has received our error through the fifo. */
 static int start_was_told;
@@ -39,39 +38,25 @@ static char program_cwd[PATH_MAX];
 /* The environment the program gets (HOME filled in inside the root). */
 static const char *const *program_envp;
 
-static const char *creating_state = "";
-static const char *created_state = "";
-
-static void split_hook_states(void)
-{
-    char *newline = strchr(hook_states, '\n');
-
-    creating_state = created_state = hook_states;
-    if (newline) {
-        *newline = '\0';
-        created_state = newline + 1;
-    }
-}
-
 /* Block until `start` opens exec.fifo for reading, run the startContainer
  * hooks, then tell `start` how it went: "0", or "E" and the error. */
 static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
+    /* As runc: in the program's working directory, with its environment. */
+    const struct pyrunc_hook_run run = { "startContainer", hook_state, -1, program_envp };
     cleanup_close int fd = -1;
     ssize_t written;
     int ret;
 
     if (plan->fifo_fd < 0)
-        return pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                                plan->n_start_container_hooks, created_state, err);
+        return pyrunc_run_hooks(&run, plan->start_container_hooks, plan->n_start_container_hooks, err);
     /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
     do
         fd = open(pyrunc_fd_path(plan->fifo_fd).path, O_WRONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return pyrunc_fail_errno(err, "open exec fifo");
-    ret = pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                           plan->n_start_container_hooks, created_state, err);
+    ret = pyrunc_run_hooks(&run, plan->start_container_hooks, plan->n_start_container_hooks, err);
     if (ret < 0) {
         pyrunc_write_all(fd, "E", 1);
         pyrunc_write_all(fd, err->msg, strlen(err->msg));
@@ -86,6 +71,7 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
 
 static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
+    struct pyrunc_hook_run run = { "createContainer", hook_state, -1, plan->process.envp };
     cleanup_close int rootfd = -1;
     cleanup_close int cwdfd = -1;
     int ret;
@@ -102,9 +88,10 @@ static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error 
         if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, NULL, 0, err)) < 0)
             return ret;
     }
-    /* In the container's namespaces, before pivot_root: host paths resolve. */
-    ret = pyrunc_run_hooks("createContainer", plan->create_container_hooks,
-                           plan->n_create_container_hooks, creating_state, err);
+    /* In the container's namespaces, before pivot_root: host paths resolve.
+     * As runc: in the container's root, with the program's environment. */
+    run.cwd_fd = rootfd;
+    ret = pyrunc_run_hooks(&run, plan->create_container_hooks, plan->n_create_container_hooks, err);
     if (ret < 0)
         return ret;
     if ((ret = pyrunc_enter_rootfs(plan, rootfd, err)) < 0)
@@ -122,10 +109,9 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
     int new_flags = pyrunc_new_namespace_flags(plan);
     int ret;
 
-    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_states,
-                                  sizeof(hook_states), err)) < 0)
+    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_state,
+                                  sizeof(hook_state), err)) < 0)
         return ret;
-    split_hook_states();
     if ((new_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         return pyrunc_fail_errno(err, "create the cgroup namespace");
     if ((ret = pyrunc_set_cpu_affinity(&p->cpu_affinity_initial, err)) < 0)
