@@ -156,9 +156,10 @@ def test_caller_fds_reach_no_hook_and_release_with_create(runtime: Runtime, bund
     assert lock_is_free(lock)
     init_fds = {os.readlink(f"/proc/{container.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{container.pid}/fd")}
     assert "/" not in init_fds and str(lock) not in init_fds, init_fds
-    container.start().ok()
+    # start and delete (poststart, poststop) from such a caller too.
+    call_holding_fds(runtime, lock, "start", container.cid).ok()
     container.wait_status("stopped")
-    container.delete().ok()
+    call_holding_fds(runtime, lock, "delete", container.cid).ok()
     for kind in HOOK_KINDS:
         assert sorted(fds_seen((out / kind).read_text())) == [0, 1, 2], (kind, (out / kind).read_text())
     assert sorted(fds_seen(container.output())) == [0, 1, 2]
