@@ -26,10 +26,9 @@
 #include "sync.h"
 #include "util.h"
 
-/* The state JSON hooks get on stdin, sent by the runtime with GO as two
- * lines: status "creating" (createContainer), then "created"
- * (startContainer).  Compact JSON has no raw newline. */
-static char hook_states[PYRUNC_SYNC_MAX_TEXT];
+/* The state JSON the hooks get on stdin (status "created"), sent by the
+ * runtime with GO. */
+static char hook_state[PYRUNC_SYNC_MAX_TEXT];
 
 /* Set once `start` has received our error through the fifo. */
 static int start_was_told;
@@ -39,30 +38,17 @@ static char program_cwd[PATH_MAX];
 /* The environment the program gets (HOME filled in inside the root). */
 static const char *const *program_envp;
 
-static const char *creating_state = "";
-static const char *created_state = "";
-
-static void split_hook_states(void)
-{
-    char *newline = strchr(hook_states, '\n');
-
-    creating_state = created_state = hook_states;
-    if (newline) {
-        *newline = '\0';
-        created_state = newline + 1;
-    }
-}
-
 /* A no_new_privs filter comes as late as it can, yet before the
- * startContainer hooks: runc runs them under it. */
+ * startContainer hooks: runc runs them under it.  As runc, the hooks run in
+ * the program's working directory, with its environment. */
 static int run_start_steps(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
+    const struct pyrunc_hook_run run = { "startContainer", hook_state, -1, program_envp };
     int ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_START_HOOKS, err);
 
     if (ret < 0)
         return ret;
-    return pyrunc_run_hooks("startContainer", plan->start_container_hooks,
-                            plan->n_start_container_hooks, created_state, err);
+    return pyrunc_run_hooks(&run, plan->start_container_hooks, plan->n_start_container_hooks, err);
 }
 
 /* Block until `start` opens exec.fifo for reading, load the filter and run
@@ -97,6 +83,7 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
 
 static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
+    struct pyrunc_hook_run run = { "createContainer", hook_state, -1, plan->process.envp };
     cleanup_close int rootfd = -1;
     cleanup_close int cwdfd = -1;
     int ret;
@@ -113,9 +100,10 @@ static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error 
         if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, NULL, 0, err)) < 0)
             return ret;
     }
-    /* In the container's namespaces, before pivot_root: host paths resolve. */
-    ret = pyrunc_run_hooks("createContainer", plan->create_container_hooks,
-                           plan->n_create_container_hooks, creating_state, err);
+    /* In the container's namespaces, before pivot_root: host paths resolve.
+     * As runc: in the container's root, with the program's environment. */
+    run.cwd_fd = rootfd;
+    ret = pyrunc_run_hooks(&run, plan->create_container_hooks, plan->n_create_container_hooks, err);
     if (ret < 0)
         return ret;
     if ((ret = pyrunc_enter_rootfs(plan, rootfd, err)) < 0)
@@ -149,10 +137,9 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
     int new_flags = pyrunc_new_namespace_flags(plan);
     int entered_cwd, ret;
 
-    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_states,
-                                  sizeof(hook_states), err)) < 0)
+    if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_state,
+                                  sizeof(hook_state), err)) < 0)
         return ret;
-    split_hook_states();
     if ((new_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         return pyrunc_fail_errno(err, "create the cgroup namespace");
     if ((ret = pyrunc_set_cpu_affinity(&p->cpu_affinity_initial, err)) < 0)

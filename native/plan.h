@@ -69,7 +69,7 @@ struct pyrunc_sysctl {
 struct pyrunc_hook {
     const char *path;
     const char *const *argv;    /* NULL-terminated */
-    const char *const *envp;    /* NULL-terminated, or NULL for an empty environment */
+    const char *const *envp;    /* NULL-terminated, or NULL for the program's environment */
     int timeout;                /* seconds; 0 = no limit */
 };
 

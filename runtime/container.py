@@ -177,7 +177,7 @@ def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, 
 
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
-    from . import hooks, idmap, plan, rootless, spawn
+    from . import hooks, idmap, plan, rootless, spawn, sync
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
     manager = _create_cgroup(spec, state.id, opts, undo)
@@ -195,18 +195,26 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     def hook_state(pid: int, status: str) -> str:
         return hooks.state_json(OCI_VERSION, state.id, status, pid, opts.bundle, spec.annotations)
 
+    # Every hook before start sees "created": the runtime-spec's lifecycle
+    # runs them after the create step (crun's choice; runc 1.1 says "creating").
     def runtime_hooks(pid: int) -> None:
         for kind in ("prestart", "createRuntime"):
-            hooks.run_hooks(kind, the_plan.hooks[kind], hook_state(pid, "creating"))
+            hooks.run_hooks(kind, the_plan.hooks[kind], hook_state(pid, CREATED), opts.bundle)
 
     def seccomp_agent(pid: int, fd: int) -> None:
         from . import seccomp
         # The agent gets the state the hooks get; the filter is loaded during create.
         seccomp.send_to_agent(the_plan.seccomp, fd, pid, jsonio.loads(hook_state(pid, "creating")))
 
-    go_text = None
-    if any(the_plan.hooks.values()):
-        go_text = lambda pid: hook_state(pid, "creating") + "\n" + hook_state(pid, "created")  # noqa: E731
+    def init_hook_state(pid: int) -> str:
+        # The init gets it in one sync message, which must not cut it short.
+        text = hook_state(pid, CREATED)
+        if len(text.encode()) >= sync.MAX_TEXT:
+            raise PyruncError(f"the state for createContainer and startContainer hooks is too large: "
+                              f"{len(text.encode())} bytes (annotations?), at most {sync.MAX_TEXT - 1}")
+        return text
+
+    in_init = the_plan.hooks["createContainer"] or the_plan.hooks["startContainer"]
 
     def place(pid: int) -> None:
         # Into the cgroup before the init runs a single container step.
@@ -215,7 +223,8 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
 
     try:
         with idmap.DetachedMounts(the_plan.mounts):
-            pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd, go_text=go_text,
+            pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd,
+                                           go_text=init_hook_state if in_init else None,
                                            on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent)
     finally:
         os.close(fifo)
@@ -313,19 +322,21 @@ def _release_init(state: ContainerState) -> None:
 
 def _container_hooks(state: ContainerState, kind: str) -> list[Any]:
     from . import hooks
-    return hooks.parse_hooks(state.data.get("config", {}).get("hooks") or {})[kind]
+    return hooks.parse_hooks(state.data.get("config", {}).get("hooks"))[kind]
 
 
-def _run_poststart(state: ContainerState) -> None:
-    """A failing poststart hook fails the start and stops the container."""
+def _run_poststart(store: StateStore, state: ContainerState) -> None:
+    """A failing poststart hook fails the start, and the container is
+    stopped and deleted (as runc does)."""
     poststart = _container_hooks(state, "poststart")
     if not poststart:
         return
     from . import hooks
     try:
-        hooks.run_hooks("poststart", poststart, _hook_state(state, RUNNING))
+        hooks.run_hooks("poststart", poststart, _hook_state(state, RUNNING), state.data.get("bundle", ""))
     except PyruncError:
         _kill_and_wait(state)
+        _destroy(store, state)
         raise
 
 
@@ -346,7 +357,7 @@ def start(store: StateStore, container_id: str) -> None:
                                RUNNING: "cannot start an already running container"}.get(
                                    status, f"cannot start a container in the {status} state"))
         _release_init(state)
-        _run_poststart(state)
+        _run_poststart(store, state)
 
 
 # ---- kill / delete ---------------------------------------------------------
@@ -384,10 +395,14 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
 
 
 def _destroy(store: StateStore, state: ContainerState) -> None:
-    poststop = _container_hooks(state, "poststop")
+    try:
+        poststop = _container_hooks(state, "poststop")
+    except PyruncError as exc:    # a state written before its hooks were checked
+        logger.warning(f"poststop hooks not run: {exc}")
+        poststop = []
     if poststop:
         from . import hooks
-        hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED))
+        hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED), state.data.get("bundle", ""))
     manager = cgroup_manager(state)
     if manager is not None:
         manager.kill_all(_signal.SIGKILL)
@@ -529,7 +544,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     try:
         _release_init(state)
         spawn.wait_exec(parent_sock)
-        _run_poststart(state)
+        _run_poststart(store, state)
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)

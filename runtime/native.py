@@ -101,7 +101,7 @@ def _fill_process(c: Any, plan: Plan, enc: Encoded) -> None:
 def _fill_hook(c: Any, hook: Any, enc: Encoded) -> None:
     c.path = enc.cstr(hook.path)
     c.argv = enc.cstr_array(hook.args)
-    c.envp = enc.cstr_array(hook.env)
+    c.envp = ffi.NULL if hook.env is None else enc.cstr_array(hook.env)
     c.timeout = hook.timeout
 
 

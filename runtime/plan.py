@@ -10,7 +10,7 @@ import os
 import posixpath
 from . import linux_constants as k
 from .errors import ConfigError
-from .hooks import Hook, parse_hooks
+from .hooks import Hook
 from .placement import Placement, plan_placement
 from .log import logger
 from .record import Record
@@ -607,7 +607,7 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         sysctls=plan_sysctls(spec),
         terminal=spec.process.terminal if spec.process else False,
         console_size=spec.process.console_size if spec.process else None,
-        hooks=parse_hooks(spec.hooks),
+        hooks=spec.hooks,
         uid_map=uid_map,
         gid_map=gid_map,
         placement=plan_placement(spec.raw, any(ns.type == "time" and ns.path is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import jsonio
 from .errors import ConfigError
+from .hooks import Hook, parse_hooks
 from .record import Record
 
 TYPE_CHECKING = False
@@ -191,8 +192,8 @@ class Spec(Record):
 
     def __init__(self, oci_version: str, root_path: str, root_readonly: bool,
                  process: Process | None, mounts: list[Mount], hostname: str | None,
-                 domainname: str | None, annotations: dict[str, str], hooks: dict, linux: Linux,
-                 raw: dict) -> None:
+                 domainname: str | None, annotations: dict[str, str],
+                 hooks: dict[str, list[Hook]], linux: Linux, raw: dict) -> None:
         self.oci_version, self.root_path, self.root_readonly = oci_version, root_path, root_readonly
         self.process, self.mounts = process, mounts
         self.hostname, self.domainname = hostname, domainname
@@ -295,7 +296,7 @@ def parse(config: Any) -> Spec:
         hostname=r.get("hostname", str, None),
         domainname=r.get("domainname", str, None),
         annotations=annotations,
-        hooks=r.get("hooks", dict, {}),
+        hooks=parse_hooks(r.get("hooks", dict, {})),
         linux=_parse_linux(r.child("linux")),
         raw=config,
     )

@@ -536,9 +536,13 @@ def _check_path_lists(ctx: _Context) -> Iterator[Problem]:
 
 
 def _check_hooks(ctx: _Context) -> Iterator[Problem]:
+    from .hooks import MAX_TIMEOUT
     for stage, hooks in _dict(ctx.config.get("hooks")).items():
         for index, hook in _items(hooks):
             yield from _absolute(("hooks", stage, index, "path"), _at(hook, "path"))
+            timeout = _at(hook, "timeout")
+            if _is_int(timeout) and timeout > MAX_TIMEOUT:
+                yield _problem(("hooks", stage, index, "timeout"), f"must be at most {MAX_TIMEOUT} (seconds)")
 
 
 def _check_memory(ctx: _Context) -> Iterator[Problem]:

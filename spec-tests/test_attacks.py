@@ -2,14 +2,16 @@
 real exploit and checks that it gets nowhere."""
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from harness import Bundle, Runtime, assert_error
+from harness import ROOTFS, TIMEOUT, Bundle, Container, Invocation, Result, Runtime, assert_error
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
             "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_ADMIN", "CAP_NET_RAW",
@@ -95,6 +97,106 @@ def test_exec_cwd_through_a_leaked_fd_is_refused(runtime: Runtime, bundle: Bundl
         if result.returncode == 0:
             assert result.stdout.strip().strip('"').startswith("/"), result
             assert "/proc/self/fd" not in result.stdout
+
+
+# The caller of the runtime (an engine) holding fds of its own: one on "/",
+# and a lock.  None may reach a hook or the container, nor outlive create.
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+def call_holding_fds(runtime: Runtime, lock: Path, *args: str) -> Result:
+    """pyrunc ARGS run as `flock LOCK sh -c 'exec 9</; exec pyrunc ...'`:
+    with the lock's fd (3) and fd 9 on the host's / open and inheritable."""
+    call = Invocation(runtime, args)
+    call.argv = ["flock", str(lock), "sh", "-c", 'exec 9</ && exec "$@"', "sh", *call.argv]
+    proc = call.popen()
+    try:
+        return call.result(proc.wait(TIMEOUT))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+def create_holding_fds(runtime: Runtime, bundle: Bundle, lock: Path, *flags: str) -> Container:
+    cid = runtime.new_id()
+    result = call_holding_fds(runtime, lock, "create", *runtime._bundle_args(bundle), *flags, cid).ok()
+    return Container(runtime, cid, result)
+
+
+def hooks_listing_fds(bundle: Bundle, out: Path) -> None:
+    """Hooks of every kind writing the payload's fd list to out/KIND (the
+    startContainer hook, inside the container, to the same dir bound at /tmp/out)."""
+    out.mkdir()
+    bundle.with_tmp()
+    bundle.append("mounts", {"destination": "/tmp/out", "type": "bind", "source": str(out),
+                             "options": ["rbind"]})
+    for kind in HOOK_KINDS:
+        payload, target = ("/payload", "/tmp/out") if kind == "startContainer" else \
+            (str(ROOTFS.resolve() / "payload"), str(out))
+        bundle.append(f"hooks.{kind}", {"path": "/bin/sh",
+                                        "args": ["sh", "-c", f"exec {payload} fds > {target}/{kind}"]})
+
+
+def fds_seen(listing: str) -> dict[int, str | None]:
+    return {entry["fd"]: entry["target"] for entry in json.loads(listing)}
+
+
+def lock_is_free(lock: Path) -> bool:
+    return subprocess.run(["flock", "-n", str(lock), "true"]).returncode == 0
+
+
+def test_caller_fds_reach_no_hook_and_release_with_create(runtime: Runtime, bundle: Bundle,
+                                                          tmp_path: Path) -> None:
+    out, lock = tmp_path / "out", tmp_path / "lock"
+    hooks_listing_fds(bundle, out)
+    bundle.payload("fds")
+    container = create_holding_fds(runtime, bundle, lock)
+    # The created init holds nothing of the caller's: its lock is free.
+    assert lock_is_free(lock)
+    init_fds = {os.readlink(f"/proc/{container.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{container.pid}/fd")}
+    assert "/" not in init_fds and str(lock) not in init_fds, init_fds
+    # start and delete (poststart, poststop) from such a caller too.
+    call_holding_fds(runtime, lock, "start", container.cid).ok()
+    container.wait_status("stopped")
+    call_holding_fds(runtime, lock, "delete", container.cid).ok()
+    for kind in HOOK_KINDS:
+        assert sorted(fds_seen((out / kind).read_text())) == [0, 1, 2], (kind, (out / kind).read_text())
+    assert sorted(fds_seen(container.output())) == [0, 1, 2]
+
+
+def test_preserved_fds_reach_the_program_but_no_hook(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    out, lock = tmp_path / "out", tmp_path / "lock"
+    hooks_listing_fds(bundle, out)
+    bundle.payload("fds")
+    container = create_holding_fds(runtime, bundle, lock, "--preserve-fds", "1")
+    assert not lock_is_free(lock)       # fd 3 is the program's, as asked
+    container.start().ok()
+    container.wait_status("stopped")
+    container.delete().ok()
+    assert lock_is_free(lock)
+    for kind in HOOK_KINDS:
+        assert sorted(fds_seen((out / kind).read_text())) == [0, 1, 2], (kind, (out / kind).read_text())
+    seen = fds_seen(container.output())
+    assert sorted(seen) == [0, 1, 2, 3] and seen[3] == str(lock), seen
+
+
+def test_runtime_fds_in_a_gap_of_the_preserved_range_do_not_leak(runtime: Runtime, bundle: Bundle,
+                                                                  tmp_path: Path) -> None:
+    """--preserve-fds 4 with only fd 3 open: the runtime's own fds land in
+    the gap (4, 5, 6); the program must find the gap empty, not them."""
+    container = create_holding_fds(runtime, bundle.payload("fds"), tmp_path / "lock", "--preserve-fds", "4")
+    container.start().ok()
+    container.wait_status("stopped")
+    seen = fds_seen(container.output())
+    assert sorted(seen) == [0, 1, 2, 3], seen
+
+
+def test_exec_gets_no_fd_of_the_caller(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.start().ok()
+    result = call_holding_fds(runtime, tmp_path / "lock", "exec", container.cid, "/payload", "fds").ok()
+    assert sorted(fds_seen(result.stdout)) == [0, 1, 2], result
 
 
 # ---- CVE-2021-30465 family: mount targets that point out of the rootfs -------

@@ -11,7 +11,8 @@
  *
  * PLAN_FD holds the flattened plan; EXE_FD is the memfd this program runs
  * from, closed at once.  The fds the plan names (sync socket, exec fifo,
- * console socket, prepared mounts) are inherited. */
+ * console socket, prepared mounts) are inherited; so is whatever the
+ * runtime's caller left open, which goes before anything else runs. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "init.h"
 #include "plan_codec.h"
 #include "util.h"
@@ -70,7 +72,7 @@ int main(int argc, char **argv)
     close(exe_fd);
     plan = read_plan(plan_fd, &err);
     close(plan_fd);
-    if (!plan) {
+    if (!plan || pyrunc_keep_plan_fds(plan, &err) < 0) {
         /* No channel to the runtime yet: it sees us exit without a PID message. */
         fprintf(stderr, "%s\n", err.msg);
         return 1;

@@ -379,6 +379,13 @@ def test_absolute_path_lists() -> None:
     assert paths(config) == ["hooks.prestart[0].path", "linux.maskedPaths[1]", "linux.readonlyPaths[0]"]
 
 
+def test_hook_timeout_beyond_what_create_takes() -> None:
+    config = with_linux()
+    config["hooks"] = {"poststop": [{"path": "/bin/true", "timeout": 2 ** 31 - 1},
+                                    {"path": "/bin/true", "timeout": 10_000_000_000}]}
+    assert paths(config) == ["hooks.poststop[1].timeout"]
+
+
 def test_memory_swap_below_limit() -> None:
     config = with_linux(resources={"memory": {"limit": 1000, "swap": 500}})
     assert paths(config) == ["linux.resources.memory.swap"]
