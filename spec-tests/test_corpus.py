@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from harness import TIMEOUT, Bundle, Runtime
+from harness import TIMEOUT, Bundle, Runtime, assert_error
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 RUNC = shutil.which("runc")
@@ -63,12 +63,21 @@ GENERATORS = [
     pytest.param("runc-1.1", id="runc-1.1", marks=AMBIENT),
     pytest.param("runc-latest", id="runc-latest"),
     pytest.param("crun", id="crun", marks=AMBIENT),
+    pytest.param("runc-1.1-rootless", id="runc-1.1-rootless", marks=AMBIENT),
     pytest.param("ctr", id="ctr"),
     pytest.param("podman", id="podman"),
     pytest.param("docker", id="docker"),
     pytest.param("seccomp-allowlist", id="seccomp-allowlist"),
     pytest.param("seccomp-allowlist-nonnp", id="seccomp-allowlist-nonnp", marks=CLOSE_RANGE),
 ]
+
+# Configs runc refuses too, with the JSON path pyrunc's error names.
+REFUSED = {
+    # crun fills in a user namespace without mappings with the caller's
+    # own ids; runc refuses it ("User namespaces enabled, but no uid
+    # mappings found"), and so does pyrunc.
+    "crun-rootless": "linux.uidMappings",
+}
 
 
 def corpus_config(name: str) -> dict[str, Any]:
@@ -290,10 +299,20 @@ def test_config_runs_and_matches_runc(generator: str, runtime: Runtime, tmp_path
     assert not problems, "pyrunc and runc differ:\n  " + "\n  ".join(problems)
 
 
+@pytest.mark.parametrize("generator", sorted(REFUSED))
+def test_config_is_refused_as_by_runc(generator: str, runtime: Runtime, tmp_path: Path) -> None:
+    config = corpus_config(generator)
+    cid = runtime.new_id()
+    result = runtime.run(localise(config, Bundle(tmp_path / "pyrunc-all"), cid, "all"), cid=cid)
+    assert_error(result, REFUSED[generator])
+    if RUNC is not None:
+        assert run_runc(runtime, config, tmp_path, "all").returncode == 1
+
+
 def test_every_corpus_config_is_listed_and_documented() -> None:
     """A config added to corpus/ is run here and named in its README."""
     configs = {path.stem for path in CORPUS.glob("*.json") if not path.name.endswith(".profile.json")}
-    listed = {param.values[0] for param in GENERATORS}
+    listed = {param.values[0] for param in GENERATORS} | set(REFUSED)
     assert configs == listed
     readme = (CORPUS / "README.md").read_text()
     assert not [name for name in configs if f"`{name}.json`" not in readme]

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Re-capture the corpus configs that tools on this machine generate.
 
-    capture.py GENERATOR...     (runc-1.1, crun, ctr, podman, docker, seccomp)
+    capture.py GENERATOR...     (runc-1.1, runc-1.1-rootless, crun, crun-rootless,
+                                 ctr, podman, docker, seccomp)
 
 `runc spec` and `crun spec` are run in a scratch directory.  The engines
 run a plain container of the test image (bundles/rootfs as an OCI image,
@@ -54,10 +55,19 @@ exec runc "$@"
 """
 
 
-def spec_of(tool: str) -> dict[str, Any]:
+# Generators that write a config.json in the directory they run in.
+SPEC_COMMANDS = {
+    "runc-1.1": ["runc", "spec"],
+    "runc-1.1-rootless": ["runc", "spec", "--rootless"],
+    "crun": ["crun", "spec"],
+    "crun-rootless": ["crun", "spec", "--rootless"],
+}
+
+
+def spec_of(command: list[str]) -> dict[str, Any]:
     """`TOOL spec` in a scratch directory."""
     with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run([tool, "spec"], cwd=scratch, check=True)
+        subprocess.run(command, cwd=scratch, check=True)
         return json.loads((Path(scratch) / "config.json").read_text())
 
 
@@ -213,8 +223,8 @@ def main(names: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     for name in names:
-        if name in ("runc-1.1", "crun"):
-            store(name, normalise(spec_of(name.split("-")[0]), []))
+        if name in SPEC_COMMANDS:
+            store(name, normalise(spec_of(SPEC_COMMANDS[name]), []))
     wanted = [name for name in names if name in ENGINES]
     if wanted:
         engines.prepare()
