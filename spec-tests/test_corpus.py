@@ -66,7 +66,9 @@ GENERATORS = [
     pytest.param("runc-1.1-rootless", id="runc-1.1-rootless", marks=AMBIENT),
     pytest.param("ctr", id="ctr"),
     pytest.param("podman", id="podman"),
+    pytest.param("buildah", id="buildah", marks=AMBIENT),
     pytest.param("docker", id="docker"),
+    pytest.param("umoci", id="umoci"),
     pytest.param("seccomp-allowlist", id="seccomp-allowlist"),
     pytest.param("seccomp-allowlist-nonnp", id="seccomp-allowlist-nonnp", marks=CLOSE_RANGE),
 ]

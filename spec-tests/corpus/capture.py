@@ -2,7 +2,7 @@
 """Re-capture the corpus configs that tools on this machine generate.
 
     capture.py GENERATOR...     (runc-1.1, runc-1.1-rootless, crun, crun-rootless,
-                                 ctr, podman, docker, seccomp)
+                                 umoci, ctr, podman, buildah, docker, seccomp)
 
 `runc spec` and `crun spec` are run in a scratch directory.  The engines
 run a plain container of the test image (bundles/rootfs as an OCI image,
@@ -139,6 +139,32 @@ def capture_docker(wrapper: str) -> Any:
         remove_docker_traces(had_key)
 
 
+def capture_buildah(wrapper: str) -> Any:
+    """`buildah run` in a working container of the test image, in Podman's
+    store (the engines' storage.conf)."""
+    env = engines.podman_env()
+    name = engines.execute(["buildah", "from", "--pull-never", engines.IMAGE], env=env).ok().stdout
+    try:
+        return engines.execute(["buildah", "run", "--runtime", wrapper, "--network", "none",
+                                name.strip(), "--", "/payload", "all"], env=env)
+    finally:
+        engines.execute(["buildah", "rm", name.strip()], env=env)
+
+
+def capture_umoci() -> dict[str, Any]:
+    """`umoci unpack` of the test image: umoci writes a config for the
+    image's bundle (its rootfs under the bundle, its own defaults)."""
+    with tempfile.TemporaryDirectory(prefix="corpus-umoci-") as scratch:
+        layout = Path(scratch) / "layout"
+        layout.mkdir()
+        subprocess.run(["tar", "-C", str(layout), "-xf", str(engines.ARCHIVE)], check=True)
+        tag = engines.IMAGE.rsplit(":", 1)[1]
+        bundle = Path(scratch) / "bundle"
+        subprocess.run(["umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return json.loads((bundle / "config.json").read_text())
+
+
 def remove_docker_traces(had_key: bool) -> None:
     """What dockerd leaves outside its directories: its key (unless there
     was one), its empty plugin dir, and the emptied /docker cgroups."""
@@ -151,7 +177,8 @@ def remove_docker_traces(had_key: bool) -> None:
             pass  # not empty: not only ours
 
 
-ENGINES = {"ctr": capture_ctr, "podman": capture_podman, "docker": capture_docker}
+ENGINES = {"ctr": capture_ctr, "podman": capture_podman, "buildah": capture_buildah,
+           "docker": capture_docker}
 
 
 # ---- normalising ----------------------------------------------------------------
@@ -177,11 +204,7 @@ def normalise(config: dict[str, Any], state_paths: list[str]) -> dict[str, Any]:
     text = SHORT_ID.sub(CONTAINER_ID, text)
     text = re.sub(r'"HOSTNAME=[^"]*"', '"HOSTNAME=corpus"', text)
     text = re.sub(r'"\d{4}-\d\d-\d\dT[\d:.]+Z"', '"2000-01-01T00:00:00Z"', text)
-    config = json.loads(text)
-    if "hostname" in config:
-        config["hostname"] = config["hostname"] if config["hostname"] in ("runc", "crun") \
-            else CONTAINER_ID
-    return config
+    return json.loads(text)
 
 
 def state_paths_of(config: dict[str, Any]) -> list[str]:
@@ -225,10 +248,13 @@ def main(names: list[str]) -> int:
     for name in names:
         if name in SPEC_COMMANDS:
             store(name, normalise(spec_of(SPEC_COMMANDS[name]), []))
-    wanted = [name for name in names if name in ENGINES]
+    wanted = [name for name in names if name in ENGINES or name == "umoci"]
     if wanted:
         engines.prepare()
         try:
+            if "umoci" in wanted:
+                store("umoci", normalise(capture_umoci(), []))
+                wanted.remove("umoci")
             for name in wanted:
                 raw = with_wrapper(ENGINES[name])
                 store(name, normalise(raw, state_paths_of(raw)))
