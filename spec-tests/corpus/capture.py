@@ -2,7 +2,8 @@
 """Re-capture the corpus configs that tools on this machine generate.
 
     capture.py GENERATOR...     (runc-1.1, runc-1.1-rootless, crun, crun-rootless,
-                                 umoci, ctr, podman, buildah, docker, seccomp)
+                                 umoci, ctr, podman, podman-options, buildah, docker,
+                                 docker-options, seccomp)
 
 `runc spec` and `crun spec` are run in a scratch directory.  The engines
 run a plain container of the test image (bundles/rootfs as an OCI image,
@@ -19,6 +20,7 @@ version and the command by hand.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -93,20 +95,29 @@ def capture_ctr(wrapper: str) -> Any:
         engines.IMAGE, name, "/payload", "all"))
 
 
-def capture_podman(wrapper: str) -> Any:
+# `run` flags of the "-options" captures: a hardened, limited container
+# as people write one (a user, a read-only rootfs with a tmpfs, one
+# capability, no new privileges, memory and pids limits).
+RUN_OPTIONS = ["--user", "1000:1000", "--read-only", "--tmpfs", "/scratch",
+               "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE",
+               "--security-opt", "no-new-privileges", "--workdir", "/scratch",
+               "--memory", "64m", "--pids-limit", "100"]
+
+
+def capture_podman(wrapper: str, flags: Sequence[str] = ()) -> Any:
     # Podman's own default rlimits, not the engine tests' (which drop
     # them where root cannot raise hard limits): the test clamps them.
     conf = engines.PODMAN_CONF.read_text()
     engines.PODMAN_CONF.write_text(conf.replace("default_ulimits = []\n", ""))
     return engines.execute(["podman", "--runtime", wrapper, "run", "--rm", "--pull", "never",
-                            engines.IMAGE, "/payload", "all"], env=engines.podman_env())
+                            *flags, engines.IMAGE, "/payload", "all"], env=engines.podman_env())
 
 
 DOCKER_DIR = engines.STATE / "docker"
 DOCKER_KEY = Path("/etc/docker/key.json")
 
 
-def capture_docker(wrapper: str) -> Any:
+def capture_docker(wrapper: str, flags: Sequence[str] = ()) -> Any:
     """A dockerd of our own (no bridge, no iptables) on the engines'
     containerd; the image imported from the rootfs."""
     DOCKER_DIR.mkdir(parents=True, exist_ok=True)
@@ -129,7 +140,7 @@ def capture_docker(wrapper: str) -> Any:
                        check=True, stdout=subprocess.DEVNULL)
         tar.wait()
         subprocess.run(["docker", "run", "--rm", "--runtime", "corpus", "--network", "none",
-                        "corpus/busybox", "/payload", "all"], env=env, check=True)
+                        *flags, "corpus/busybox", "/payload", "all"], env=env, check=True)
         subprocess.run(["docker", "system", "prune", "-a", "-f"], env=env, check=False,
                        stdout=subprocess.DEVNULL)
     finally:
@@ -177,8 +188,14 @@ def remove_docker_traces(had_key: bool) -> None:
             pass  # not empty: not only ours
 
 
-ENGINES = {"ctr": capture_ctr, "podman": capture_podman, "buildah": capture_buildah,
-           "docker": capture_docker}
+ENGINES: dict[str, Callable[[str], Any]] = {
+    "ctr": capture_ctr,
+    "podman": capture_podman,
+    "podman-options": functools.partial(capture_podman, flags=RUN_OPTIONS),
+    "buildah": capture_buildah,
+    "docker": capture_docker,
+    "docker-options": functools.partial(capture_docker, flags=RUN_OPTIONS),
+}
 
 
 # ---- normalising ----------------------------------------------------------------
