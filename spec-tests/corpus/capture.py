@@ -5,7 +5,8 @@
                                  umoci, ctr, podman, podman-options, buildah, docker,
                                  docker-options, seccomp)
 
-`runc spec` and `crun spec` are run in a scratch directory.  The engines
+`runc spec` and `crun spec` are run in a scratch directory (runc-latest.json
+is written by hand: README.md).  The engines
 run a plain container of the test image (bundles/rootfs as an OCI image,
 see engines.py) with a wrapper as their runtime: a script that copies the
 bundle's config.json and then becomes runc, so the container really runs.
@@ -25,7 +26,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,7 +73,7 @@ def spec_of(command: list[str]) -> dict[str, Any]:
         return json.loads((Path(scratch) / "config.json").read_text())
 
 
-def with_wrapper(run: Any) -> dict[str, Any]:
+def with_wrapper(run: Callable[[str], Any]) -> dict[str, Any]:
     """Call run(wrapper_path) and return the config the wrapper saw."""
     with tempfile.TemporaryDirectory(prefix="corpus-capture-") as scratch:
         capture = Path(scratch) / "config.json"
@@ -104,11 +104,15 @@ RUN_OPTIONS = ["--user", "1000:1000", "--read-only", "--tmpfs", "/scratch",
                "--memory", "64m", "--pids-limit", "100"]
 
 
-def capture_podman(wrapper: str, flags: Sequence[str] = ()) -> Any:
-    # Podman's own default rlimits, not the engine tests' (which drop
-    # them where root cannot raise hard limits): the test clamps them.
+def use_default_ulimits() -> None:
+    """Podman's and Buildah's own default rlimits, not the engine tests'
+    (which drop them where root cannot raise hard limits): the test
+    clamps them."""
     conf = engines.PODMAN_CONF.read_text()
     engines.PODMAN_CONF.write_text(conf.replace("default_ulimits = []\n", ""))
+
+
+def capture_podman(wrapper: str, flags: Sequence[str] = ()) -> Any:
     return engines.execute(["podman", "--runtime", wrapper, "run", "--rm", "--pull", "never",
                             *flags, engines.IMAGE, "/payload", "all"], env=engines.podman_env())
 
@@ -124,14 +128,14 @@ def capture_docker(wrapper: str, flags: Sequence[str] = ()) -> Any:
     had_key = DOCKER_KEY.exists()
     sock = DOCKER_DIR / "docker.sock"
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
-    log = open(DOCKER_DIR / "dockerd.log", "ab")
-    daemon = subprocess.Popen(
-        ["dockerd", "--data-root", str(DOCKER_DIR / "root"), "--exec-root", str(DOCKER_DIR / "exec"),
-         "--pidfile", str(DOCKER_DIR / "dockerd.pid"), "--host", f"unix://{sock}",
-         "--containerd", str(engines.CTR_SOCKET), "--containerd-namespace", "corpus-docker",
-         "--bridge", "none", "--iptables=false", "--ip-masq=false",
-         "--add-runtime", f"corpus={wrapper}"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    with open(DOCKER_DIR / "dockerd.log", "ab") as log:
+        daemon = subprocess.Popen(
+            ["dockerd", "--data-root", str(DOCKER_DIR / "root"),
+             "--exec-root", str(DOCKER_DIR / "exec"), "--pidfile", str(DOCKER_DIR / "dockerd.pid"),
+             "--host", f"unix://{sock}", "--containerd", str(engines.CTR_SOCKET),
+             "--containerd-namespace", "corpus-docker", "--bridge", "none", "--iptables=false",
+             "--ip-masq=false", "--add-runtime", f"corpus={wrapper}"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     try:
         engines.poll(lambda: subprocess.run(["docker", "info"], env=env, capture_output=True)
                      .returncode == 0, 60, "dockerd")
@@ -139,14 +143,15 @@ def capture_docker(wrapper: str, flags: Sequence[str] = ()) -> Any:
         subprocess.run(["docker", "import", "-", "corpus/busybox"], stdin=tar.stdout, env=env,
                        check=True, stdout=subprocess.DEVNULL)
         tar.wait()
-        subprocess.run(["docker", "run", "--rm", "--runtime", "corpus", "--network", "none",
-                        *flags, "corpus/busybox", "/payload", "all"], env=env, check=True)
-        subprocess.run(["docker", "system", "prune", "-a", "-f"], env=env, check=False,
-                       stdout=subprocess.DEVNULL)
+        return engines.execute(["docker", "run", "--rm", "--runtime", "corpus", "--network", "none",
+                                *flags, "corpus/busybox", "/payload", "all"], env=env)
     finally:
         daemon.terminate()
-        daemon.wait(60)
-        log.close()
+        try:
+            daemon.wait(60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
         remove_docker_traces(had_key)
 
 
@@ -259,7 +264,8 @@ def store(name: str, config: dict[str, Any]) -> None:
 
 
 def main(names: list[str]) -> int:
-    if not names:
+    known = {*SPEC_COMMANDS, "umoci", *ENGINES, "seccomp"}
+    if not names or set(names) - known:
         print(__doc__, file=sys.stderr)
         return 2
     for name in names:
@@ -268,6 +274,7 @@ def main(names: list[str]) -> int:
     wanted = [name for name in names if name in ENGINES or name == "umoci"]
     if wanted:
         engines.prepare()
+        use_default_ulimits()
         try:
             if "umoci" in wanted:
                 store("umoci", normalise(capture_umoci(), []))
