@@ -66,6 +66,7 @@ GENERATORS = [
     pytest.param("crun", id="crun", marks=AMBIENT),
     pytest.param("runc-1.1-rootless", id="runc-1.1-rootless", marks=AMBIENT),
     pytest.param("ctr", id="ctr"),
+    pytest.param("ctr-seccomp", id="ctr-seccomp"),
     pytest.param("podman", id="podman"),
     pytest.param("podman-options", id="podman-options"),
     pytest.param("buildah", id="buildah", marks=AMBIENT),

@@ -2,7 +2,7 @@
 """Re-capture the corpus configs that tools on this machine generate.
 
     capture.py GENERATOR...     (runc-1.1, runc-1.1-rootless, crun, crun-rootless,
-                                 umoci, ctr, podman, podman-options, buildah, docker,
+                                 umoci, ctr, ctr-seccomp, podman, podman-options, buildah, docker,
                                  docker-options, seccomp)
 
 `runc spec` and `crun spec` are run in a scratch directory (runc-latest.json
@@ -88,11 +88,11 @@ def with_wrapper(run: Callable[[str], Any]) -> dict[str, Any]:
         return json.loads(capture.read_text())
 
 
-def capture_ctr(wrapper: str) -> Any:
+def capture_ctr(wrapper: str, flags: Sequence[str] = ()) -> Any:
     name = "corpus-capture"
     return engines.execute(engines.ctr_argv(
         "run", "--rm", "--runc-binary", wrapper, "--runc-root", str(engines.CTR_RUNTIME_ROOT),
-        engines.IMAGE, name, "/payload", "all"))
+        *flags, engines.IMAGE, name, "/payload", "all"))
 
 
 # `run` flags of the "-options" captures: a hardened, limited container
@@ -195,6 +195,7 @@ def remove_docker_traces(had_key: bool) -> None:
 
 ENGINES: dict[str, Callable[[str], Any]] = {
     "ctr": capture_ctr,
+    "ctr-seccomp": functools.partial(capture_ctr, flags=["--seccomp"]),  # containerd's profile
     "podman": capture_podman,
     "podman-options": functools.partial(capture_podman, flags=RUN_OPTIONS),
     "buildah": capture_buildah,
