@@ -6,10 +6,12 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from harness import Bundle, Runtime, assert_error
+from cgroup_sandbox import CgroupSandbox, alive
+from harness import Bundle, Runtime, assert_error, process_alive
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
             "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_ADMIN", "CAP_NET_RAW",
@@ -192,3 +194,68 @@ def test_state_is_readable_by_root_only(runtime: Runtime, bundle: Bundle) -> Non
     assert stat.S_IMODE(os.stat(state_dir).st_mode) & 0o077 == 0
     assert stat.S_IMODE(os.stat(state_dir / "state.json").st_mode) & 0o077 == 0
     assert os.stat(state_dir).st_uid == 0
+
+
+# ---- cgroups that are not the container's ----------------------------------------
+
+@pytest.fixture
+def sandbox(runtime: Runtime) -> Iterator[CgroupSandbox]:
+    """Taken down before the runtime fixture's audit (which it depends on)."""
+    cgroups = CgroupSandbox()
+    try:
+        yield cgroups
+    finally:
+        cgroups.remove()
+
+
+def test_delete_spares_the_host_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
+                                                               sandbox: CgroupSandbox) -> None:
+    host_process = sandbox.sleeper()
+    bundle.set("linux.cgroupsPath", sandbox.path())
+    container = runtime.create(bundle.payload("sleep", "600"))
+    sandbox.make("child")   # not before: v1 refuses a deny-all device rule above a child
+    assert {"level": "warning", "msg": "container's cgroup is not empty: 1 process(es) found"}.items() \
+        <= container.created.log[0].items()
+    container.start().ok()
+    init = container.pid
+    container.kill("KILL", all_processes=True).ok()
+    container.wait_status("stopped")
+    assert alive(host_process)
+    container.delete("--force").ok()
+    assert alive(host_process) and not process_alive(init)
+    assert sandbox.exists() and sandbox.exists("child")
+
+
+def test_delete_force_of_a_running_container_spares_its_cgroup_neighbours(runtime: Runtime, bundle: Bundle,
+                                                                          sandbox: CgroupSandbox) -> None:
+    host_process = sandbox.sleeper()
+    bundle.set("linux.cgroupsPath", sandbox.path())
+    container = runtime.create(bundle.payload("sleep", "600"))
+    container.start().ok()
+    init = container.pid
+    container.delete("--force").ok()
+    assert not process_alive(init) and alive(host_process)
+    assert sandbox.exists()
+
+
+@pytest.mark.parametrize("path", [".", "..", "../..", "x/../..", "./"])
+def test_relative_paths_cannot_reach_the_callers_cgroup(runtime: Runtime, bundle: Bundle,
+                                                        sandbox: CgroupSandbox, path: str) -> None:
+    """pyrunc started from inside the sandbox: a neighbour shares its cgroup."""
+    neighbour = sandbox.sleeper("caller")
+    bundle.set("linux.cgroupsPath", path).payload("sleep", "600")
+    result = runtime.try_create(bundle, preexec_fn=sandbox.enter("caller"))
+    assert_error(result, "linux.cgroupsPath", "own cgroup or one above it")
+    runtime("delete", "--force", result.argv[-1], preexec_fn=sandbox.enter("caller"))
+    assert alive(neighbour)
+    assert sandbox.exists("caller")
+
+
+def test_a_relative_path_nests_below_the_callers_cgroup(runtime: Runtime, bundle: Bundle,
+                                                       sandbox: CgroupSandbox) -> None:
+    neighbour = sandbox.sleeper("caller")
+    bundle.set("linux.cgroupsPath", "inner/../ctr").payload("sleep", "600")
+    container = runtime.create(bundle, preexec_fn=sandbox.enter("caller"))
+    assert f"{sandbox.path('caller/ctr')}\n" in Path(f"/proc/{container.pid}/cgroup").read_text()
+    container.delete("--force").ok()
+    assert alive(neighbour) and sandbox.exists("caller") and not sandbox.exists("caller/ctr")

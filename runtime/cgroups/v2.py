@@ -11,14 +11,16 @@ from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, THROTTLES, UINT16, UINT64, UNLIMITED, CgroupManager, DeviceEmulator, Section,
     Write, add_pid_to, cgroup_dir, check_page_size, check_usage, cpuset_rows, invalid, make_dirs,
-    own_cgroups, parse_device_rules, plan_pids, rdma_lines, read_text, rows_to_writes, wait_until,
+    parse_device_rules, plan_pids, rdma_lines, read_text, rows_to_writes, wait_until,
     write_error, write_file)
 from .devices_bpf import load_device_program
 
 
-def resolve_path(root: str, inner: str) -> str:
-    own = "/" if inner.startswith("/") else own_cgroups().get("", "/")
-    return cgroup_dir(root, "/", own, inner)
+def resolve_path(root: str, inner: str, own: dict[str, str]) -> str:
+    # Relative paths hang from our cgroup's parent, as runc's: ours holds
+    # processes, so the kernel lets no controller reach a child of it.
+    mine = own.get("", "/")
+    return cgroup_dir(root, "/", mine, inner, base=os.path.dirname(mine))
 
 
 def _words(directory: str, name: str) -> list[str]:
@@ -203,14 +205,14 @@ def plan_unified(res: Section, fs: V2Manager) -> list[Write]:
 class V2Manager(CgroupManager):
     mode = "v2"
 
-    def __init__(self, root: str, inner: str, paths: dict[str, str]) -> None:
-        super().__init__(root, inner, paths)
+    def __init__(self, root: str, inner: str, paths: dict[str, str], created: list[str] | None = None) -> None:
+        super().__init__(root, inner, paths, created)
         self.path = paths["unified"]
         self.device_program_loader = load_device_program
 
     @classmethod
-    def open(cls, root: str, inner: str) -> V2Manager:
-        return cls(root, inner, {"unified": resolve_path(root, inner)})
+    def open(cls, root: str, inner: str, own: dict[str, str]) -> V2Manager:
+        return cls(root, inner, {"unified": resolve_path(root, inner, own)})
 
     def has_file(self, name: str) -> bool:
         return os.path.exists(os.path.join(self.path, name))
@@ -220,7 +222,7 @@ class V2Manager(CgroupManager):
 
     # -- lifecycle
     def create(self) -> None:
-        make_dirs(self.path)
+        self.created.extend(make_dirs(self.path))
         enable_controllers(self.root, self.path, None)
 
     def add_pid(self, pid: int) -> None:
@@ -290,6 +292,12 @@ class V2Manager(CgroupManager):
         except OSError as exc:
             raise PyruncError(f"cannot kill cgroup {self.path}: {exc.strerror}", exc.errno) from None
         return True
+
+    def held_frozen(self) -> bool:
+        return _words(self.path, "cgroup.freeze") == ["1"] or self._events().get("frozen") == 1
+
+    def procs_hierarchy(self) -> str:
+        return ""
 
     def _procs_dir(self) -> str:
         return self.path

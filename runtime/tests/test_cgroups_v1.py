@@ -147,14 +147,38 @@ def test_cgroups_path_forms() -> None:
     absolute = open_manager("/a/b", "x")
     assert absolute.paths["memory"] == f"{ROOT}/memory/a/b"
     assert absolute.paths["name=systemd"] == f"{ROOT}/systemd/a/b"
-    assert open_manager(None, "ctr").paths["pids"] == f"{ROOT}/pids/pyrunc/ctr"
     assert open_manager("/../../etc", "x").paths["pids"] == f"{ROOT}/pids/etc"
-    own = v1.own_cgroups()
-    relative = open_manager("sub/../x", "y")
-    for name in ("memory", "pids"):
-        assert relative.paths[name] == os.path.join(f"{ROOT}/{name}", own[name].lstrip("/"), "x").rstrip("/")
+    own = {"memory": "/caller/job", "pids": "/"}
+    # No cgroupsPath: the id below the caller's cgroup in each hierarchy, as runc.
+    default = open_manager(None, "ctr", own=own)
+    assert default.paths["pids"] == f"{ROOT}/pids/ctr"
+    assert default.paths["memory"] == f"{ROOT}/memory/caller/job/ctr"
+    relative = open_manager("sub/../x", "y", own=own)
+    assert relative.paths["memory"] == f"{ROOT}/memory/caller/job/x"
     with pytest.raises(PyruncError, match="invalid container id"):
         open_manager(None, "../x")
+
+
+@pytest.mark.parametrize("path", [".", "..", "../..", "x/../..", "./", "../sibling", "a/../../b"])
+def test_relative_paths_at_or_above_our_own_cgroup_are_refused(path: str) -> None:
+    with pytest.raises(PyruncError, match="own cgroup or one above it") as caught:
+        open_manager(path, "x", own={"memory": "/caller/job"})
+    assert caught.value.path == "linux.cgroupsPath"
+
+
+@pytest.mark.parametrize("path", ["/", "/..", "//", "/a/.."])
+def test_the_root_cgroup_is_refused(path: str) -> None:
+    with pytest.raises(PyruncError, match="root cgroup") as caught:
+        open_manager(path, "x")
+    assert caught.value.path == "linux.cgroupsPath"
+
+
+@pytest.mark.parametrize("path", ["/caller", "/caller/job"])
+def test_a_cgroup_holding_pyrunc_itself_is_refused(path: str) -> None:
+    with pytest.raises(PyruncError, match="holds pyrunc itself"):
+        open_manager(path, "x", own={"memory": "/caller/job"})
+    assert open_manager("/caller/other", "x", own={"memory": "/caller/job"}).paths["memory"] == \
+        f"{ROOT}/memory/caller/other"
 
 
 def test_mode_and_hierarchies() -> None:
