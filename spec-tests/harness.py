@@ -444,6 +444,16 @@ def own_cgroups() -> set[str]:
     return found
 
 
+def default_cgroup(controller: str, cid: str) -> Path:
+    """The cgroup directory of a container without cgroupsPath, in the v1
+    hierarchy of `controller`: the id below our own cgroup there (as runc)."""
+    for line in _read("/proc/self/cgroup").decode().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return CGROUP_ROOT / controller / path.lstrip("/") / cid
+    raise AssertionError(f"no {controller} hierarchy")
+
+
 def cgroup_dirs(ids: Iterable[str], paths: Iterable[str] = ()) -> list[str]:
     paths = [path for path in paths if ":" not in path]
     inner = {path for path in paths if path.startswith("/")}
