@@ -2,8 +2,10 @@
 real exploit and checks that it gets nowhere."""
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -259,3 +261,33 @@ def test_a_relative_path_nests_below_the_callers_cgroup(runtime: Runtime, bundle
     assert f"{sandbox.path('caller/ctr')}\n" in Path(f"/proc/{container.pid}/cgroup").read_text()
     container.delete("--force").ok()
     assert alive(neighbour) and sandbox.exists("caller") and not sandbox.exists("caller/ctr")
+
+
+# ---- a state file pointing at a host process ----------------------------------------
+
+def start_time(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rfind(b")") + 2:].split()[19])
+
+
+@pytest.mark.parametrize("own_pid_namespace", [True, False])
+def test_a_state_pointing_at_a_host_process_never_reaches_it(runtime: Runtime, bundle: Bundle,
+                                                             own_pid_namespace: bool) -> None:
+    if not own_pid_namespace:
+        bundle.drop_namespace("pid")
+    container = runtime.create(bundle.payload("sleep", "600"))
+    state_file = runtime.root / container.cid / "state.json"
+    saved = json.loads(state_file.read_text())
+    assert ("initPidNs" in saved) == own_pid_namespace and saved["initCgroup"]
+    host_process = subprocess.Popen(["sleep", "600"])
+    try:
+        saved.update(pid=host_process.pid, pidStartTime=start_time(host_process.pid))
+        state_file.write_text(json.dumps(saved))
+        assert container.state()["status"] == "stopped"
+        assert_error(container.kill("KILL"), "container not running")
+        assert_error(runtime("exec", container.cid, "true"), "stopped")
+        container.delete("--force").ok()
+        assert host_process.poll() is None
+    finally:
+        host_process.kill()
+        host_process.wait()
