@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from cgroup_sandbox import CgroupSandbox, alive
-from harness import Bundle, Runtime, assert_error, process_alive
+from harness import Bundle, Runtime, assert_error, poll, process_alive
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
             "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_ADMIN", "CAP_NET_RAW",
@@ -291,3 +291,46 @@ def test_a_state_pointing_at_a_host_process_never_reaches_it(runtime: Runtime, b
     finally:
         host_process.kill()
         host_process.wait()
+
+
+# ---- sysctls for a namespace that is the host's ---------------------------------------
+
+def host_sysctl(name: str) -> str:
+    return Path("/proc/sys", *name.split(".")).read_text().strip()
+
+
+@pytest.mark.parametrize("kind, proc_name, name", [
+    ("network", "net", "net.ipv4.ip_forward"),
+    ("ipc", "ipc", "kernel.shmmax"),
+    ("uts", "uts", "kernel.domainname"),
+])
+def test_sysctls_never_reach_a_joined_host_namespace(runtime: Runtime, bundle: Bundle, kind: str,
+                                                     proc_name: str, name: str) -> None:
+    before = host_sysctl(name)
+    bundle.drop_namespace(kind).append("linux.namespaces", {"type": kind, "path": f"/proc/{os.getpid()}/ns/{proc_name}"})
+    bundle.set("linux.sysctl", {name: "1" if before == "0" else "0" if name.startswith("net.") else "pwned"})
+    result = runtime.try_create(bundle.payload("sleep", "600"))
+    assert_error(result, "linux.sysctl", name, f"host's {kind} namespace")
+    assert host_sysctl(name) == before
+    assert runtime.listed_ids() == []
+
+
+def test_sysctls_reach_a_joined_namespace_of_its_own(runtime: Runtime, bundle: Bundle) -> None:
+    before = host_sysctl("net.ipv4.ip_forward")
+    wanted = "1" if before == "0" else "0"
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+    try:
+        netns = f"/proc/{holder.pid}/ns/net"
+        poll(lambda: os.stat(netns).st_ino != os.stat("/proc/self/ns/net").st_ino, 5, "the new netns")
+        bundle.drop_namespace("network").append("linux.namespaces", {"type": "network", "path": netns})
+        bundle.set("linux.sysctl", {"net.ipv4.ip_forward": wanted})
+        assert runtime.probe(bundle, "sysctl", "net.ipv4.ip_forward") == wanted
+        assert host_sysctl("net.ipv4.ip_forward") == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_sysctl_kernel_hostname_conflicts_with_the_hostname_field(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("hostname", "box").set("linux.sysctl", {"kernel.hostname": "other"})
+    assert_error(runtime.try_create(bundle), "linux.sysctl", "kernel.hostname", 'conflicts with the OCI "hostname"')
