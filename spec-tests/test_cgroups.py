@@ -1,0 +1,78 @@
+"""The container's cgroup when cgroupsPath names one that is there already
+(frozen, holding processes), `exec --cgroup`, resources the host cannot
+apply, and v1 device rules as the kernel lists them."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from cgroup_sandbox import V2, CgroupSandbox, alive
+from harness import CGROUP_ROOT, Bundle, Runtime, assert_error
+
+
+@pytest.fixture
+def sandbox(runtime: Runtime) -> Iterator[CgroupSandbox]:
+    """Taken down before the runtime fixture's audit (which it depends on)."""
+    cgroups = CgroupSandbox()
+    try:
+        yield cgroups
+    finally:
+        cgroups.remove()
+
+
+def freeze(sandbox: CgroupSandbox, relative: str = "") -> None:
+    sandbox.make(relative)
+    if V2:
+        (CGROUP_ROOT / sandbox.path(relative).lstrip("/") / "cgroup.freeze").write_text("1")
+    else:
+        (CGROUP_ROOT / "freezer" / sandbox.path(relative).lstrip("/") / "freezer.state").write_text("FROZEN")
+
+
+# ---- a cgroup that is there already ------------------------------------------------
+
+@pytest.mark.parametrize("below", ["", "child"], ids=["frozen", "below-a-frozen-parent"])
+def test_a_frozen_cgroup_is_refused_without_hanging(runtime: Runtime, bundle: Bundle, sandbox: CgroupSandbox,
+                                                   below: str) -> None:
+    freeze(sandbox)
+    bundle.set("linux.cgroupsPath", sandbox.path(below))
+    started = time.monotonic()
+    result = runtime.run(bundle.payload("sleep", "600"), "-d", timeout=20)
+    assert_error(result, "linux.cgroupsPath", "container's cgroup unexpectedly frozen")
+    assert time.monotonic() - started < 10
+    assert runtime.listed_ids() == []
+    assert sandbox.exists() and (below == "" or not sandbox.exists(below))
+
+
+def test_a_cgroup_holding_processes_gets_a_warning_and_keeps_them(runtime: Runtime, bundle: Bundle,
+                                                                  sandbox: CgroupSandbox) -> None:
+    neighbours = [sandbox.sleeper(), sandbox.sleeper()]
+    bundle.set("linux.cgroupsPath", sandbox.path())
+    result = runtime.run(bundle.payload("exit", "0"))
+    result.ok()
+    assert any(line["level"] == "warning" and line["msg"] == "container's cgroup is not empty: 2 process(es) found"
+               for line in result.log)
+    assert all(alive(process) for process in neighbours)
+    assert sandbox.exists()
+
+
+def thaw(sandbox: CgroupSandbox) -> None:
+    if V2:
+        (CGROUP_ROOT / sandbox.path().lstrip("/") / "cgroup.freeze").write_text("0")
+    else:
+        (CGROUP_ROOT / "freezer" / sandbox.path().lstrip("/") / "freezer.state").write_text("THAWED")
+
+
+def test_start_in_a_cgroup_frozen_since_create_fails_without_hanging(runtime: Runtime, bundle: Bundle,
+                                                                    sandbox: CgroupSandbox) -> None:
+    bundle.set("linux.cgroupsPath", sandbox.path("ctr"))
+    container = runtime.create(bundle.payload("sleep", "600"))
+    freeze(sandbox)
+    started = time.monotonic()
+    assert_error(container.start(), "cgroup is frozen")
+    assert time.monotonic() - started < 10
+    thaw(sandbox)
+    container.delete("--force").ok()
+    assert not sandbox.exists("ctr")
