@@ -76,3 +76,23 @@ def test_start_in_a_cgroup_frozen_since_create_fails_without_hanging(runtime: Ru
     thaw(sandbox)
     container.delete("--force").ok()
     assert not sandbox.exists("ctr")
+
+
+# ---- limits the host cannot apply ------------------------------------------------------
+
+def mounted(controller: str) -> bool:
+    return not V2 and (CGROUP_ROOT / controller / "cgroup.procs").exists()
+
+
+@pytest.mark.parametrize("network, controller", [
+    ({"classID": 1048577}, "net_cls"),
+    ({"priorities": [{"name": "lo", "priority": 2}]}, "net_prio"),
+])
+def test_network_limits_without_their_controller_are_refused(runtime: Runtime, bundle: Bundle,
+                                                             network: dict, controller: str) -> None:
+    if mounted(controller):
+        pytest.skip(f"{controller} is mounted here")
+    bundle.set("linux.resources.network", network)
+    result = runtime.try_create(bundle.payload("sleep", "600"))
+    assert_error(result, "linux.resources.network", controller)
+    assert runtime.listed_ids() == []

@@ -197,11 +197,12 @@ def plan_network(res: Section, fs: V1Manager) -> list[Write]:
         name = entry.required("name", entry.string)
         priority = entry.required("priority", lambda k: entry.integer(k, UINT32))
         writes.append(("net_prio", "net_prio.ifpriomap", f"{name} {priority}", entry.path))
-    missing = {w[0] for w in writes} - set(fs.paths)
-    if missing:
-        # runc ignores these silently when the controller is not mounted.
-        fs.warnings.append(f"{net.path}: ignored, {' and '.join(sorted(missing))} not mounted")
-    return [w for w in writes if w[0] in fs.paths]
+    for controller, _, _, path in writes:
+        if controller not in fs.paths:
+            # A limit asked for and not applied would be a silent lie.
+            raise PyruncError(f"cannot be applied: the {controller} cgroup controller is not mounted",
+                              errno.ENOTSUP, path)
+    return writes
 
 
 def plan_rdma(res: Section, fs: V1Manager) -> list[Write]:

@@ -82,9 +82,12 @@ def plan(res: Section, fs: V2Manager) -> list[Write]:
     writes: list[Write] = []
     for planner in (plan_memory, plan_cpu, plan_pids, plan_io, plan_hugetlb, plan_rdma, plan_unified):
         writes.extend(planner(res, fs))
-    if res.sub("network"):
-        # runc ignores them on v2 too: net_cls/net_prio do not exist there.
-        fs.warnings.append(f"{res.at('network')}: ignored, not available on cgroup v2")
+    net = res.sub("network")
+    if net is not None:
+        for key, controller in (("classID", "net_cls"), ("priorities", "net_prio")):
+            if net.data.get(key) is not None:
+                raise PyruncError(f"cannot be applied: cgroup v2 has no {controller} controller",
+                                  errno.ENOTSUP, net.at(key))
     return writes
 
 

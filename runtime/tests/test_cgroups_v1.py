@@ -392,13 +392,18 @@ def test_bad_values_name_the_json_path(cg: v1.V1Manager, resources: dict, path: 
     assert info.value.path == path and str(info.value).startswith(path + ": ")
 
 
-def test_network_without_net_cls_is_a_warning(cg: v1.V1Manager) -> None:
-    if "net_cls" in cg.paths:
-        cg.apply({"network": {"classID": 0x100001}})
-        assert value(cg, "net_cls", "net_cls.classid") == str(0x100001)
-    else:
-        cg.apply({"network": {"classID": 0x100001}})
-        assert any("net_cls not mounted" in w for w in cg.warnings)
+@pytest.mark.parametrize("network, controller, path", [
+    ({"classID": 0x100001}, "net_cls", "linux.resources.network.classID"),
+    ({"priorities": [{"name": "lo", "priority": 3}]}, "net_prio", "linux.resources.network.priorities[0]"),
+])
+def test_network_without_its_controller_is_refused(cg: v1.V1Manager, network: dict, controller: str,
+                                                   path: str) -> None:
+    if controller in cg.paths:
+        pytest.skip(f"{controller} is mounted here")
+    with pytest.raises(PyruncError, match=f"the {controller} cgroup controller is not mounted") as info:
+        cg.apply({"network": network, "pids": {"limit": 7}})
+    assert info.value.path == path
+    assert value(cg, "pids", "pids.max") == "max"   # refused before anything was written
 
 
 def test_stats_layout(cg: v1.V1Manager, helper: Helper) -> None:

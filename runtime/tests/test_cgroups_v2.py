@@ -205,9 +205,15 @@ def test_errors_name_the_json_path(fake: v2.V2Manager, resources: dict, path: st
     assert info.value.path == path
 
 
-def test_network_is_ignored_with_a_warning(fake: v2.V2Manager) -> None:
-    fake.apply({"network": {"classID": 1}})
-    assert fake.warnings == ["linux.resources.network: ignored, not available on cgroup v2"]
+@pytest.mark.parametrize("network, controller, path", [
+    ({"classID": 1}, "net_cls", "linux.resources.network.classID"),
+    ({"priorities": [{"name": "lo", "priority": 3}]}, "net_prio", "linux.resources.network.priorities"),
+])
+def test_network_is_refused(fake: v2.V2Manager, network: dict, controller: str, path: str) -> None:
+    with pytest.raises(PyruncError, match=f"cgroup v2 has no {controller} controller") as info:
+        fake.apply({"network": network, "pids": {"limit": 7}})
+    assert info.value.path == path and written(fake, "pids.max") == "max"
+    fake.apply({"network": {}})     # nothing asked for: nothing to refuse
 
 
 # ---------------------------------------------------------------- devices
