@@ -96,3 +96,32 @@ def test_network_limits_without_their_controller_are_refused(runtime: Runtime, b
     result = runtime.try_create(bundle.payload("sleep", "600"))
     assert_error(result, "linux.resources.network", controller)
     assert runtime.listed_ids() == []
+
+
+# ---- v1 device rules as the kernel lists them ----------------------------------------------
+
+DEFAULT_DEVICE_LINES = {"b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                        "c 5:0 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm"}
+
+
+@pytest.mark.skipif(V2, reason="devices.list is cgroup v1's")
+@pytest.mark.parametrize("rules, shown", [
+    ([{"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}], {"c 10:229 rwm"}),
+    ([{"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+      {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "rw"},
+      {"allow": True, "type": "c", "major": 4, "access": "r"},
+      {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "w"}],
+     {"c 10:229 rwm", "b 7:0 rw", "c 4:* r", "c 4:1 w"}),
+    ([{"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+      {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "m"}], {"c 10:229 rwm"}),
+    ([{"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+      {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "w"}], {"c 10:229 rm"}),
+], ids=["fuse", "several", "merged", "narrowed"])
+def test_v1_device_list_shows_each_allowed_rule(runtime: Runtime, bundle: Bundle, rules: list[dict],
+                                                shown: set[str]) -> None:
+    bundle.set("linux.resources.devices", [{"allow": False, "access": "rwm"}, *rules])
+    container = runtime.create(bundle.payload("sleep", "600"))
+    devices = next(line.split(":", 2)[2] for line in Path(f"/proc/{container.pid}/cgroup").read_text().splitlines()
+                   if line.split(":")[1] == "devices")
+    listed = set((CGROUP_ROOT / "devices" / devices.lstrip("/") / "devices.list").read_text().splitlines())
+    assert listed == DEFAULT_DEVICE_LINES | shown
