@@ -125,3 +125,63 @@ def test_v1_device_list_shows_each_allowed_rule(runtime: Runtime, bundle: Bundle
                    if line.split(":")[1] == "devices")
     listed = set((CGROUP_ROOT / "devices" / devices.lstrip("/") / "devices.list").read_text().splitlines())
     assert listed == DEFAULT_DEVICE_LINES | shown
+
+
+# ---- exec --cgroup ------------------------------------------------------------------------
+
+def cgroups_of(pid: int) -> dict[str, str]:
+    found = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            found[controller] = path
+    return found
+
+
+def make_sub_cgroup(container_pid: int, name: str) -> None:
+    """`name` below the container's cgroup in each v1 hierarchy (or v2's one)."""
+    for controller, path in cgroups_of(container_pid).items():
+        base = CGROUP_ROOT / (controller.removeprefix("name=") if controller else "") / path.lstrip("/")
+        if (V2 and controller) or (not V2 and not controller) or not base.is_dir():
+            continue
+        (base / name).mkdir()
+        for knob in ("cpuset.cpus", "cpuset.mems"):
+            if (base / name / knob).exists():
+                (base / name / knob).write_text((base / knob).read_text())
+
+
+def exec_detached(runtime: Runtime, cid: str, *flags: str) -> tuple[int, str]:
+    pid_file = runtime.scratch / f"exec-{runtime.calls}.pid"
+    result = runtime("exec", "--detach", "--pid-file", str(pid_file), *flags, cid, "/payload", "sleep", "600")
+    return (int(pid_file.read_text()) if result.returncode == 0 else 0), result
+
+
+def test_exec_into_a_sub_cgroup(runtime: Runtime, bundle: Bundle) -> None:
+    container = runtime.create(bundle.payload("sleep", "600"))
+    container.start().ok()
+    own = cgroups_of(container.pid)
+    make_sub_cgroup(container.pid, "sub")
+    pid, result = exec_detached(runtime, container.cid, "--cgroup", "sub")
+    result.ok()
+    placed = {controller: path for controller, path in cgroups_of(pid).items() if bool(controller) != V2}
+    assert placed and placed == {controller: own[controller] + "/sub" for controller in placed}
+    if not V2:
+        pid, result = exec_detached(runtime, container.cid, "--cgroup", "memory,pids:sub")
+        result.ok()
+        placed = cgroups_of(pid)
+        assert placed["memory"] == own["memory"] + "/sub" and placed["pids"] == own["pids"] + "/sub"
+        assert placed["freezer"] == own["freezer"]
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("../..", "is not a sub cgroup path"), ("sub/../../elsewhere", "is not a sub cgroup path"),
+    ("missing", "no such sub-cgroup"), ("a:b:c", "invalid --cgroup argument"),
+])
+def test_exec_refuses_a_cgroup_outside_the_container(runtime: Runtime, bundle: Bundle, arg: str,
+                                                     message: str) -> None:
+    container = runtime.create(bundle.payload("sleep", "600"))
+    container.start().ok()
+    make_sub_cgroup(container.pid, "sub")
+    pid, result = exec_detached(runtime, container.cid, "--cgroup", arg)
+    assert_error(result, message)
+    assert container.state()["status"] == "running"

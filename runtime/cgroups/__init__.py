@@ -17,7 +17,7 @@ from ..errors import PyruncError
 from .base import DEFAULT_ROOT, STATE_VERSION, CgroupManager, check_inner_path, own_cgroups
 
 __all__ = ["CgroupManager", "PyruncError", "detect_mode", "device_rules_v2", "manager_from_state",
-           "open_manager"]
+           "open_manager", "parse_sub_cgroups"]
 
 
 def detect_mode(root: str = DEFAULT_ROOT) -> str:
@@ -89,3 +89,25 @@ def device_rules_v2(rules: list[dict], path: str = "linux.resources.devices") ->
     """See v2.device_rules_v2: OCI device rules -> an eBPF filter's rule list."""
     from .v2 import device_rules_v2 as compile_rules
     return compile_rules(rules, path)
+
+
+def parse_sub_cgroups(args: list[str]) -> dict[str, str]:
+    """runc's `exec --cgroup` values: "PATH" (every controller; given alone)
+    or "CONTROLLER[,CONTROLLER]:PATH" -> controller ("" for all) -> path."""
+    paths: dict[str, str] = {}
+    for arg in args:
+        parts = arg.split(":")
+        if len(parts) > 2:
+            raise PyruncError(f"invalid --cgroup argument: {arg}")
+        if len(parts) == 1:
+            if len(args) != 1:
+                raise PyruncError(f"invalid --cgroup argument: {arg} (missing <controller>: prefix)")
+            paths[""] = arg
+            continue
+        for controller in parts[0].split(","):
+            if not controller:
+                raise PyruncError(f"invalid --cgroup argument: {arg} (empty <controller> prefix)")
+            if controller in paths:
+                raise PyruncError(f"invalid --cgroup argument(s): controller {controller} specified multiple times")
+            paths[controller] = parts[1]
+    return paths

@@ -702,6 +702,23 @@ class CgroupManager:
             if pids:
                 self.warnings.append(f"container's cgroup is not empty: {len(pids)} process(es) found")
 
+    def add_pid_below(self, pid: int, subs: dict[str, str]) -> None:
+        """`exec --cgroup`: into the container's cgroup, then into the
+        existing sub-cgroups `subs` names (parse_sub_cgroups), each of which
+        must lie within the container's cgroup."""
+        self.add_pid(pid)
+        for directory, sub in self._sub_cgroups(subs).items():
+            target = os.path.normpath(f"{directory}/{sub}")
+            if target != directory and not target.startswith(directory + "/"):
+                raise PyruncError(f"{sub} is not a sub cgroup path", errno.EINVAL)
+            if not os.path.isdir(target):
+                raise PyruncError(f"--cgroup {sub}: no such sub-cgroup {target}", errno.ENOENT)
+            add_pid_to(target, pid)
+
+    def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
+        """Container cgroup directory -> the sub-path asked for below it."""
+        raise NotImplementedError
+
     def owned(self) -> bool:
         """True when pyrunc made the container's cgroup, so that every
         process in it is the container's."""

@@ -267,6 +267,20 @@ class V1Manager(CgroupManager):
                     raise
                 self._drop_unified(exc)
 
+    def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
+        if "" in subs:
+            # Every v1 hierarchy (the unified one of hybrid hosts is ours only for hugetlb).
+            return {directory: subs[""] for name, directory in self._named_dirs() if name != "unified"}
+        chosen: dict[str, str] = {}
+        for controller, sub in subs.items():
+            directory = self.paths.get(controller)
+            if directory is None:
+                raise PyruncError(f"unknown controller {controller} in --cgroup", errno.EINVAL)
+            if chosen.setdefault(directory, sub) != sub:
+                raise PyruncError(f"--cgroup gives co-mounted controllers different paths ({controller})",
+                                  errno.EINVAL)
+        return chosen
+
     def _named_dirs(self) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
         for name, directory in self.paths.items():

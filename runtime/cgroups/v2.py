@@ -231,6 +231,13 @@ class V2Manager(CgroupManager):
     def add_pid(self, pid: int) -> None:
         add_pid_to(self.path, pid)
 
+    def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
+        # One hierarchy: controller prefixes may name it, but only one path.
+        paths = {sub.strip("/") for sub in subs.values()}
+        if len(paths) != 1:
+            raise PyruncError("--cgroup: cgroup v2 has a single hierarchy, give one path", errno.EINVAL)
+        return {self.path: paths.pop()}
+
     # -- resources
     def apply(self, resources: dict, path: str = "linux.resources") -> None:
         res = Section(resources, path)

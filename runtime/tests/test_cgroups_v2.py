@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from pyrunc.runtime.cgroups import (
-    detect_mode, device_rules_v2, manager_from_state, open_manager, systemd, v2)
+    detect_mode, device_rules_v2, manager_from_state, open_manager, parse_sub_cgroups, systemd, v2)
 from pyrunc.runtime.cgroups.base import UNLIMITED, read_text, remove_tree, write_file
 from pyrunc.runtime.errors import PyruncError
 
@@ -462,3 +462,44 @@ def test_real_cgroup2(real: v2.V2Manager) -> None:
         if child.poll() is None:
             child.kill()
         child.wait(10)
+
+
+# ---------------------------------------------------------------- exec --cgroup
+
+@pytest.mark.parametrize("args, parsed", [
+    ([], {}), (["sub"], {"": "sub"}), (["memory:a"], {"memory": "a"}),
+    (["memory,pids:a", "cpu:b"], {"memory": "a", "pids": "a", "cpu": "b"}),
+])
+def test_parse_sub_cgroups(args: list[str], parsed: dict) -> None:
+    assert parse_sub_cgroups(args) == parsed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a:b:c"], "invalid --cgroup argument: a:b:c"),
+    (["sub", "memory:a"], "missing <controller>: prefix"),
+    ([",memory:a"], "empty <controller> prefix"),
+    (["memory:a", "memory:b"], "controller memory specified multiple times"),
+])
+def test_parse_sub_cgroups_refuses(args: list[str], message: str) -> None:
+    with pytest.raises(PyruncError, match=message):
+        parse_sub_cgroups(args)
+
+
+def test_add_pid_below(fake: v2.V2Manager) -> None:
+    for level in (Path(fake.path) / "sub", Path(fake.path) / "sub" / "deeper"):
+        fake_level(level, {"cgroup.procs": ""})
+    fake.add_pid_below(1234, {"": "sub/deeper"})
+    assert read_text(f"{fake.path}/sub/deeper", "cgroup.procs") == "1234"
+    fake.add_pid_below(1235, {"memory": "/sub", "pids": "sub"})   # prefixes name the one hierarchy
+    assert read_text(f"{fake.path}/sub", "cgroup.procs") == "1235"
+
+
+@pytest.mark.parametrize("subs, message", [
+    ({"": "../c2"}, "is not a sub cgroup path"), ({"": "sub/../../x"}, "is not a sub cgroup path"),
+    ({"": "missing"}, "no such sub-cgroup"), ({"memory": "a", "pids": "b"}, "single hierarchy"),
+])
+def test_add_pid_below_refuses(fake: v2.V2Manager, tmp_path: Path, subs: dict, message: str) -> None:
+    fake_level(tmp_path / "pyrunc" / "c2", {"cgroup.procs": ""})
+    with pytest.raises(PyruncError, match=message):
+        fake.add_pid_below(1234, subs)
+    assert read_text(str(tmp_path / "pyrunc" / "c2"), "cgroup.procs") == ""
