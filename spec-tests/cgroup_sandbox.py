@@ -8,9 +8,11 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from harness import CGROUP_ROOT, poll, process_alive
+import pytest
+
+from harness import CGROUP_ROOT, Runtime, poll, process_alive
 
 V2 = (CGROUP_ROOT / "cgroup.controllers").exists()
 
@@ -90,3 +92,13 @@ class CgroupSandbox:
 
 def alive(process: subprocess.Popen[bytes]) -> bool:
     return process.poll() is None and process_alive(process.pid)
+
+
+@pytest.fixture
+def sandbox(runtime: Runtime) -> Iterator[CgroupSandbox]:
+    """Taken down before the runtime fixture's audit (which it depends on)."""
+    cgroups = CgroupSandbox()
+    try:
+        yield cgroups
+    finally:
+        cgroups.remove()

@@ -8,11 +8,10 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from cgroup_sandbox import CgroupSandbox, alive
+from cgroup_sandbox import CgroupSandbox, alive, sandbox  # noqa: F401 (a fixture)
 from harness import Bundle, Runtime, assert_error, poll, process_alive
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
@@ -199,16 +198,6 @@ def test_state_is_readable_by_root_only(runtime: Runtime, bundle: Bundle) -> Non
 
 
 # ---- cgroups that are not the container's ----------------------------------------
-
-@pytest.fixture
-def sandbox(runtime: Runtime) -> Iterator[CgroupSandbox]:
-    """Taken down before the runtime fixture's audit (which it depends on)."""
-    cgroups = CgroupSandbox()
-    try:
-        yield cgroups
-    finally:
-        cgroups.remove()
-
 
 def test_delete_spares_the_host_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
                                                                sandbox: CgroupSandbox) -> None:

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from cgroup_sandbox import V2, CgroupSandbox, alive
+from cgroup_sandbox import V2, CgroupSandbox, alive, sandbox  # noqa: F401 (a fixture)
 from harness import CGROUP_ROOT, Bundle, Runtime, assert_error
-
-
-@pytest.fixture
-def sandbox(runtime: Runtime) -> Iterator[CgroupSandbox]:
-    """Taken down before the runtime fixture's audit (which it depends on)."""
-    cgroups = CgroupSandbox()
-    try:
-        yield cgroups
-    finally:
-        cgroups.remove()
 
 
 def freeze(sandbox: CgroupSandbox, relative: str = "") -> None:
