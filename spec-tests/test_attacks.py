@@ -323,3 +323,13 @@ def test_sysctls_reach_a_joined_namespace_of_its_own(runtime: Runtime, bundle: B
 def test_sysctl_kernel_hostname_conflicts_with_the_hostname_field(runtime: Runtime, bundle: Bundle) -> None:
     bundle.set("hostname", "box").set("linux.sysctl", {"kernel.hostname": "other"})
     assert_error(runtime.try_create(bundle), "linux.sysctl", "kernel.hostname", 'conflicts with the OCI "hostname"')
+
+
+def test_ps_lists_only_the_containers_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
+                                                                     sandbox: CgroupSandbox) -> None:
+    host_process = sandbox.sleeper()
+    bundle.set("linux.cgroupsPath", sandbox.path())
+    container = runtime.create(bundle.payload("sleep", "600"))
+    container.start().ok()
+    assert runtime("ps", "--format", "json", container.cid).json() == [container.pid]
+    assert alive(host_process)

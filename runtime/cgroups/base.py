@@ -280,7 +280,7 @@ def walk_dirs(directory: str) -> Iterator[str]:
 
 def make_dirs(directory: str) -> list[str]:
     """mkdir -p, returning the directories it made (outermost first).  A
-    parent removed meanwhile (the last container of /pyrunc going away) is
+    parent removed meanwhile (the container that made it going away) is
     made again."""
     for _ in range(3):
         try:
