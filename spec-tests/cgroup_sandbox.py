@@ -75,19 +75,24 @@ class CgroupSandbox:
             if process.poll() is None:
                 process.kill()
             process.wait()
-        for base in self.dirs():
-            if not base.exists():
-                continue
-            for current, _, _ in sorted(os.walk(base), key=lambda entry: -len(entry[0])):
-                if (Path(current) / "freezer.state").exists():
-                    (Path(current) / "freezer.state").write_text("THAWED")
-                for pid in (Path(current) / "cgroup.procs").read_text().split():
-                    try:
-                        os.kill(int(pid), 9)
-                    except ProcessLookupError:
-                        pass
-                poll(lambda: not (Path(current) / "cgroup.procs").read_text().split(), 5, f"{current} to empty")
-                os.rmdir(current)
+        # Deepest first, in every hierarchy; thawed before anything is
+        # killed, as a frozen process dies only once thawed.
+        levels = sorted((Path(current) for base in self.dirs() if base.exists() for current, _, _ in os.walk(base)),
+                        key=lambda path: -len(path.parts))
+        for level in levels:
+            if (level / "freezer.state").exists():
+                (level / "freezer.state").write_text("THAWED")
+            if (level / "cgroup.freeze").exists():
+                (level / "cgroup.freeze").write_text("0")
+        for level in levels:
+            for pid in (level / "cgroup.procs").read_text().split():
+                try:
+                    os.kill(int(pid), 9)
+                except ProcessLookupError:
+                    pass
+        for level in levels:
+            poll(lambda: not (level / "cgroup.procs").read_text().split(), 5, f"{level} to empty")
+            os.rmdir(level)
 
 
 def alive(process: subprocess.Popen[bytes]) -> bool:
