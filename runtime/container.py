@@ -230,9 +230,11 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         go_text = lambda pid: hook_state(pid, "creating") + "\n" + hook_state(pid, "created")  # noqa: E731
 
     def place(pid: int) -> None:
-        # Into the cgroup before the init runs a single container step.
+        # Into the cgroup before the init runs a single container step; a
+        # cgroup frozen since it was checked would hold the init for good.
         if manager is not None:
             manager.add_pid(pid)
+            manager.refuse_frozen()
 
     try:
         with idmap.DetachedMounts(the_plan.mounts):

@@ -694,9 +694,7 @@ class CgroupManager:
         """runc's checks of the cgroup before the init joins it: a frozen
         one would hold the init for good (refused); processes already in it
         are not the container's (a warning: they are never killed)."""
-        if self.held_frozen():
-            raise PyruncError(f"container's cgroup unexpectedly frozen ({self._procs_dir()})", errno.EBUSY,
-                              CGROUPS_PATH)
+        self.refuse_frozen()
         if not self.owned():
             pids = self.pids()
             if pids:
@@ -718,6 +716,11 @@ class CgroupManager:
     def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
         """Container cgroup directory -> the sub-path asked for below it."""
         raise NotImplementedError
+
+    def refuse_frozen(self) -> None:
+        if self.held_frozen():
+            raise PyruncError(f"container's cgroup unexpectedly frozen ({self._procs_dir()})", errno.EBUSY,
+                              CGROUPS_PATH)
 
     def owned(self) -> bool:
         """True when pyrunc made the container's cgroup, so that every
