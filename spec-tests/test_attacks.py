@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cgroup_sandbox import CgroupSandbox, alive, sandbox  # noqa: F401 (a fixture)
-from harness import Bundle, Runtime, assert_error, poll, process_alive
+from harness import Bundle, Container, Runtime, assert_error, poll, process_alive
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
             "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_ADMIN", "CAP_NET_RAW",
@@ -199,15 +199,22 @@ def test_state_is_readable_by_root_only(runtime: Runtime, bundle: Bundle) -> Non
 
 # ---- cgroups that are not the container's ----------------------------------------
 
-def test_delete_spares_the_host_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
-                                                               sandbox: CgroupSandbox) -> None:
+def started_beside_a_host_process(runtime: Runtime, bundle: Bundle,
+                                  sandbox: CgroupSandbox) -> tuple[Container, subprocess.Popen[bytes]]:
+    """A running container whose cgroupsPath names a cgroup holding a host process."""
     host_process = sandbox.sleeper()
     bundle.set("linux.cgroupsPath", sandbox.path())
     container = runtime.create(bundle.payload("sleep", "600"))
-    sandbox.make("child")   # not before: v1 refuses a deny-all device rule above a child
+    container.start().ok()
+    return container, host_process
+
+
+def test_delete_spares_the_host_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
+                                                               sandbox: CgroupSandbox) -> None:
+    container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
     assert {"level": "warning", "msg": "container's cgroup is not empty: 1 process(es) found"}.items() \
         <= container.created.log[0].items()
-    container.start().ok()
+    sandbox.make("child")   # not before create: v1 refuses a deny-all device rule above a child
     init = container.pid
     container.kill("KILL", all_processes=True).ok()
     container.wait_status("stopped")
@@ -219,10 +226,7 @@ def test_delete_spares_the_host_processes_of_an_existing_cgroup(runtime: Runtime
 
 def test_delete_force_of_a_running_container_spares_its_cgroup_neighbours(runtime: Runtime, bundle: Bundle,
                                                                           sandbox: CgroupSandbox) -> None:
-    host_process = sandbox.sleeper()
-    bundle.set("linux.cgroupsPath", sandbox.path())
-    container = runtime.create(bundle.payload("sleep", "600"))
-    container.start().ok()
+    container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
     init = container.pid
     container.delete("--force").ok()
     assert not process_alive(init) and alive(host_process)
@@ -327,9 +331,6 @@ def test_sysctl_kernel_hostname_conflicts_with_the_hostname_field(runtime: Runti
 
 def test_ps_lists_only_the_containers_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
                                                                      sandbox: CgroupSandbox) -> None:
-    host_process = sandbox.sleeper()
-    bundle.set("linux.cgroupsPath", sandbox.path())
-    container = runtime.create(bundle.payload("sleep", "600"))
-    container.start().ok()
+    container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
     assert runtime("ps", "--format", "json", container.cid).json() == [container.pid]
     assert alive(host_process)
