@@ -150,6 +150,7 @@ def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, 
     the user may not make it (runc's rule: fine unless limits are asked for)."""
     from . import cgroups, rootless
     manager = cgroups.open_manager(spec.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup)
+    undo.add(manager.destroy)   # what it made, even if it fails half-way
     try:
         manager.create()
     except PyruncError as exc:
@@ -157,8 +158,8 @@ def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, 
             raise
         rootless.check_limits_without_cgroup(spec.linux.resources, exc)
         logger.debug(f"rootless: going without a cgroup: {exc}")
+        manager.destroy()
         return None
-    undo.add(manager.destroy)
     manager.check_before_use()
     resources = spec.linux.resources
     if opts.rootless and "devices" in resources:

@@ -174,3 +174,10 @@ def test_exec_refuses_a_cgroup_outside_the_container(runtime: Runtime, bundle: B
     pid, result = exec_detached(runtime, container.cid, "--cgroup", arg)
     assert_error(result, message)
     assert container.state()["status"] == "running"
+
+
+def test_a_cgroup_failing_half_way_leaves_no_parent_behind(runtime: Runtime, bundle: Bundle) -> None:
+    parent = f"{runtime.prefix}-made"
+    bundle.set("linux.cgroupsPath", f"/{parent}/cgroup.procs/x")    # a file where a directory must go
+    assert_error(runtime.try_create(bundle.payload("sleep", "600")), "cannot create cgroup")
+    assert not list(CGROUP_ROOT.glob(f"*/{parent}"))

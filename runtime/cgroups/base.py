@@ -278,19 +278,22 @@ def walk_dirs(directory: str) -> Iterator[str]:
         yield from walk_dirs(child)
 
 
-def make_dirs(directory: str) -> list[str]:
-    """mkdir -p, returning the directories it made (outermost first).  A
+def make_dirs(directory: str, made: list[str]) -> None:
+    """mkdir -p, appending each directory it makes to `made` (outermost
+    first) as it goes, so a failure half-way still says what to remove. A
     parent removed meanwhile (the container that made it going away) is
     made again."""
-    for _ in range(3):
+    for attempt in range(3):
         try:
-            return _make_dirs_once(directory)
+            _make_dirs_once(directory, made)
+            return
         except FileNotFoundError:
-            continue
-    return _make_dirs_once(directory)
+            if attempt == 2:
+                raise PyruncError(f"cannot create cgroup {directory}: a parent keeps going away",
+                                  errno.ENOENT) from None
 
 
-def _make_dirs_once(directory: str) -> list[str]:
+def _make_dirs_once(directory: str, made: list[str]) -> None:
     missing = []
     current = directory
     while not os.path.isdir(current):
@@ -299,7 +302,6 @@ def _make_dirs_once(directory: str) -> list[str]:
         if parent == current:
             break
         current = parent
-    made = []
     for path in reversed(missing):
         try:
             os.mkdir(path, 0o755)
@@ -310,7 +312,6 @@ def _make_dirs_once(directory: str) -> list[str]:
             raise
         except OSError as exc:
             raise PyruncError(f"cannot create cgroup {path}: {exc.strerror}", exc.errno) from None
-    return made
 
 
 def remove_tree(directory: str, timeout: float = 2.0) -> None:

@@ -250,7 +250,7 @@ class V1Manager(CgroupManager):
     def create(self) -> None:
         for name, directory in self._named_dirs():
             try:
-                self.created.extend(make_dirs(directory))
+                make_dirs(directory, self.created)
             except PyruncError as exc:
                 if name != "unified":
                     raise

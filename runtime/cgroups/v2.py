@@ -225,7 +225,7 @@ class V2Manager(CgroupManager):
 
     # -- lifecycle
     def create(self) -> None:
-        self.created.extend(make_dirs(self.path))
+        make_dirs(self.path, self.created)
         enable_controllers(self.root, self.path, None)
 
     def add_pid(self, pid: int) -> None:

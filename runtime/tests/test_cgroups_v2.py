@@ -503,3 +503,13 @@ def test_add_pid_below_refuses(fake: v2.V2Manager, tmp_path: Path, subs: dict, m
     with pytest.raises(PyruncError, match=message):
         fake.add_pid_below(1234, subs)
     assert read_text(str(tmp_path / "pyrunc" / "c2"), "cgroup.procs") == ""
+
+
+def test_a_create_failing_half_way_says_what_it_made(tmp_path: Path) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    manager = open_manager("/made/" + "x" * 300, "x", root=str(tmp_path), own={"": "/"})
+    with pytest.raises(PyruncError, match="cannot create cgroup"):
+        manager.create()
+    assert manager.created == [f"{tmp_path}/made"]
+    manager.destroy()
+    assert not (tmp_path / "made").exists()
