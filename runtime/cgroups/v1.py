@@ -400,8 +400,8 @@ class V1Manager(CgroupManager):
         directory = self.paths.get("freezer")
         try:
             return directory is not None and read_text(directory, "freezer.state").strip() != "THAWED"
-        except FileNotFoundError:
-            return False
+        except OSError:
+            return False    # not there (yet), or not ours to read: nothing holds it
 
     def procs_hierarchy(self) -> str:
         return next((name for name in PROCS_HIERARCHIES if name in self.paths), next(iter(self.paths)))
