@@ -697,7 +697,10 @@ class CgroupManager:
         are not the container's (a warning: they are never killed)."""
         self.refuse_frozen()
         if not self.owned():
-            pids = self.pids()
+            try:
+                pids = self.pids()
+            except OSError:
+                pids = []   # not ours to read: nothing to warn about then
             if pids:
                 self.warnings.append(f"container's cgroup is not empty: {len(pids)} process(es) found")
 
