@@ -16,7 +16,7 @@ from . import spec as spec_mod
 from .errors import PyruncError, from_os_error
 from .log import logger
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
-from .state import process_start_time
+from .state import cgroup_of, process_start_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, 
     the user may not make it (runc's rule: fine unless limits are asked for)."""
     from . import cgroups, rootless
     manager = cgroups.open_manager(spec.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup)
+    undo.add(manager.destroy)   # what it made, even if it fails half-way
     try:
         manager.create()
     except PyruncError as exc:
@@ -157,8 +158,9 @@ def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, 
             raise
         rootless.check_limits_without_cgroup(spec.linux.resources, exc)
         logger.debug(f"rootless: going without a cgroup: {exc}")
+        manager.destroy()
         return None
-    undo.add(manager.destroy)
+    manager.check_before_use()
     resources = spec.linux.resources
     if opts.rootless and "devices" in resources:
         # Device rules may not be the user's to enforce: tried, and a
@@ -172,7 +174,27 @@ def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, 
         resources = {key: value for key, value in resources.items() if key != "devices"}
     if resources:
         manager.apply(resources)
+    for warning in manager.warnings:
+        logger.warning(warning)
     return manager
+
+
+def _init_identity(pid: int, manager: Any) -> dict[str, Any]:
+    """What tells the init from any other process later, besides its start
+    time: its pid namespace when it is not ours, and its cgroup."""
+    identity: dict[str, Any] = {}
+    try:
+        pid_ns = os.stat(f"/proc/{pid}/ns/pid").st_ino
+        if pid_ns != os.stat("/proc/self/ns/pid").st_ino:
+            identity["initPidNs"] = pid_ns
+    except OSError:
+        pass
+    if manager is not None:
+        hierarchy = manager.procs_hierarchy()
+        path = cgroup_of(pid, hierarchy)
+        if path is not None:
+            identity["initCgroup"] = [hierarchy, path]
+    return identity
 
 
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
@@ -217,9 +239,11 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     in_init = the_plan.hooks["createContainer"] or the_plan.hooks["startContainer"]
 
     def place(pid: int) -> None:
-        # Into the cgroup before the init runs a single container step.
+        # Into the cgroup before the init runs a single container step; a
+        # cgroup frozen since it was checked would hold the init for good.
         if manager is not None:
             manager.add_pid(pid)
+            manager.refuse_frozen()
 
     try:
         with idmap.DetachedMounts(the_plan.mounts):
@@ -242,6 +266,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         "annotations": spec.annotations,
         "cgroup": manager.to_state() if manager is not None else None,
         "config": spec.raw,
+        **_init_identity(pid, manager),
     })
     state.save()
     if opts.pid_file:
@@ -294,6 +319,8 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
 def _release_init(state: ContainerState) -> None:
     """Open exec.fifo for reading: that unblocks the init, which writes a
     byte and execs.  Removing the fifo marks the container running."""
+    manager = cgroup_manager(state)
+    frozen = manager.held_frozen if manager is not None else None
     try:
         fd = os.open(state.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -311,6 +338,9 @@ def _release_init(state: ContainerState) -> None:
                 break
             if not state.init_alive():
                 raise PyruncError(f"container {state.id}: init exited before it started")
+            if frozen is not None and frozen():
+                # It would wait for good: no frozen init reaches its exec.
+                raise PyruncError(f"container {state.id}: its cgroup is frozen, the init cannot start")
         if answer != b"0":      # "E" and why: a startContainer hook failed
             os.set_blocking(fd, True)
             raise PyruncError(os.read(fd, 4096).decode(errors="replace") or "container init failed")
@@ -378,6 +408,29 @@ def parse_signal(text: str) -> int:
     raise PyruncError(f"unknown signal {text!r}")
 
 
+def container_process(state: ContainerState) -> Any:
+    """For a cgroup pyrunc did not make (so it may hold others' processes):
+    whether a pid is the container's. With a pid namespace of its own, its
+    members are; without one only the init can be told apart."""
+    pid_ns = state.data.get("initPidNs")
+    if pid_ns is None:
+        return lambda pid: pid == state.pid and state.init_alive()
+
+    def in_namespace(pid: int) -> bool:
+        try:
+            return os.stat(f"/proc/{pid}/ns/pid").st_ino == pid_ns
+        except OSError:
+            return False
+    return in_namespace
+
+
+def kill_all(state: ContainerState, manager: Any, sig: int) -> None:
+    if not manager.owned():
+        logger.warning(f"cgroup {manager.inner} was not made by pyrunc: signalling only the "
+                       "container's processes in it")
+    manager.kill_all(sig, container_process(state))
+
+
 def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
     state = store.load(container_id)
     status = status_of(state)
@@ -385,7 +438,7 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
         raise PyruncError("container not running")
     manager = cgroup_manager(state)
     if all_processes and manager is not None:
-        manager.kill_all(sig)
+        kill_all(state, manager, sig)
         return
     if not _signal_init(state, sig):
         raise PyruncError("container not running")
@@ -405,7 +458,7 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
         hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED), state.data.get("bundle", ""))
     manager = cgroup_manager(state)
     if manager is not None:
-        manager.kill_all(_signal.SIGKILL)
+        kill_all(state, manager, _signal.SIGKILL)
         manager.destroy()
     store.remove(state)
 
@@ -424,7 +477,7 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
         if status != STOPPED:
             manager = cgroup_manager(state)
             if status == PAUSED and manager is not None:
-                manager.kill_all(_signal.SIGKILL)
+                kill_all(state, manager, _signal.SIGKILL)
                 manager.thaw()
             _kill_and_wait(state)
         _destroy(store, state)

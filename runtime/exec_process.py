@@ -25,10 +25,11 @@ class ExecOptions:
 
     def __init__(self, process: dict[str, Any], detach: bool = False, pid_file: str | None = None,
                  console_socket: str | None = None, preserve_fds: int = 0,
-                 ignore_paused: bool = False) -> None:
+                 ignore_paused: bool = False, sub_cgroups: list[str] | None = None) -> None:
         self.process, self.detach, self.pid_file = process, detach, pid_file
         self.console_socket, self.preserve_fds = console_socket, preserve_fds
         self.ignore_paused = ignore_paused
+        self.sub_cgroups = sub_cgroups or []    # exec --cgroup values
 
 
 def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cwd: str | None,
@@ -94,8 +95,7 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     # runc filters exec'd processes with the container's seccomp profile too.
     the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds,
                                    seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
-    manager = cgroup_manager(state)
-    place = manager.add_pid if manager is not None else (lambda pid: None)
+    place = _placement(state, opts.sub_cgroups)
 
     undo = Undo()
     master = -1
@@ -130,6 +130,19 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     if opts.detach:
         return 0
     return attach_and_wait(pid, master)
+
+
+def _placement(state: ContainerState, sub_cgroups: list[str]) -> Any:
+    """Where the new process goes: the container's cgroup, or the existing
+    sub-cgroups of it that --cgroup names."""
+    from .cgroups import parse_sub_cgroups
+    subs = parse_sub_cgroups(sub_cgroups)
+    manager = cgroup_manager(state)
+    if manager is None:
+        if subs:
+            raise PyruncError("--cgroup: the container has no cgroup of its own")
+        return lambda pid: None
+    return (lambda pid: manager.add_pid_below(pid, subs)) if subs else manager.add_pid
 
 
 def _seccomp_agent(the_plan: Any, state: Any, pid: int, fd: int) -> None:

@@ -131,3 +131,25 @@ MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTE
               "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
 MPOL_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14,
               "MPOL_F_STATIC_NODES": 1 << 15}
+
+
+# Sysctls the kernel scopes to a namespace (by name, or by prefix); any other
+# would change the host.
+IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                         "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+UTS_SYSCTLS = frozenset({"kernel.hostname", "kernel.domainname"})
+SYSCTL_PREFIXES = (("net.", "network"), ("fs.mqueue.", "ipc"))
+# The OCI field that sets what a sysctl would, so the two would conflict (runc refuses).
+SYSCTL_FIELDS = {"kernel.hostname": "hostname"}
+
+
+def sysctl_namespace(name: str) -> str | None:
+    """The namespace type whose sysctl `name` is, or None when not namespaced."""
+    if name in IPC_SYSCTLS:
+        return "ipc"
+    if name in UTS_SYSCTLS:
+        return "uts"
+    for prefix, namespace in SYSCTL_PREFIXES:
+        if name.startswith(prefix):
+            return namespace
+    return None

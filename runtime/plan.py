@@ -439,30 +439,44 @@ def plan_dev_symlinks(mounts: list[MountStep]) -> list[MountStep]:
 
 # ---- sysctl -----------------------------------------------------------------
 
-_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
-
-
 def plan_sysctls(spec: Spec) -> list[tuple[str, str]]:
-    """Only namespaced sysctls, each needing the namespace it lives in (as runc)."""
+    """Only namespaced sysctls, each needing a namespace of the container's
+    own, created or joined, never the runtime's (as runc)."""
     result = []
     for key, value in spec.linux.sysctl.items():
         path = f"linux.sysctl.{key}"
         parts = key.split(".")
         if not key or "/" in key or any(p in ("", "..", ".") for p in parts):
             raise ConfigError("is not a valid sysctl name", path=path)
-        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
-            needed = "ipc"
-        elif key.startswith("net."):
-            needed = "network"
-        elif key in ("kernel.hostname", "kernel.domainname"):
-            needed = "uts"
-        else:
+        needed = k.sysctl_namespace(key)
+        if needed is None:
             raise ConfigError("is not a namespaced sysctl; refusing to change it for the host", path=path)
-        if not _has_new_or_joined(spec, needed):
-            raise ConfigError(f"needs a {needed} namespace", path=path)
+        if not _private_namespace(spec, needed):
+            raise ConfigError(f"is not allowed in the host's {needed} namespace: it would change the host",
+                              path=path)
+        if key in k.SYSCTL_FIELDS:
+            raise ConfigError(f'is not allowed: it conflicts with the OCI "{k.SYSCTL_FIELDS[key]}" field',
+                              path=path)
         result.append(("/proc/sys/" + "/".join(parts), value))
     return result
+
+
+def _private_namespace(spec: Spec, ns_type: str) -> bool:
+    """The config creates a namespace of this type, or joins one by path that
+    is not the one pyrunc runs in."""
+    for ns in spec.linux.namespaces:
+        if ns.type != ns_type:
+            continue
+        if not ns.path:
+            return True
+        try:
+            joined = os.stat(ns.path)
+            own = os.stat(f"/proc/self/ns/{_PROC_NS_NAMES[ns_type]}")
+        except OSError as exc:
+            raise ConfigError(f"cannot inspect the namespace {ns.path}: {exc.strerror}",
+                              path="linux.namespaces") from None
+        return (joined.st_dev, joined.st_ino) != (own.st_dev, own.st_ino)
+    return False
 
 
 # ---- process ----------------------------------------------------------------

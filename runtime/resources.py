@@ -16,7 +16,7 @@ import os
 import select
 import time
 
-from .container import cgroup_manager, pidfd_for, status_of
+from .container import cgroup_manager, container_process, pidfd_for, status_of
 from .errors import PyruncError, from_os_error
 from .log import logger
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore
@@ -341,9 +341,15 @@ def resume(store: StateStore, container_id: str) -> None:
 # ---- ps --------------------------------------------------------------------------
 
 def container_pids(store: StateStore, container_id: str) -> list[int]:
-    """Host pids of every process in the container's cgroup."""
-    manager = cgroup_manager(store.load(container_id))
-    return manager.pids() if manager is not None else []
+    """Host pids of every process in the container's cgroup (in one pyrunc
+    did not make, only the container's own)."""
+    state = store.load(container_id)
+    manager = cgroup_manager(state)
+    if manager is None:
+        return []
+    if manager.owned():
+        return manager.pids()
+    return [pid for pid in manager.pids() if container_process(state)(pid)]
 
 
 def run_ps(args: list[str]) -> str:

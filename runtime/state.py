@@ -64,6 +64,21 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def cgroup_of(pid: int, hierarchy: str) -> str | None:
+    """The cgroup of `pid` in the hierarchy whose controllers field in
+    /proc/PID/cgroup names `hierarchy` ("" for the unified one)."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if (hierarchy in controllers.split(",")) if hierarchy else not controllers:
+            return path
+    return None
+
+
 def now_rfc3339() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
@@ -85,7 +100,27 @@ class ContainerState(Record):
 
     def init_alive(self) -> bool:
         pid = self.pid
-        return pid > 0 and process_start_time(pid) == self.data.get("pidStartTime")
+        return pid > 0 and process_start_time(pid) == self.data.get("pidStartTime") and self._is_init(pid)
+
+    def _is_init(self, pid: int) -> bool:
+        """The process is the one create made, as far as create recorded it:
+        in the same pid namespace and in the container's cgroup (or below,
+        where the container may move itself). Never a host process that a
+        stale or forged pid and start time point at."""
+        pid_ns = self.data.get("initPidNs")
+        if pid_ns is not None:
+            try:
+                if os.stat(f"/proc/{pid}/ns/pid").st_ino != pid_ns:
+                    return False
+            except OSError:
+                return False
+        recorded = self.data.get("initCgroup")
+        if recorded:
+            hierarchy, path = recorded
+            actual = cgroup_of(pid, hierarchy)
+            # A root cgroup is never a container's: it tells nothing apart.
+            return path != "/" and actual is not None and (actual == path or actual.startswith(path + "/"))
+        return True
 
     def status(self, is_frozen: Any = None) -> str:
         if not self.init_alive():

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator
 
+from .linux_constants import SYSCTL_FIELDS, sysctl_namespace
+
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.json")
 
 PathParts = tuple[Any, ...]
@@ -438,43 +440,16 @@ def _check_time_namespace(ctx: _Context) -> Iterator[Problem]:
         yield _problem(("linux", "timeOffsets"), "cannot be applied to a joined time namespace")
 
 
-# Sysctls that the kernel scopes to a namespace, by name or by prefix; any
-# other sysctl would change the host, which runc refuses as well.
-_IPC_SYSCTLS = frozenset(
-    {
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    }
-)
-_UTS_SYSCTLS = frozenset({"kernel.hostname", "kernel.domainname"})
-_SYSCTL_PREFIXES = (("net.", "network"), ("fs.mqueue.", "ipc"))
-
-
-def _sysctl_namespace(name: str) -> str | None:
-    if name in _IPC_SYSCTLS:
-        return "ipc"
-    if name in _UTS_SYSCTLS:
-        return "uts"
-    for prefix, namespace in _SYSCTL_PREFIXES:
-        if name.startswith(prefix):
-            return namespace
-    return None
-
-
 def _sysctl_problem(name: str, namespaces: dict[str, dict[str, Any]] | None) -> str | None:
     if not name or "/" in name or "" in name.split("."):
         return "is not a valid sysctl name"
-    namespace = _sysctl_namespace(name)
+    namespace = sysctl_namespace(name)
     if namespace is None:
         return "is not namespaced: setting it would change the host"
     if namespaces is not None and namespace not in namespaces:
         return _needs_namespace(namespace)
+    if name in SYSCTL_FIELDS:
+        return f'is not allowed: it conflicts with the OCI "{SYSCTL_FIELDS[name]}" field'
     return None
 
 

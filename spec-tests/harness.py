@@ -431,9 +431,37 @@ def processes_of(ids: Iterable[str]) -> list[str]:
     return found
 
 
+def own_cgroups() -> set[str]:
+    """This process's cgroups, which the pyrunc it starts inherits, plus the
+    unified one's parent: relative cgroupsPaths (and the default, the id)
+    hang from there (v1: our cgroup; v2: its parent, as runc's)."""
+    found = set()
+    for line in _read("/proc/self/cgroup").decode().splitlines():
+        _, controllers, path = line.split(":", 2)
+        found.add(path)
+        if not controllers:
+            found.add(os.path.dirname(path))
+    return found
+
+
+def default_cgroup(controller: str, cid: str) -> Path:
+    """The cgroup directory of a container without cgroupsPath, in the v1
+    hierarchy of `controller`: the id below our own cgroup there (as runc)."""
+    for line in _read("/proc/self/cgroup").decode().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return CGROUP_ROOT / controller / path.lstrip("/") / cid
+    raise AssertionError(f"no {controller} hierarchy")
+
+
 def cgroup_dirs(ids: Iterable[str], paths: Iterable[str] = ()) -> list[str]:
-    patterns = [str(CGROUP_ROOT / "*" / "pyrunc" / cid) for cid in ids]
-    patterns += [str(CGROUP_ROOT / "*" / path.strip("/")) for path in paths if ":" not in path]
+    paths = [path for path in paths if ":" not in path]
+    inner = {path for path in paths if path.startswith("/")}
+    relative = [os.path.normpath(path) for path in [*ids, *(p for p in paths if not p.startswith("/"))]]
+    inner |= {os.path.join(base, path) for base in own_cgroups() for path in relative
+              if path != "." and not path.startswith("..")}
+    patterns = [str(CGROUP_ROOT / pattern / path.strip("/")) for path in inner for pattern in ("*", ".")
+                if path.strip("/")]
     return sorted({hit for pattern in patterns for hit in glob.glob(pattern)})
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOTFS, TIMEOUT, Bundle, Container, Invocation, Result, Runtime, assert_error
+from cgroup_sandbox import CgroupSandbox, alive, sandbox  # noqa: F401 (a fixture)
+from harness import (ROOTFS, TIMEOUT, Bundle, Container, Invocation, Result, Runtime, assert_error, poll,
+                     process_alive)
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
             "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_ADMIN", "CAP_NET_RAW",
@@ -294,3 +296,142 @@ def test_state_is_readable_by_root_only(runtime: Runtime, bundle: Bundle) -> Non
     assert stat.S_IMODE(os.stat(state_dir).st_mode) & 0o077 == 0
     assert stat.S_IMODE(os.stat(state_dir / "state.json").st_mode) & 0o077 == 0
     assert os.stat(state_dir).st_uid == 0
+
+
+# ---- cgroups that are not the container's ----------------------------------------
+
+def started_beside_a_host_process(runtime: Runtime, bundle: Bundle,
+                                  sandbox: CgroupSandbox) -> tuple[Container, subprocess.Popen[bytes]]:
+    """A running container whose cgroupsPath names a cgroup holding a host process."""
+    host_process = sandbox.sleeper()
+    bundle.set("linux.cgroupsPath", sandbox.path())
+    container = runtime.create(bundle.payload("sleep", "600"))
+    container.start().ok()
+    return container, host_process
+
+
+def test_delete_spares_the_host_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
+                                                               sandbox: CgroupSandbox) -> None:
+    container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
+    assert {"level": "warning", "msg": "container's cgroup is not empty: 1 process(es) found"}.items() \
+        <= container.created.log[0].items()
+    sandbox.make("child")   # not before create: v1 refuses a deny-all device rule above a child
+    init = container.pid
+    container.kill("KILL", all_processes=True).ok()
+    container.wait_status("stopped")
+    assert alive(host_process)
+    container.delete("--force").ok()
+    assert alive(host_process) and not process_alive(init)
+    assert sandbox.exists() and sandbox.exists("child")
+
+
+def test_delete_force_of_a_running_container_spares_its_cgroup_neighbours(runtime: Runtime, bundle: Bundle,
+                                                                          sandbox: CgroupSandbox) -> None:
+    container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
+    init = container.pid
+    container.delete("--force").ok()
+    assert not process_alive(init) and alive(host_process)
+    assert sandbox.exists()
+
+
+@pytest.mark.parametrize("path", [".", "..", "../..", "x/../..", "./"])
+def test_relative_paths_cannot_reach_the_callers_cgroup(runtime: Runtime, bundle: Bundle,
+                                                        sandbox: CgroupSandbox, path: str) -> None:
+    """pyrunc started from inside the sandbox: a neighbour shares its cgroup."""
+    neighbour = sandbox.sleeper("caller")
+    bundle.set("linux.cgroupsPath", path).payload("sleep", "600")
+    result = runtime.try_create(bundle, preexec_fn=sandbox.enter("caller"))
+    assert_error(result, "linux.cgroupsPath", "own cgroup or one above it")
+    runtime("delete", "--force", result.argv[-1], preexec_fn=sandbox.enter("caller"))
+    assert alive(neighbour)
+    assert sandbox.exists("caller")
+
+
+def test_a_relative_path_nests_below_the_callers_cgroup(runtime: Runtime, bundle: Bundle,
+                                                       sandbox: CgroupSandbox) -> None:
+    neighbour = sandbox.sleeper("caller")
+    bundle.set("linux.cgroupsPath", "inner/../ctr").payload("sleep", "600")
+    container = runtime.create(bundle, preexec_fn=sandbox.enter("caller"))
+    assert f"{sandbox.path('caller/ctr')}\n" in Path(f"/proc/{container.pid}/cgroup").read_text()
+    container.delete("--force").ok()
+    assert alive(neighbour) and sandbox.exists("caller") and not sandbox.exists("caller/ctr")
+
+
+# ---- a state file pointing at a host process ----------------------------------------
+
+def start_time(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rfind(b")") + 2:].split()[19])
+
+
+@pytest.mark.parametrize("own_pid_namespace", [True, False])
+def test_a_state_pointing_at_a_host_process_never_reaches_it(runtime: Runtime, bundle: Bundle,
+                                                             own_pid_namespace: bool) -> None:
+    if not own_pid_namespace:
+        bundle.drop_namespace("pid")
+    container = runtime.create(bundle.payload("sleep", "600"))
+    state_file = runtime.root / container.cid / "state.json"
+    saved = json.loads(state_file.read_text())
+    assert ("initPidNs" in saved) == own_pid_namespace and saved["initCgroup"]
+    host_process = subprocess.Popen(["sleep", "600"])
+    try:
+        saved.update(pid=host_process.pid, pidStartTime=start_time(host_process.pid))
+        state_file.write_text(json.dumps(saved))
+        assert container.state()["status"] == "stopped"
+        assert_error(container.kill("KILL"), "container not running")
+        assert_error(runtime("exec", container.cid, "true"), "stopped")
+        container.delete("--force").ok()
+        assert host_process.poll() is None
+    finally:
+        host_process.kill()
+        host_process.wait()
+
+
+# ---- sysctls for a namespace that is the host's ---------------------------------------
+
+def host_sysctl(name: str) -> str:
+    return Path("/proc/sys", *name.split(".")).read_text().strip()
+
+
+@pytest.mark.parametrize("kind, proc_name, name", [
+    ("network", "net", "net.ipv4.ip_forward"),
+    ("ipc", "ipc", "kernel.shmmax"),
+    ("uts", "uts", "kernel.domainname"),
+])
+def test_sysctls_never_reach_a_joined_host_namespace(runtime: Runtime, bundle: Bundle, kind: str,
+                                                     proc_name: str, name: str) -> None:
+    before = host_sysctl(name)
+    bundle.drop_namespace(kind).append("linux.namespaces", {"type": kind, "path": f"/proc/{os.getpid()}/ns/{proc_name}"})
+    bundle.set("linux.sysctl", {name: "1" if before == "0" else "0" if name.startswith("net.") else "pwned"})
+    result = runtime.try_create(bundle.payload("sleep", "600"))
+    assert_error(result, "linux.sysctl", name, f"host's {kind} namespace")
+    assert host_sysctl(name) == before
+    assert runtime.listed_ids() == []
+
+
+def test_sysctls_reach_a_joined_namespace_of_its_own(runtime: Runtime, bundle: Bundle) -> None:
+    before = host_sysctl("net.ipv4.ip_forward")
+    wanted = "1" if before == "0" else "0"
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+    try:
+        netns = f"/proc/{holder.pid}/ns/net"
+        poll(lambda: os.stat(netns).st_ino != os.stat("/proc/self/ns/net").st_ino, 5, "the new netns")
+        bundle.drop_namespace("network").append("linux.namespaces", {"type": "network", "path": netns})
+        bundle.set("linux.sysctl", {"net.ipv4.ip_forward": wanted})
+        assert runtime.probe(bundle, "sysctl", "net.ipv4.ip_forward") == wanted
+        assert host_sysctl("net.ipv4.ip_forward") == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_sysctl_kernel_hostname_conflicts_with_the_hostname_field(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("hostname", "box").set("linux.sysctl", {"kernel.hostname": "other"})
+    assert_error(runtime.try_create(bundle), "linux.sysctl", "kernel.hostname", 'conflicts with the OCI "hostname"')
+
+
+def test_ps_lists_only_the_containers_processes_of_an_existing_cgroup(runtime: Runtime, bundle: Bundle,
+                                                                     sandbox: CgroupSandbox) -> None:
+    container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
+    assert runtime("ps", "--format", "json", container.cid).json() == [container.pid]
+    assert alive(host_process)

@@ -214,10 +214,6 @@ def allow_deliberate_differences(view: Any, config: dict[str, Any]) -> Any:
         view["fds"] = [fd for fd in view["fds"] if fd["fd"] > 2]
         return view
     for mount in view:
-        if mount["fstype"] in ("cgroup", "cgroup2"):
-            # Without linux.cgroupsPath, pyrunc's cgroup is /pyrunc/<id>;
-            # runc's is <id> under runc's own cgroup in each hierarchy.
-            mount["root"] = re.sub(r"^.*/ID$", "CGROUP/ID", mount["root"])
         if (mount["mount_point"] == "/sys/fs/cgroup" and mount["fstype"] == "tmpfs"
                 and read_only_cgroup_mount(config)):
             # A read-only cgroup v1 mount: runc 1.1 leaves the tmpfs that

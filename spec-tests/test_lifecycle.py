@@ -13,7 +13,7 @@ from typing import Callable
 
 import pytest
 
-from harness import (CGROUP_ROOT, Bundle, Container, Runtime, assert_error, mounts_under,
+from harness import (Bundle, Container, Runtime, assert_error, default_cgroup, mounts_under,
                      ns_inode, poll, process_alive)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -27,7 +27,7 @@ def sleeper(bundle: Bundle) -> Bundle:
 
 def cgroup_pids(cid: str) -> list[int]:
     """The pids in the container's (default) pids cgroup."""
-    procs = CGROUP_ROOT / "pids" / "pyrunc" / cid / "cgroup.procs"
+    procs = default_cgroup("pids", cid) / "cgroup.procs"
     return [int(pid) for pid in procs.read_text().split()] if procs.exists() else []
 
 

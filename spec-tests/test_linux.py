@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import CGROUP_ROOT, Bundle, MakeBundle, Runtime, assert_error, mount_by_point, mount_options
+from harness import (CGROUP_ROOT, Bundle, Runtime, assert_error, default_cgroup, mount_by_point,
+                     mount_options)
 
 # Namespaced sysctls (net: network namespace, kernel.shm*/msg*, fs.mqueue: ipc).
 SYSCTLS = {"net.ipv4.ip_forward": "1", "net.core.somaxconn": "1234",
@@ -112,19 +113,12 @@ def in_cgroup(pid: int, controller: str) -> str:
 
 
 def test_default_cgroup(runtime: Runtime, bundle: Bundle) -> None:
+    """No cgroupsPath: the id below the caller's own cgroup, in every
+    hierarchy (as runc), so a limit on the caller holds for the container."""
     container = runtime.create(bundle.payload("sleep", "600"))
-    assert in_cgroup(container.pid, "pids").endswith(f"/pyrunc/{container.cid}")
-
-
-def test_the_default_parent_goes_with_its_last_container(runtime: Runtime, make_bundle: MakeBundle) -> None:
-    first = runtime.create(make_bundle("a").payload("sleep", "600"))
-    second = runtime.create(make_bundle("b").payload("sleep", "600"))
-    parent = CGROUP_ROOT / "pids" / "pyrunc"
-    others = {p.name for p in parent.iterdir() if p.is_dir()} - {first.cid, second.cid}
-    first.delete("--force").ok()
-    assert parent.is_dir()                      # still holds the second
-    second.delete("--force").ok()
-    assert parent.is_dir() == bool(others)      # gone, unless someone else's containers are there
+    for controller in ("pids", "memory"):
+        assert (default_cgroup(controller, container.cid) / "cgroup.procs").read_text().split() == \
+            [str(container.pid)]
 
 
 def test_cgroups_path_and_a_pids_limit(runtime: Runtime, bundle: Bundle) -> None:

@@ -3,6 +3,7 @@ memoryPolicy, timeOffsets, and the security-module fields a host without
 AppArmor/SELinux must refuse clearly."""
 from __future__ import annotations
 
+import glob
 import os
 
 import pytest
@@ -27,6 +28,18 @@ def test_realtime_scheduler(runtime: Runtime, bundle: Bundle) -> None:
     bundle.set("linux.resources.cpu", {"realtimeRuntime": 10000, "realtimePeriod": 1000000})
     out = runtime.run(shell(bundle, "cut -d' ' -f18,41 /proc/self/stat")).ok()
     assert out.stdout.split() == ["-11", "1"]      # prio = -1 - rt_priority, policy FIFO
+
+
+def test_realtime_budget_reaches_a_container_below_new_parents(runtime: Runtime, bundle: Bundle) -> None:
+    """The parents pyrunc makes start with no real-time budget of their own;
+    they get what the container asks for, and go with it."""
+    top = f"{runtime.prefix}-rt"
+    bundle.set("linux.cgroupsPath", f"/{top}/a/ctr")
+    bundle.set("process.scheduler", {"policy": "SCHED_RR", "priority": 5})
+    bundle.set("linux.resources.cpu", {"realtimeRuntime": 10000, "realtimePeriod": 1000000})
+    out = runtime.run(shell(bundle, "cut -d' ' -f41 /proc/self/stat")).ok()
+    assert out.stdout.split() == ["2"]      # SCHED_RR
+    assert not glob.glob(f"/sys/fs/cgroup/*/{top}")
 
 
 def test_io_priority(runtime: Runtime, bundle: Bundle) -> None:

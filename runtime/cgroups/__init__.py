@@ -14,10 +14,10 @@ import errno
 import os
 
 from ..errors import PyruncError
-from .base import DEFAULT_PARENT, DEFAULT_ROOT, STATE_VERSION, CgroupManager, clean_path
+from .base import DEFAULT_ROOT, STATE_VERSION, CgroupManager, check_inner_path, own_cgroups
 
 __all__ = ["CgroupManager", "PyruncError", "detect_mode", "device_rules_v2", "manager_from_state",
-           "open_manager"]
+           "open_manager", "parse_sub_cgroups"]
 
 
 def detect_mode(root: str = DEFAULT_ROOT) -> str:
@@ -35,26 +35,31 @@ def _inner_path(cgroups_path: str | None, container_id: str, systemd: bool) -> s
         from .systemd import systemd_cgroup_path
         return systemd_cgroup_path(cgroups_path, container_id)
     if cgroups_path:
-        return clean_path(cgroups_path)
+        return check_inner_path(cgroups_path)
     if not container_id or "/" in container_id or container_id in (".", ".."):
         raise PyruncError(f"invalid container id {container_id!r} for a cgroup name", errno.EINVAL)
-    return f"{DEFAULT_PARENT}/{container_id}"
+    return container_id
 
 
 def open_manager(cgroups_path: str | None, container_id: str, systemd: bool = False,
-                 root: str = DEFAULT_ROOT) -> CgroupManager:
+                 root: str = DEFAULT_ROOT, own: dict[str, str] | None = None) -> CgroupManager:
     """The manager for a container's cgroup, per the OCI cgroupsPath rules:
     absolute paths hang from each hierarchy's root, relative ones from this
-    process's own cgroup, None means /pyrunc/<id>; with `systemd`, the
-    "slice:prefix:name" form. Nothing is created until `create()`."""
+    process's own cgroup (`own`, default /proc/self/cgroup; on v2 from its
+    parent, as runc: a cgroup with processes cannot delegate controllers),
+    None means the container id as a relative path (runc's default); with
+    `systemd`, the "slice:prefix:name" form. Nothing is created until
+    `create()`."""
     inner = _inner_path(cgroups_path, container_id, systemd)
     mode = detect_mode(root)
+    if own is None:
+        own = own_cgroups()
     if mode == "v2":
         from .v2 import V2Manager
-        manager: CgroupManager = V2Manager.open(root, inner)
+        manager: CgroupManager = V2Manager.open(root, inner, own)
     else:
         from .v1 import V1Manager
-        manager = V1Manager.open(root, inner, mode)
+        manager = V1Manager.open(root, inner, mode, own)
     if systemd:
         manager.warnings.append("systemd cgroup driver: systemd is not told about the cgroup; "
                                 "pyrunc manages it through cgroupfs")
@@ -66,6 +71,7 @@ def manager_from_state(data: dict) -> CgroupManager:
     try:
         version, mode, root, inner = data["version"], data["mode"], data["root"], data["path"]
         paths = {str(k): str(v) for k, v in data["paths"].items()}
+        created = [str(path) for path in data.get("created", [])]
     except (KeyError, TypeError, AttributeError):
         raise PyruncError("the saved cgroup state is unreadable") from None
     if version != STATE_VERSION or mode not in ("v1", "hybrid", "v2"):
@@ -74,12 +80,34 @@ def manager_from_state(data: dict) -> CgroupManager:
         from .v2 import V2Manager
         if "unified" not in paths:
             raise PyruncError("the saved cgroup v2 state has no unified path")
-        return V2Manager(root, inner, paths)
+        return V2Manager(root, inner, paths, created)
     from .v1 import V1Manager
-    return V1Manager(root, inner, paths, mode)
+    return V1Manager(root, inner, paths, mode, created)
 
 
 def device_rules_v2(rules: list[dict], path: str = "linux.resources.devices") -> list[dict]:
     """See v2.device_rules_v2: OCI device rules -> an eBPF filter's rule list."""
     from .v2 import device_rules_v2 as compile_rules
     return compile_rules(rules, path)
+
+
+def parse_sub_cgroups(args: list[str]) -> dict[str, str]:
+    """runc's `exec --cgroup` values: "PATH" (every controller; given alone)
+    or "CONTROLLER[,CONTROLLER]:PATH" -> controller ("" for all) -> path."""
+    paths: dict[str, str] = {}
+    for arg in args:
+        parts = arg.split(":")
+        if len(parts) > 2:
+            raise PyruncError(f"invalid --cgroup argument: {arg}")
+        if len(parts) == 1:
+            if len(args) != 1:
+                raise PyruncError(f"invalid --cgroup argument: {arg} (missing <controller>: prefix)")
+            paths[""] = arg
+            continue
+        for controller in parts[0].split(","):
+            if not controller:
+                raise PyruncError(f"invalid --cgroup argument: {arg} (empty <controller> prefix)")
+            if controller in paths:
+                raise PyruncError(f"invalid --cgroup argument(s): controller {controller} specified multiple times")
+            paths[controller] = parts[1]
+    return paths

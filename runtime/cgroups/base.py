@@ -22,9 +22,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterator
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
-# Where containers without a cgroupsPath go: pyrunc's own parent, removed
-# with the last container in it.
-DEFAULT_PARENT = "/pyrunc"
+CGROUPS_PATH = "linux.cgroupsPath"
 STATE_VERSION = 1
 SIGKILL = 9  # spelled out: importing `signal` pulls in enum
 
@@ -280,19 +278,22 @@ def walk_dirs(directory: str) -> Iterator[str]:
         yield from walk_dirs(child)
 
 
-def make_dirs(directory: str) -> list[str]:
-    """mkdir -p, returning the directories it made (outermost first).  A
-    parent removed meanwhile (the last container of /pyrunc going away) is
+def make_dirs(directory: str, made: list[str]) -> None:
+    """mkdir -p, appending each directory it makes to `made` (outermost
+    first) as it goes, so a failure half-way still says what to remove. A
+    parent removed meanwhile (the container that made it going away) is
     made again."""
-    for _ in range(3):
+    for attempt in range(3):
         try:
-            return _make_dirs_once(directory)
+            _make_dirs_once(directory, made)
+            return
         except FileNotFoundError:
-            continue
-    return _make_dirs_once(directory)
+            if attempt == 2:
+                raise PyruncError(f"cannot create cgroup {directory}: a parent keeps going away",
+                                  errno.ENOENT) from None
 
 
-def _make_dirs_once(directory: str) -> list[str]:
+def _make_dirs_once(directory: str, made: list[str]) -> None:
     missing = []
     current = directory
     while not os.path.isdir(current):
@@ -301,7 +302,6 @@ def _make_dirs_once(directory: str) -> list[str]:
         if parent == current:
             break
         current = parent
-    made = []
     for path in reversed(missing):
         try:
             os.mkdir(path, 0o755)
@@ -312,7 +312,6 @@ def _make_dirs_once(directory: str) -> list[str]:
             raise
         except OSError as exc:
             raise PyruncError(f"cannot create cgroup {path}: {exc.strerror}", exc.errno) from None
-    return made
 
 
 def remove_tree(directory: str, timeout: float = 2.0) -> None:
@@ -353,11 +352,28 @@ def wait_until(check: Callable[[], bool], timeout: float) -> bool:
 # ---------------------------------------------------------------- paths
 
 def clean_path(path: str) -> str:
-    """Normalise a cgroupsPath so '..' can never climb out (runc's CleanPath)."""
+    """Normalise an absolute cgroupsPath so '..' can never climb out (runc's CleanPath)."""
     cleaned = os.path.normpath("/" + path)
     if cleaned.startswith("//"):
         cleaned = cleaned[1:]
     return cleaned if path.startswith("/") else cleaned.lstrip("/")
+
+
+def check_inner_path(path: str) -> str:
+    """A cgroupsPath, normalised; refused when it names the root of the
+    hierarchies, or (relative) pyrunc's own cgroup or one above it: that
+    cgroup holds the caller and its neighbours, never only the container."""
+    if path.startswith("/"):
+        cleaned = clean_path(path)
+        if cleaned == "/":
+            raise PyruncError(f"{path!r} is the root cgroup, which holds the whole host",
+                              errno.EINVAL, CGROUPS_PATH)
+        return cleaned
+    cleaned = os.path.normpath(path)
+    if cleaned == "." or cleaned == ".." or cleaned.startswith("../"):
+        raise PyruncError(f"{path!r} resolves to pyrunc's own cgroup or one above it; "
+                          "name a cgroup below it", errno.EINVAL, CGROUPS_PATH)
+    return cleaned
 
 
 def own_cgroups(proc_file: str = "/proc/self/cgroup") -> dict[str, str]:
@@ -372,14 +388,21 @@ def own_cgroups(proc_file: str = "/proc/self/cgroup") -> dict[str, str]:
     return result
 
 
-def cgroup_dir(mountpoint: str, mount_root: str, own: str, inner: str) -> str:
-    """Absolute cgroupsPaths hang from the mount point; relative ones from
-    our own cgroup, seen through what the mount shows (it may be a subtree)."""
-    if inner.startswith("/"):
-        return join_cgroup(mountpoint, inner)
+def cgroup_dir(mountpoint: str, mount_root: str, own: str, inner: str, base: str | None = None) -> str:
+    """Absolute cgroupsPaths (checked by check_inner_path) hang from the mount
+    point; relative ones from `base` (default: our own cgroup), seen through
+    what the mount shows (it may be a subtree). A cgroup that holds pyrunc
+    itself is refused: killing or freezing it would hit the caller."""
     if mount_root != "/" and (own == mount_root or own.startswith(mount_root + "/")):
         own = own[len(mount_root):] or "/"
-    return join_cgroup(mountpoint, os.path.join(own, inner))
+    if inner.startswith("/"):
+        target = inner
+    else:
+        target = os.path.join(own if base is None else base, inner)
+    if own == target or own.startswith(target.rstrip("/") + "/"):
+        raise PyruncError(f"cgroup {target} holds pyrunc itself; name a cgroup of the container's own",
+                          errno.EINVAL, CGROUPS_PATH)
+    return join_cgroup(mountpoint, target)
 
 
 def join_cgroup(mountpoint: str, inner: str) -> str:
@@ -535,10 +558,14 @@ class CgroupManager:
 
     mode = ""
 
-    def __init__(self, root: str, inner: str, paths: dict[str, str]) -> None:
+    def __init__(self, root: str, inner: str, paths: dict[str, str], created: list[str] | None = None) -> None:
         self.root = root
         self.inner = inner  # the resolved cgroupsPath, for messages and state
         self.paths = paths
+        # The directories pyrunc made for this container, outermost first: the
+        # only ones it removes, and its cgroup is wholly the container's only
+        # when pyrunc made it.
+        self.created: list[str] = list(created or [])
         # Called as loader(manager, device_rules_v2(...)) to install a v2 eBPF
         # device filter; None means v2 device restrictions cannot be applied.
         self.device_program_loader: Callable[[CgroupManager, list[dict]], None] | None = None
@@ -590,6 +617,16 @@ class CgroupManager:
 
     def oom_count(self) -> int:
         """How many processes the OOM killer has killed in the cgroup."""
+        raise NotImplementedError
+
+    def held_frozen(self) -> bool:
+        """True when the kernel keeps the cgroup frozen (or freezing), by
+        itself or through an ancestor: a process moved in would not run."""
+        raise NotImplementedError
+
+    def procs_hierarchy(self) -> str:
+        """The hierarchy of `_procs_dir`, as /proc/PID/cgroup names it in
+        its controllers field ("" for the unified one)."""
         raise NotImplementedError
 
     def _procs_dir(self) -> str:
@@ -654,37 +691,90 @@ class CgroupManager:
     def pids(self) -> list[int]:
         return procs_under(self._procs_dir())
 
-    def kill_all(self, sig: int) -> None:
-        """Signal every process. SIGKILL goes through cgroup.kill when the
-        kernel has it, else the cgroup is frozen first so nothing forks away
-        between listing and killing, then thawed so the kills land."""
+    def check_before_use(self) -> None:
+        """runc's checks of the cgroup before the init joins it: a frozen
+        one would hold the init for good (refused); processes already in it
+        are not the container's (a warning: they are never killed)."""
+        self.refuse_frozen()
+        if not self.owned():
+            try:
+                pids = self.pids()
+            except OSError:
+                pids = []   # not ours to read: nothing to warn about then
+            if pids:
+                self.warnings.append(f"container's cgroup is not empty: {len(pids)} process(es) found")
+
+    def add_pid_below(self, pid: int, subs: dict[str, str]) -> None:
+        """`exec --cgroup`: into the container's cgroup, then into the
+        existing sub-cgroups `subs` names (parse_sub_cgroups), each of which
+        must lie within the container's cgroup."""
+        self.add_pid(pid)
+        for directory, sub in self._sub_cgroups(subs).items():
+            target = os.path.normpath(f"{directory}/{sub}")
+            if target != directory and not target.startswith(directory + "/"):
+                raise PyruncError(f"{sub} is not a sub cgroup path", errno.EINVAL)
+            if not os.path.isdir(target):
+                raise PyruncError(f"--cgroup {sub}: no such sub-cgroup {target}", errno.ENOENT)
+            add_pid_to(target, pid)
+
+    def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
+        """Container cgroup directory -> the sub-path asked for below it."""
+        raise NotImplementedError
+
+    def refuse_frozen(self) -> None:
+        if self.held_frozen():
+            raise PyruncError(f"container's cgroup unexpectedly frozen ({self._procs_dir()})", errno.EBUSY,
+                              CGROUPS_PATH)
+
+    def owned(self) -> bool:
+        """True when pyrunc made the container's cgroup, so that every
+        process in it is the container's."""
+        return self._procs_dir() in self.created
+
+    def kill_all(self, sig: int, belongs: Callable[[int], bool] | None = None) -> None:
+        """Signal every process. In a cgroup pyrunc did not make, only those
+        `belongs` vouches for: the others are not the container's. SIGKILL
+        goes through cgroup.kill when the kernel has it, else the cgroup is
+        frozen first so nothing forks away between listing and killing, then
+        thawed so the kills land."""
         if not os.path.isdir(self._procs_dir()):
             return  # already destroyed: nothing left to signal
+        if not self.owned():
+            self._signal_each(sig, [pid for pid in self.pids() if belongs is not None and belongs(pid)])
+            return
         if sig == SIGKILL and self._kill_file(sig):
             return
         freeze = sig == SIGKILL and self._can_freeze()
         if freeze:
             self.freeze()
         try:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+            self._signal_each(sig, self.pids())
         finally:
             if freeze:
                 self.thaw()
 
+    @staticmethod
+    def _signal_each(sig: int, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
     def destroy(self) -> None:
-        for directory in self._unique_dirs():
-            remove_tree(directory)
-        if os.path.dirname(self.inner) == DEFAULT_PARENT:
-            for directory in self._unique_dirs():
-                try:
-                    os.rmdir(os.path.dirname(directory))
-                except OSError:
-                    pass    # other containers still in it, or already gone
+        """Remove what pyrunc made, innermost first: the container's cgroup
+        with whatever the container made below it, then the parents made for
+        it if they are empty (another container may use them still)."""
+        leaves = set(self._unique_dirs())
+        for directory in reversed(self.created):
+            if directory in leaves:
+                remove_tree(directory)
+                continue
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass    # still in use, or already gone
 
     def to_state(self) -> dict:
         return {"version": STATE_VERSION, "mode": self.mode, "root": self.root,
-                "path": self.inner, "paths": dict(self.paths)}
+                "path": self.inner, "paths": dict(self.paths), "created": list(self.created)}

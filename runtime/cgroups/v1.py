@@ -11,7 +11,7 @@ from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, INT64, THROTTLES, UINT16, UINT32, UINT64, CgroupManager, DeviceEmulator,
     Section, Write, add_pid_to, cgroup_dir, check_page_size, check_usage, cpuset_rows,
-    format_device_rule, invalid, make_dirs, own_cgroups, plan_pids, rdma_lines, read_number,
+    format_device_rule, invalid, make_dirs, plan_pids, rdma_lines, read_number,
     read_text, rows_to_writes, wait_until, write_error, write_file)
 
 TYPE_CHECKING = False
@@ -60,11 +60,10 @@ def find_hierarchies(root: str, mountinfo: str = "/proc/self/mountinfo") -> dict
     return found
 
 
-def resolve_paths(root: str, inner: str) -> dict[str, str]:
+def resolve_paths(root: str, inner: str, own: dict[str, str]) -> dict[str, str]:
     hierarchies = find_hierarchies(root)
     if not hierarchies:
         raise PyruncError(f"no cgroup v1 hierarchy is mounted under {root}", errno.ENOENT)
-    own = {} if inner.startswith("/") else own_cgroups()
     paths = {name: cgroup_dir(mountpoint, mount_root, own.get(name, "/"), inner)
              for name, (mountpoint, mount_root) in hierarchies.items()}
     unified = os.path.join(root, "unified")
@@ -198,11 +197,12 @@ def plan_network(res: Section, fs: V1Manager) -> list[Write]:
         name = entry.required("name", entry.string)
         priority = entry.required("priority", lambda k: entry.integer(k, UINT32))
         writes.append(("net_prio", "net_prio.ifpriomap", f"{name} {priority}", entry.path))
-    missing = {w[0] for w in writes} - set(fs.paths)
-    if missing:
-        # runc ignores these silently when the controller is not mounted.
-        fs.warnings.append(f"{net.path}: ignored, {' and '.join(sorted(missing))} not mounted")
-    return [w for w in writes if w[0] in fs.paths]
+    for controller, _, _, path in writes:
+        if controller not in fs.paths:
+            # A limit asked for and not applied would be a silent lie.
+            raise PyruncError(f"cannot be applied: the {controller} cgroup controller is not mounted",
+                              errno.ENOTSUP, path)
+    return writes
 
 
 def plan_rdma(res: Section, fs: V1Manager) -> list[Write]:
@@ -212,13 +212,14 @@ def plan_rdma(res: Section, fs: V1Manager) -> list[Write]:
 # ---------------------------------------------------------------- manager
 
 class V1Manager(CgroupManager):
-    def __init__(self, root: str, inner: str, paths: dict[str, str], mode: str = "v1") -> None:
-        super().__init__(root, inner, paths)
+    def __init__(self, root: str, inner: str, paths: dict[str, str], mode: str = "v1",
+                 created: list[str] | None = None) -> None:
+        super().__init__(root, inner, paths, created)
         self.mode = mode
 
     @classmethod
-    def open(cls, root: str, inner: str, mode: str) -> V1Manager:
-        return cls(root, inner, resolve_paths(root, inner), mode)
+    def open(cls, root: str, inner: str, mode: str, own: dict[str, str]) -> V1Manager:
+        return cls(root, inner, resolve_paths(root, inner, own), mode)
 
     # -- files
     def _dir(self, hierarchy: str, path: str | None = None) -> str:
@@ -249,7 +250,7 @@ class V1Manager(CgroupManager):
     def create(self) -> None:
         for name, directory in self._named_dirs():
             try:
-                make_dirs(directory)
+                make_dirs(directory, self.created)
             except PyruncError as exc:
                 if name != "unified":
                     raise
@@ -265,6 +266,20 @@ class V1Manager(CgroupManager):
                 if name != "unified":
                     raise
                 self._drop_unified(exc)
+
+    def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
+        if "" in subs:
+            # Every v1 hierarchy (the unified one of hybrid hosts is ours only for hugetlb).
+            return {directory: subs[""] for name, directory in self._named_dirs() if name != "unified"}
+        chosen: dict[str, str] = {}
+        for controller, sub in subs.items():
+            directory = self.paths.get(controller)
+            if directory is None:
+                raise PyruncError(f"unknown controller {controller} in --cgroup", errno.EINVAL)
+            if chosen.setdefault(directory, sub) != sub:
+                raise PyruncError(f"--cgroup gives co-mounted controllers different paths ({controller})",
+                                  errno.EINVAL)
+        return chosen
 
     def _named_dirs(self) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
@@ -304,14 +319,15 @@ class V1Manager(CgroupManager):
                                   errno.ERANGE, path)
 
     def _recover(self, write: Write, exc: OSError) -> bool:
-        """Real-time runtime must fit in every ancestor's; give the ancestors
-        below the hierarchy root at least as much, top-down, then retry."""
+        """Real-time runtime must fit in every ancestor's, and a parent that
+        pyrunc made starts with none: give those at least as much, top-down,
+        then retry. Cgroups pyrunc did not make are not its to change."""
         hierarchy, name, value, _ = write
         if name != "cpu.rt_runtime_us" or exc.errno != errno.EINVAL:
             return False
         chain = []
         current = os.path.dirname(self._dir(hierarchy))
-        while os.path.exists(os.path.join(os.path.dirname(current), name)):
+        while current in self.created:
             chain.append(current)
             current = os.path.dirname(current)
         try:
@@ -380,11 +396,18 @@ class V1Manager(CgroupManager):
         except OSError:
             return False
 
+    def held_frozen(self) -> bool:
+        directory = self.paths.get("freezer")
+        try:
+            return directory is not None and read_text(directory, "freezer.state").strip() != "THAWED"
+        except OSError:
+            return False    # not there (yet), or not ours to read: nothing holds it
+
+    def procs_hierarchy(self) -> str:
+        return next((name for name in PROCS_HIERARCHIES if name in self.paths), next(iter(self.paths)))
+
     def _procs_dir(self) -> str:
-        for name in PROCS_HIERARCHIES:
-            if name in self.paths:
-                return self.paths[name]
-        return next(iter(self.paths.values()))
+        return self.paths[self.procs_hierarchy()]
 
     # -- events and stats
     def oom_event_fd(self) -> int | None:

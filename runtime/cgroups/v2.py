@@ -11,14 +11,16 @@ from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, THROTTLES, UINT16, UINT64, UNLIMITED, CgroupManager, DeviceEmulator, Section,
     Write, add_pid_to, cgroup_dir, check_page_size, check_usage, cpuset_rows, invalid, make_dirs,
-    own_cgroups, parse_device_rules, plan_pids, rdma_lines, read_text, rows_to_writes, wait_until,
+    parse_device_rules, plan_pids, rdma_lines, read_text, rows_to_writes, wait_until,
     write_error, write_file)
 from .devices_bpf import load_device_program
 
 
-def resolve_path(root: str, inner: str) -> str:
-    own = "/" if inner.startswith("/") else own_cgroups().get("", "/")
-    return cgroup_dir(root, "/", own, inner)
+def resolve_path(root: str, inner: str, own: dict[str, str]) -> str:
+    # Relative paths hang from our cgroup's parent, as runc's: ours holds
+    # processes, so the kernel lets no controller reach a child of it.
+    mine = own.get("", "/")
+    return cgroup_dir(root, "/", mine, inner, base=os.path.dirname(mine))
 
 
 def _words(directory: str, name: str) -> list[str]:
@@ -80,9 +82,12 @@ def plan(res: Section, fs: V2Manager) -> list[Write]:
     writes: list[Write] = []
     for planner in (plan_memory, plan_cpu, plan_pids, plan_io, plan_hugetlb, plan_rdma, plan_unified):
         writes.extend(planner(res, fs))
-    if res.sub("network"):
-        # runc ignores them on v2 too: net_cls/net_prio do not exist there.
-        fs.warnings.append(f"{res.at('network')}: ignored, not available on cgroup v2")
+    net = res.sub("network")
+    if net is not None:
+        for key, controller in (("classID", "net_cls"), ("priorities", "net_prio")):
+            if net.data.get(key) is not None:
+                raise PyruncError(f"cannot be applied: cgroup v2 has no {controller} controller",
+                                  errno.ENOTSUP, net.at(key))
     return writes
 
 
@@ -203,14 +208,14 @@ def plan_unified(res: Section, fs: V2Manager) -> list[Write]:
 class V2Manager(CgroupManager):
     mode = "v2"
 
-    def __init__(self, root: str, inner: str, paths: dict[str, str]) -> None:
-        super().__init__(root, inner, paths)
+    def __init__(self, root: str, inner: str, paths: dict[str, str], created: list[str] | None = None) -> None:
+        super().__init__(root, inner, paths, created)
         self.path = paths["unified"]
         self.device_program_loader = load_device_program
 
     @classmethod
-    def open(cls, root: str, inner: str) -> V2Manager:
-        return cls(root, inner, {"unified": resolve_path(root, inner)})
+    def open(cls, root: str, inner: str, own: dict[str, str]) -> V2Manager:
+        return cls(root, inner, {"unified": resolve_path(root, inner, own)})
 
     def has_file(self, name: str) -> bool:
         return os.path.exists(os.path.join(self.path, name))
@@ -220,11 +225,18 @@ class V2Manager(CgroupManager):
 
     # -- lifecycle
     def create(self) -> None:
-        make_dirs(self.path)
+        make_dirs(self.path, self.created)
         enable_controllers(self.root, self.path, None)
 
     def add_pid(self, pid: int) -> None:
         add_pid_to(self.path, pid)
+
+    def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
+        # One hierarchy: controller prefixes may name it, but only one path.
+        paths = {sub.strip("/") for sub in subs.values()}
+        if len(paths) != 1:
+            raise PyruncError("--cgroup: cgroup v2 has a single hierarchy, give one path", errno.EINVAL)
+        return {self.path: paths.pop()}
 
     # -- resources
     def apply(self, resources: dict, path: str = "linux.resources") -> None:
@@ -290,6 +302,12 @@ class V2Manager(CgroupManager):
         except OSError as exc:
             raise PyruncError(f"cannot kill cgroup {self.path}: {exc.strerror}", exc.errno) from None
         return True
+
+    def held_frozen(self) -> bool:
+        return _words(self.path, "cgroup.freeze") == ["1"] or self._events().get("frozen") == 1
+
+    def procs_hierarchy(self) -> str:
+        return ""
 
     def _procs_dir(self) -> str:
         return self.path

@@ -24,7 +24,8 @@ OPTIONS = [
     Opt("apparmor", takes_value=True, help="AppArmor profile (not supported on this host)"),
     Opt("process-label", takes_value=True, help="SELinux label (not supported on this host)"),
     Opt("ignore-paused", help="allow exec in a paused container"),
-    Opt("cgroup", takes_value=True, help="accepted for runc compatibility"),
+    Opt("cgroup", takes_value=True, repeat=True,
+        help="run in an existing sub-cgroup: [CONTROLLER[,CONTROLLER]:]PATH"),
 ]
 
 
@@ -50,5 +51,5 @@ def run(parsed: Parsed, context: object) -> int:
                                      parsed.flag("tty"))
     opts = ExecOptions(process, detach=parsed.flag("detach"), pid_file=parsed.value("pid-file"),
                        console_socket=parsed.value("console-socket"), preserve_fds=int(preserve),
-                       ignore_paused=parsed.flag("ignore-paused"))
+                       ignore_paused=parsed.flag("ignore-paused"), sub_cgroups=parsed.values_of("cgroup"))
     return exec_process(state, opts)

@@ -147,14 +147,38 @@ def test_cgroups_path_forms() -> None:
     absolute = open_manager("/a/b", "x")
     assert absolute.paths["memory"] == f"{ROOT}/memory/a/b"
     assert absolute.paths["name=systemd"] == f"{ROOT}/systemd/a/b"
-    assert open_manager(None, "ctr").paths["pids"] == f"{ROOT}/pids/pyrunc/ctr"
     assert open_manager("/../../etc", "x").paths["pids"] == f"{ROOT}/pids/etc"
-    own = v1.own_cgroups()
-    relative = open_manager("sub/../x", "y")
-    for name in ("memory", "pids"):
-        assert relative.paths[name] == os.path.join(f"{ROOT}/{name}", own[name].lstrip("/"), "x").rstrip("/")
+    own = {"memory": "/caller/job", "pids": "/"}
+    # No cgroupsPath: the id below the caller's cgroup in each hierarchy, as runc.
+    default = open_manager(None, "ctr", own=own)
+    assert default.paths["pids"] == f"{ROOT}/pids/ctr"
+    assert default.paths["memory"] == f"{ROOT}/memory/caller/job/ctr"
+    relative = open_manager("sub/../x", "y", own=own)
+    assert relative.paths["memory"] == f"{ROOT}/memory/caller/job/x"
     with pytest.raises(PyruncError, match="invalid container id"):
         open_manager(None, "../x")
+
+
+@pytest.mark.parametrize("path", [".", "..", "../..", "x/../..", "./", "../sibling", "a/../../b"])
+def test_relative_paths_at_or_above_our_own_cgroup_are_refused(path: str) -> None:
+    with pytest.raises(PyruncError, match="own cgroup or one above it") as caught:
+        open_manager(path, "x", own={"memory": "/caller/job"})
+    assert caught.value.path == "linux.cgroupsPath"
+
+
+@pytest.mark.parametrize("path", ["/", "/..", "//", "/a/.."])
+def test_the_root_cgroup_is_refused(path: str) -> None:
+    with pytest.raises(PyruncError, match="root cgroup") as caught:
+        open_manager(path, "x")
+    assert caught.value.path == "linux.cgroupsPath"
+
+
+@pytest.mark.parametrize("path", ["/caller", "/caller/job"])
+def test_a_cgroup_holding_pyrunc_itself_is_refused(path: str) -> None:
+    with pytest.raises(PyruncError, match="holds pyrunc itself"):
+        open_manager(path, "x", own={"memory": "/caller/job"})
+    assert open_manager("/caller/other", "x", own={"memory": "/caller/job"}).paths["memory"] == \
+        f"{ROOT}/memory/caller/other"
 
 
 def test_mode_and_hierarchies() -> None:
@@ -368,13 +392,18 @@ def test_bad_values_name_the_json_path(cg: v1.V1Manager, resources: dict, path: 
     assert info.value.path == path and str(info.value).startswith(path + ": ")
 
 
-def test_network_without_net_cls_is_a_warning(cg: v1.V1Manager) -> None:
-    if "net_cls" in cg.paths:
-        cg.apply({"network": {"classID": 0x100001}})
-        assert value(cg, "net_cls", "net_cls.classid") == str(0x100001)
-    else:
-        cg.apply({"network": {"classID": 0x100001}})
-        assert any("net_cls not mounted" in w for w in cg.warnings)
+@pytest.mark.parametrize("network, controller, path", [
+    ({"classID": 0x100001}, "net_cls", "linux.resources.network.classID"),
+    ({"priorities": [{"name": "lo", "priority": 3}]}, "net_prio", "linux.resources.network.priorities[0]"),
+])
+def test_network_without_its_controller_is_refused(cg: v1.V1Manager, network: dict, controller: str,
+                                                   path: str) -> None:
+    if controller in cg.paths:
+        pytest.skip(f"{controller} is mounted here")
+    with pytest.raises(PyruncError, match=f"the {controller} cgroup controller is not mounted") as info:
+        cg.apply({"network": network, "pids": {"limit": 7}})
+    assert info.value.path == path
+    assert value(cg, "pids", "pids.max") == "max"   # refused before anything was written
 
 
 def test_stats_layout(cg: v1.V1Manager, helper: Helper) -> None:

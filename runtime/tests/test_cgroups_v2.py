@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from pyrunc.runtime.cgroups import (
-    detect_mode, device_rules_v2, manager_from_state, open_manager, systemd, v2)
+    detect_mode, device_rules_v2, manager_from_state, open_manager, parse_sub_cgroups, systemd, v2)
 from pyrunc.runtime.cgroups.base import UNLIMITED, read_text, remove_tree, write_file
 from pyrunc.runtime.errors import PyruncError
 
@@ -42,7 +42,7 @@ def fake(tmp_path: Path) -> v2.V2Manager:
     """A created manager for /pyrunc/c1 over a fake unified hierarchy."""
     for level in (tmp_path, tmp_path / "pyrunc"):
         fake_level(level, {"cgroup.controllers": CONTROLLERS, "cgroup.subtree_control": "", "cgroup.procs": ""})
-    manager = open_manager(None, "c1", root=str(tmp_path))
+    manager = open_manager("/pyrunc/c1", "c1", root=str(tmp_path), own={"": "/"})
     assert isinstance(manager, v2.V2Manager)
     manager.create()
     fake_level(Path(manager.path), LEAF_FILES)
@@ -77,11 +77,24 @@ def test_enable_controllers_only_offered(tmp_path: Path) -> None:
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu"
 
 
-def test_relative_path_hangs_from_own_cgroup(tmp_path: Path) -> None:
+def test_relative_path_hangs_from_the_parent_of_our_own_cgroup(tmp_path: Path) -> None:
+    """As runc's: our own cgroup holds processes, so no controller could be
+    enabled for a child of it."""
     fake_level(tmp_path, {"cgroup.controllers": ""})
-    own = v2.own_cgroups()[""]
-    manager = open_manager("a/../b", "x", root=str(tmp_path))
-    assert manager.paths["unified"] == os.path.join(str(tmp_path), own.lstrip("/"), "b").rstrip("/")
+    own = {"": "/user.slice/session-1.scope"}
+    manager = open_manager("a/../b", "x", root=str(tmp_path), own=own)
+    assert manager.paths["unified"] == f"{tmp_path}/user.slice/b"
+    assert open_manager(None, "ctr", root=str(tmp_path), own=own).paths["unified"] == f"{tmp_path}/user.slice/ctr"
+    assert open_manager(None, "ctr", root=str(tmp_path), own={"": "/"}).paths["unified"] == f"{tmp_path}/ctr"
+
+
+@pytest.mark.parametrize("path", ["session-1.scope", "/user.slice", "/user.slice/session-1.scope", "/",
+                                  "..", "x/../..", "."])
+def test_paths_that_would_hold_pyrunc_or_the_host_are_refused(tmp_path: Path, path: str) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    with pytest.raises(PyruncError) as caught:
+        open_manager(path, "x", root=str(tmp_path), own={"": "/user.slice/session-1.scope"})
+    assert caught.value.path == "linux.cgroupsPath"
 
 
 def test_add_pid_and_state(fake: v2.V2Manager) -> None:
@@ -192,9 +205,15 @@ def test_errors_name_the_json_path(fake: v2.V2Manager, resources: dict, path: st
     assert info.value.path == path
 
 
-def test_network_is_ignored_with_a_warning(fake: v2.V2Manager) -> None:
-    fake.apply({"network": {"classID": 1}})
-    assert fake.warnings == ["linux.resources.network: ignored, not available on cgroup v2"]
+@pytest.mark.parametrize("network, controller, path", [
+    ({"classID": 1}, "net_cls", "linux.resources.network.classID"),
+    ({"priorities": [{"name": "lo", "priority": 3}]}, "net_prio", "linux.resources.network.priorities"),
+])
+def test_network_is_refused(fake: v2.V2Manager, network: dict, controller: str, path: str) -> None:
+    with pytest.raises(PyruncError, match=f"cgroup v2 has no {controller} controller") as info:
+        fake.apply({"network": network, "pids": {"limit": 7}})
+    assert info.value.path == path and written(fake, "pids.max") == "max"
+    fake.apply({"network": {}})     # nothing asked for: nothing to refuse
 
 
 # ---------------------------------------------------------------- devices
@@ -296,6 +315,69 @@ def test_destroy_gone_is_fine(tmp_path: Path) -> None:
     manager.kill_all(9)
 
 
+def test_destroy_removes_only_what_it_made(tmp_path: Path) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    fake_level(tmp_path / "existing" / "theirs", {})
+    manager = open_manager("/existing/new/leaf", "x", root=str(tmp_path), own={"": "/"})
+    manager.create()
+    assert manager.created == [f"{tmp_path}/existing/new", f"{tmp_path}/existing/new/leaf"]
+    again = manager_from_state(manager.to_state())
+    assert again.created == manager.created and again.owned()
+    (tmp_path / "existing" / "new" / "leaf" / "made-inside").mkdir()
+    again.destroy()
+    assert not (tmp_path / "existing" / "new").exists()
+    assert (tmp_path / "existing" / "theirs").is_dir()
+
+
+def test_an_existing_cgroup_is_never_removed(tmp_path: Path) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    fake_level(tmp_path / "victim" / "child", {})
+    manager = open_manager("/victim", "x", root=str(tmp_path), own={"": "/"})
+    manager.create()
+    assert manager.created == [] and not manager.owned()
+    manager_from_state(manager.to_state()).destroy()
+    assert (tmp_path / "victim" / "child").is_dir()
+
+
+@pytest.fixture
+def victim() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that is no container's."""
+    process = subprocess.Popen(["sleep", "600"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_kill_all_in_a_cgroup_not_made_spares_other_processes(tmp_path: Path,
+                                                             victim: subprocess.Popen[bytes]) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    fake_level(tmp_path / "victim", {**LEAF_FILES, "cgroup.procs": f"{victim.pid}\n"})
+    manager = open_manager("/victim", "x", root=str(tmp_path), own={"": "/"})
+    manager.create()
+    manager.kill_all(9, belongs=lambda pid: False)
+    manager.kill_all(9)
+    assert victim.poll() is None
+    assert written(manager, "cgroup.kill") == "" and written(manager, "cgroup.freeze") == "0"
+    manager.kill_all(9, belongs=lambda pid: pid == victim.pid)   # one the caller vouches for
+    assert victim.wait(10) == -9
+
+
+def test_check_before_use(tmp_path: Path, victim: subprocess.Popen[bytes]) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    fake_level(tmp_path / "busy", {**LEAF_FILES, "cgroup.procs": f"{victim.pid}\n"})
+    busy = open_manager("/busy", "x", root=str(tmp_path), own={"": "/"})
+    busy.create()
+    busy.check_before_use()
+    assert busy.warnings == ["container's cgroup is not empty: 1 process(es) found"]
+    fake_level(tmp_path / "frozen", {**LEAF_FILES, "cgroup.events": "populated 0\nfrozen 1\n"})
+    frozen = open_manager("/frozen", "x", root=str(tmp_path), own={"": "/"})
+    frozen.create()
+    with pytest.raises(PyruncError, match="unexpectedly frozen"):
+        frozen.check_before_use()
+
+
 # ---------------------------------------------------------------- systemd front door
 
 def test_systemd_paths() -> None:
@@ -380,3 +462,54 @@ def test_real_cgroup2(real: v2.V2Manager) -> None:
         if child.poll() is None:
             child.kill()
         child.wait(10)
+
+
+# ---------------------------------------------------------------- exec --cgroup
+
+@pytest.mark.parametrize("args, parsed", [
+    ([], {}), (["sub"], {"": "sub"}), (["memory:a"], {"memory": "a"}),
+    (["memory,pids:a", "cpu:b"], {"memory": "a", "pids": "a", "cpu": "b"}),
+])
+def test_parse_sub_cgroups(args: list[str], parsed: dict) -> None:
+    assert parse_sub_cgroups(args) == parsed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a:b:c"], "invalid --cgroup argument: a:b:c"),
+    (["sub", "memory:a"], "missing <controller>: prefix"),
+    ([",memory:a"], "empty <controller> prefix"),
+    (["memory:a", "memory:b"], "controller memory specified multiple times"),
+])
+def test_parse_sub_cgroups_refuses(args: list[str], message: str) -> None:
+    with pytest.raises(PyruncError, match=message):
+        parse_sub_cgroups(args)
+
+
+def test_add_pid_below(fake: v2.V2Manager) -> None:
+    for level in (Path(fake.path) / "sub", Path(fake.path) / "sub" / "deeper"):
+        fake_level(level, {"cgroup.procs": ""})
+    fake.add_pid_below(1234, {"": "sub/deeper"})
+    assert read_text(f"{fake.path}/sub/deeper", "cgroup.procs") == "1234"
+    fake.add_pid_below(1235, {"memory": "/sub", "pids": "sub"})   # prefixes name the one hierarchy
+    assert read_text(f"{fake.path}/sub", "cgroup.procs") == "1235"
+
+
+@pytest.mark.parametrize("subs, message", [
+    ({"": "../c2"}, "is not a sub cgroup path"), ({"": "sub/../../x"}, "is not a sub cgroup path"),
+    ({"": "missing"}, "no such sub-cgroup"), ({"memory": "a", "pids": "b"}, "single hierarchy"),
+])
+def test_add_pid_below_refuses(fake: v2.V2Manager, tmp_path: Path, subs: dict, message: str) -> None:
+    fake_level(tmp_path / "pyrunc" / "c2", {"cgroup.procs": ""})
+    with pytest.raises(PyruncError, match=message):
+        fake.add_pid_below(1234, subs)
+    assert read_text(str(tmp_path / "pyrunc" / "c2"), "cgroup.procs") == ""
+
+
+def test_a_create_failing_half_way_says_what_it_made(tmp_path: Path) -> None:
+    fake_level(tmp_path, {"cgroup.controllers": ""})
+    manager = open_manager("/made/" + "x" * 300, "x", root=str(tmp_path), own={"": "/"})
+    with pytest.raises(PyruncError, match="cannot create cgroup"):
+        manager.create()
+    assert manager.created == [f"{tmp_path}/made"]
+    manager.destroy()
+    assert not (tmp_path / "made").exists()

@@ -152,6 +152,24 @@ def test_sysctls_must_be_namespaced(bundle: str, key: str, ok: bool) -> None:
         assert info.value.path == f"linux.sysctl.{key}"
 
 
+@pytest.mark.parametrize("kind, key", [("network", "net.ipv4.ip_forward"), ("ipc", "kernel.shmmax"),
+                                       ("uts", "kernel.domainname")])
+def test_sysctls_refused_in_a_joined_host_namespace(bundle: str, kind: str, key: str) -> None:
+    own = {"network": "net"}.get(kind, kind)
+    linux = {"namespaces": [{"type": "mount"}, {"type": kind, "path": f"/proc/self/ns/{own}"}], "sysctl": {key: "1"}}
+    with pytest.raises(ConfigError, match=f"host's {kind} namespace") as info:
+        make(bundle, linux=linux)
+    assert info.value.path == f"linux.sysctl.{key}"
+    linux["namespaces"][1] = {"type": kind}
+    assert make(bundle, linux=linux).sysctls == [("/proc/sys/" + key.replace(".", "/"), "1")]
+
+
+def test_sysctl_kernel_hostname_is_refused(bundle: str) -> None:
+    linux = {"namespaces": [{"type": "mount"}, {"type": "uts"}], "sysctl": {"kernel.hostname": "x"}}
+    with pytest.raises(ConfigError, match='conflicts with the OCI "hostname" field'):
+        make(bundle, linux=linux)
+
+
 def test_process_fields(bundle: str) -> None:
     p = make(bundle, process={
         "args": ["/bin/x", "a"], "env": ["A=1"], "cwd": "/w/../work",

@@ -319,6 +319,7 @@ def test_time_offsets_need_new_time_namespace() -> None:
         ("fs.mqueue.msg_max", "ipc", True),
         ("kernel.domainname", "uts", True),
         ("kernel.hostname", "pid", False),
+        ("kernel.hostname", "uts", False),   # conflicts with the hostname field (runc refuses it)
         ("vm.swappiness", "network", False),
         ("net..x", "network", False),
         ("net/ipv4/ip_forward", "network", False),
