@@ -66,10 +66,10 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
                                 plan->n_start_container_hooks, created_state, err);
     /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
     do
-        fd = open(pyrunc_fd_path(plan->fifo_fd).path, O_WRONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+        fd = pyrunc_reopen_fd(plan->fifo_fd, O_WRONLY | O_CLOEXEC);
+    while (fd == -EINTR);
     if (fd < 0)
-        return pyrunc_fail_errno(err, "open exec fifo");
+        return pyrunc_fail_sys(err, -fd, "open exec fifo");
     ret = pyrunc_run_hooks("startContainer", plan->start_container_hooks,
                            plan->n_start_container_hooks, created_state, err);
     if (ret < 0) {

@@ -314,8 +314,11 @@ int pyrunc_enter_rootfs(const struct pyrunc_plan *plan, int rootfd, struct pyrun
     cleanup_close int oldroot = -1;
     cleanup_close int newroot = -1;
 
-    if (plan->rootfs_setup == PYRUNC_ROOTFS_CHROOT)
-        return pyrunc_chroot_into(rootfd, err);
+    /* The root may have no proc: nothing may be mounted on the host's view. */
+    if (plan->rootfs_setup == PYRUNC_ROOTFS_CHROOT) {
+        int ret = pyrunc_keep_fd_dir(err);
+        return ret < 0 ? ret : pyrunc_chroot_into(rootfd, err);
+    }
     if (plan->no_pivot)
         return pyrunc_move_root(plan, rootfd, err);
     oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);

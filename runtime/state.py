@@ -85,7 +85,9 @@ class ContainerState(Record):
 
     def init_alive(self) -> bool:
         pid = self.pid
-        return pid > 0 and process_start_time(pid) == self.data.get("pidStartTime")
+        # None: gone or a zombie (also when it died before create saved its start time).
+        start = process_start_time(pid) if pid > 0 else None
+        return start is not None and start == self.data.get("pidStartTime")
 
     def status(self, is_frozen: Any = None) -> str:
         if not self.init_alive():
