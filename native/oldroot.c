@@ -15,13 +15,14 @@
 /* Rounds of detaching: each one removes the topmost mounts of what is
  * left (mounts stacked on one point come off one per round). */
 #define MAX_ROUNDS 64
-#define MAX_COVERED 4096
+#define MAX_LEFT_ALONE 4096
 
 struct mount_entry {
     int id;
     int parent;
-    int covered;        /* left in place under an empty tmpfs */
     char *point;        /* relative to our root (the old root, before chroot) */
+    int revealing;      /* proc or sysfs: what mount_too_revealing looks for */
+    int handled;        /* in this round already */
 };
 
 struct mount_table {
@@ -111,13 +112,18 @@ static int read_table(int procfd, struct mount_table *t, struct pyrunc_error *er
         next = strchrnul(line, '\n');
         if (*next)
             *next++ = '\0';
+        char *fstype;
+
         for (i = 0; i < 5 && (fields[i] = strsep(&line, " ")) != NULL; i++)
             ;
-        if (i < 5)
+        if (i < 5 || !line || !(fstype = strstr(line, " - ")))
             continue;
+        fstype += 3;
+        fstype[strcspn(fstype, " ")] = '\0';
         e->id = atoi(fields[0]);
         e->parent = atoi(fields[1]);
         e->point = fields[4];
+        e->revealing = strcmp(fstype, "proc") == 0 || strcmp(fstype, "sysfs") == 0;
         unescape(e->point);
         t->n++;
     }
@@ -152,16 +158,39 @@ static int is_old(const struct mount_table *t, const struct mount_entry *e, int 
     return e && strcmp(e->point, "/") != 0 && !in_rootfs(t, e, rootfs_id);
 }
 
-static int was_covered(const int *covered, size_t n_covered, int id)
+static int was_left(const int *left_alone, size_t n_left_alone, int id)
 {
-    for (size_t i = 0; i < n_covered; i++)
-        if (covered[i] == id)
+    for (size_t i = 0; i < n_left_alone; i++)
+        if (left_alone[i] == id)
             return 1;
     return 0;
 }
 
-/* Detach (or cover) the topmost old mounts; *left counts those still there. */
-static int detach_round(int procfd, int rootfs_id, int *covered, size_t *n_covered, int *left,
+/* Detach e, or where the kernel will not (a mount locked into a user
+ * namespace) cover it with an empty tmpfs; 1 when it stays (covered, or
+ * out of reach of our paths, so of the container's too). */
+static int detach_one(const struct mount_entry *e, struct pyrunc_error *err)
+{
+    /* A slave first: neither the detach nor a cover may reach the host. */
+    if (mount(NULL, e->point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+        /* A proc or sysfs must go: a fully visible one lets a new one be mounted. */
+        if (e->revealing || (errno != ENOENT && errno != EACCES && errno != EPERM))
+            return pyrunc_fail_errno(err, "no-pivot: make %s of the old root a slave", e->point);
+        return 1;
+    }
+    if (umount2(e->point, MNT_DETACH) == 0)
+        return 0;
+    if (errno != EINVAL && errno != EPERM)
+        return pyrunc_fail_errno(err, "no-pivot: detach %s of the old root", e->point);
+    if (mount("tmpfs", e->point, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0") < 0)
+        return pyrunc_fail_errno(err, "no-pivot: cover %s of the old root", e->point);
+    return 1;
+}
+
+/* One round over the old mounts: every proc and sysfs (deepest first, as
+ * a cover above would hide them from our paths too), then the topmost of
+ * the rest; *left counts those handled (0: nothing of the old root left). */
+static int detach_round(int procfd, int rootfs_id, int *left_alone, size_t *n_left_alone, int *left,
                         struct pyrunc_error *err)
 {
     __attribute__((cleanup(free_table))) struct mount_table t = { 0 };
@@ -170,44 +199,39 @@ static int detach_round(int procfd, int rootfs_id, int *covered, size_t *n_cover
     *left = 0;
     if ((ret = read_table(procfd, &t, err)) < 0)
         return ret;
-    for (size_t i = 0; i < t.n; i++) {
-        struct mount_entry *e = &t.entries[i];
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t j = t.n; j-- > 0;) {
+            struct mount_entry *e = &t.entries[j];
+            int topmost;
 
-        if (!is_old(&t, e, rootfs_id) || is_old(&t, find(&t, e->parent), rootfs_id) ||
-            was_covered(covered, *n_covered, e->id))
-            continue;
-        ++*left;
-        if (*n_covered >= MAX_COVERED)
-            return pyrunc_fail(err, E2BIG, "no-pivot: too many mounts in the old root");
-        /* A slave first: the detach must not propagate to the host. */
-        if (mount(NULL, e->point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
-            if (errno != ENOENT)
-                return pyrunc_fail_errno(err, "no-pivot: make %s of the old root a slave", e->point);
-            covered[(*n_covered)++] = e->id;   /* its mount point is gone: no path reaches it */
-            continue;
+            if (e->handled || !is_old(&t, e, rootfs_id) || was_left(left_alone, *n_left_alone, e->id))
+                continue;
+            topmost = !is_old(&t, find(&t, e->parent), rootfs_id);
+            if (pass == 0 ? !e->revealing : !topmost)
+                continue;
+            ++*left;
+            e->handled = 1;
+            if (*n_left_alone >= MAX_LEFT_ALONE)
+                return pyrunc_fail(err, E2BIG, "no-pivot: too many mounts in the old root");
+            if ((ret = detach_one(e, err)) < 0)
+                return ret;
+            if (ret == 1)
+                left_alone[(*n_left_alone)++] = e->id;
         }
-        if (umount2(e->point, MNT_DETACH) == 0)
-            continue;
-        if (errno != EINVAL && errno != EPERM)
-            return pyrunc_fail_errno(err, "no-pivot: detach %s of the old root", e->point);
-        /* Locked (inherited into a user namespace): hide what it holds. */
-        if (mount("tmpfs", e->point, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0") < 0)
-            return pyrunc_fail_errno(err, "no-pivot: cover %s of the old root", e->point);
-        covered[(*n_covered)++] = e->id;
     }
     return 0;
 }
 
 static int detach_old_root(int procfd, int rootfs_id, struct pyrunc_error *err)
 {
-    cleanup_free int *covered = calloc(MAX_COVERED, sizeof(int));
-    size_t n_covered = 0;
+    cleanup_free int *left_alone = calloc(MAX_LEFT_ALONE, sizeof(int));
+    size_t n_left_alone = 0;
     int left, ret;
 
-    if (!covered)
+    if (!left_alone)
         return pyrunc_fail(err, ENOMEM, "no-pivot: detach the old root");
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        if ((ret = detach_round(procfd, rootfs_id, covered, &n_covered, &left, err)) < 0)
+        if ((ret = detach_round(procfd, rootfs_id, left_alone, &n_left_alone, &left, err)) < 0)
             return ret;
         if (left == 0)
             return 0;

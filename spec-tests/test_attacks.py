@@ -2,6 +2,7 @@
 real exploit and checks that it gets nowhere."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -172,6 +173,33 @@ def test_sysctl_write_goes_to_procfs_only(runtime: Runtime, bundle: Bundle) -> N
     assert out.stdout.strip() == "123456"
     with open("/proc/sys/kernel/shmmax") as f:
         assert f.read().strip() != "123456"       # the host's ipc namespace is untouched
+
+
+# ---- --no-pivot: the old root's proc and sysfs -----------------------------------
+
+def nested_mount_attempt(runtime: Runtime, bundle: Bundle, fstype: str, *flags: str) -> dict:
+    """An unprivileged process of the container makes user, mount, net and
+    pid namespaces of its own and mounts a fresh FSTYPE: the kernel allows
+    it only if the mount namespace holds a fully visible one already."""
+    bundle.with_tmp().set("process.user", {"uid": 1000, "gid": 1000})
+    return runtime.run(bundle.payload("userns-mount", fstype, "/tmp"), *flags).json()
+
+
+@pytest.mark.parametrize("fstype", ["proc", "sysfs"])
+@pytest.mark.parametrize("userns", [False, True], ids=["host-ids", "userns"])
+def test_no_pivot_leaves_no_host_proc_to_mount_again(runtime: Runtime, bundle: Bundle, fstype: str,
+                                                     userns: bool) -> None:
+    """chroot (--no-pivot) keeps the old root in the mount namespace: its
+    /proc and /sys, unmasked, would let the nested mount through.  They are
+    detached (or, locked in a user namespace, covered), as runc hides them."""
+    if userns:
+        bundle.append("linux.namespaces", {"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            bundle.set(f"linux.{key}", [{"containerID": 0, "hostID": 300000, "size": 65536}])
+    attempt = nested_mount_attempt(runtime, bundle, fstype, "--no-pivot")
+    assert attempt == {"mounted": False, "errno": errno.EPERM, "step": "mount"}
+    # The same as with pivot_root.
+    assert nested_mount_attempt(runtime, bundle, fstype) == attempt
 
 
 # ---- ids, state and sockets ---------------------------------------------------
