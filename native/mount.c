@@ -403,13 +403,21 @@ static int make_readonly(int rootfd, const char *path, struct pyrunc_error *err)
     return bind_remount(pyrunc_fd_path(mountfd).path, path, MS_RDONLY | locked_flags(target.path), err);
 }
 
+/* After pivot_root: an O_PATH fd of the container's "/", to resolve in. */
+static int open_root(struct pyrunc_error *err)
+{
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+    return fd < 0 ? pyrunc_fail_errno(err, "open /") : fd;
+}
+
 int pyrunc_finish_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
-    cleanup_close int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int rootfd = open_root(err);
     int i, ret;
 
     if (rootfd < 0)
-        return pyrunc_fail_errno(err, "open /");
+        return rootfd;
     for (i = 0; i < plan->n_masked_paths; i++) {
         ret = mask_path(rootfd, plan->masked_paths[i], err);
         if (ret < 0)
@@ -429,11 +437,11 @@ int pyrunc_finish_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *er
 
 int pyrunc_readonly_mounts(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
-    cleanup_close int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int rootfd = open_root(err);
     int i, ret;
 
     if (rootfd < 0)
-        return pyrunc_fail_errno(err, "open /");
+        return rootfd;
     for (i = 0; i < plan->n_mounts; i++) {
         const struct pyrunc_mount *m = &plan->mounts[i];
         cleanup_close int fd = -1;

@@ -617,8 +617,8 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
     uid_map, gid_map = plan_id_maps(spec)
     _check_names(spec)
     mounts = plan_mounts(spec, bundle, host)
-    if uid_map is not None:
-        # The init is in the new user namespace when it mounts, with no
+    if _has_new_or_joined(spec, "user"):
+        # The init is in the user namespace when it mounts, with no
         # right to reach a source under a directory only the host root may
         # enter: the runtime clones the sources with its own credentials.
         for step in mounts:

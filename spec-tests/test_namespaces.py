@@ -29,17 +29,22 @@ def named_netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], check=True)
 
 
-@pytest.fixture
-def unshared_sleeper() -> Iterator[int]:
-    """A host process alone in new ipc and uts namespaces; its pid."""
-    proc = subprocess.Popen(["unshare", "--ipc", "--uts", "sleep", "600"])
+def unshared(kind: str, *flags: str) -> Iterator[int]:
+    """A host process made by `unshare FLAGS sleep`; its pid, once its
+    KIND namespace is not ours (unshare execs sleep when they exist)."""
+    proc = subprocess.Popen(["unshare", *flags, "sleep", "600"])
     try:
-        # unshare execs sleep once the namespaces exist.
-        poll(lambda: ns_inode(proc.pid, "uts") != ns_inode("self", "uts"), what="unshare")
+        poll(lambda: ns_inode(proc.pid, kind) != ns_inode("self", kind), what="unshare")
         yield proc.pid
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def unshared_sleeper() -> Iterator[int]:
+    """A host process alone in new ipc and uts namespaces; its pid."""
+    yield from unshared("uts", "--ipc", "--uts")
 
 
 # ---- new namespaces -------------------------------------------------------------------
@@ -150,13 +155,7 @@ def test_join_a_process_namespaces(runtime: Runtime, bundle: Bundle,
 @pytest.fixture
 def unshared_mount_sleeper() -> Iterator[int]:
     """A host process alone in a private mount namespace (`unshare -m`)."""
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "600"])
-    try:
-        poll(lambda: ns_inode(proc.pid, "mnt") != ns_inode("self", "mnt"), what="unshare")
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
+    yield from unshared("mnt", "--mount", "--propagation", "private")
 
 
 def test_join_a_mount_namespace_by_path(runtime: Runtime, bundle: Bundle,
