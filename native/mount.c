@@ -201,6 +201,7 @@ static int create_device(int rootfd, const struct pyrunc_device *dev, struct pyr
     cleanup_close int nodefd = -1;
     struct pyrunc_fd_path target;
     const char *base;
+    struct stat st;
 
     parentfd = pyrunc_open_parent_in_root(rootfd, dev->path, &base, err);
     if (parentfd < 0)
@@ -214,7 +215,11 @@ static int create_device(int rootfd, const struct pyrunc_device *dev, struct pyr
             return pyrunc_fail_errno(err, "bind device %s", dev->path);
         return 0;
     }
-    /* A file already there (from the image) is replaced by the node. */
+    /* A node, fifo or symlink already there (from the image) is replaced;
+     * a file or directory of the image is left alone, never deleted (as
+     * runc, whose mknod fails with EEXIST and goes on). */
+    if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+        return 0;
     if (unlinkat(parentfd, base, 0) < 0 && errno != ENOENT)
         return pyrunc_fail_errno(err, "replace %s", dev->path);
     if (mknodat(parentfd, base, dev->mode, makedev(dev->major, dev->minor)) < 0)

@@ -83,6 +83,15 @@ def test_a_device_outside_dev(runtime: Runtime, bundle: Bundle, path: str, where
     assert (seen["type"], seen["major"], seen["minor"]) == ("chr", 1, 5)
 
 
+def test_a_device_never_deletes_a_file_of_the_image(runtime: Runtime, bundle: Bundle) -> None:
+    """runc's mknod fails with EEXIST and leaves what the image has."""
+    rootfs = bundle.private_rootfs()
+    (rootfs / "spec-file").write_text("the image's")
+    bundle.set("linux.devices", [{"path": "/spec-file", "type": "c", "major": 1, "minor": 5}])
+    assert runtime.probe(bundle, "cat", "/spec-file") == "the image's"
+    assert (rootfs / "spec-file").read_text() == "the image's"
+
+
 def test_a_device_outside_dev_stays_in_the_rootfs(runtime: Runtime, bundle: Bundle,
                                                   tmp_path: Path) -> None:
     host = tmp_path / "host"
