@@ -319,7 +319,8 @@ int pyrunc_enter_rootfs(const struct pyrunc_plan *plan, int rootfd, struct pyrun
     cleanup_close int oldroot = -1;
     cleanup_close int newroot = -1;
 
-    /* The root may have no proc: nothing may be mounted on the host's view. */
+    /* No mount namespace: no proc can be mounted for the container, so
+     * keep a way to reopen exec.fifo, then a plain chroot. */
     if (plan->rootfs_setup == PYRUNC_ROOTFS_CHROOT) {
         int ret = pyrunc_keep_fd_dir(err);
         return ret < 0 ? ret : pyrunc_chroot_into(rootfd, err);
