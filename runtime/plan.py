@@ -215,6 +215,8 @@ def _check_without_mount_namespace(spec: Spec) -> None:
                     ("linux.readonlyPaths", bool(spec.linux.readonly_paths), "read-only paths"),
                     ("root.readonly", spec.root_readonly, "a read-only root"),
                     ("linux.rootfsPropagation", bool(spec.linux.rootfs_propagation), "the propagation"),
+                    # runc binds the pty onto /dev/console.
+                    ("process.terminal", bool(spec.process and spec.process.terminal), "the console"),
                     ("linux.namespaces", new_user_namespace(spec),
                      "a new user namespace's device nodes (bind mounts)")]
     for path, given, what in needs_mounts:

@@ -92,6 +92,7 @@ def test_without_a_mount_namespace_the_root_is_a_chroot(bundle: str) -> None:
     ({"linux": {"readonlyPaths": ["/proc/sys"]}}, "linux.readonlyPaths"),
     ({"linux": {"rootfsPropagation": "private"}}, "linux.rootfsPropagation"),
     ({"root": {"path": "rootfs", "readonly": True}}, "root.readonly"),
+    ({"process": {"args": ["sh"], "cwd": "/", "terminal": True}}, "process.terminal"),
     ({"linux": {"namespaces": [{"type": "user"}],
                 "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
                 "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}, "linux.namespaces"),
