@@ -111,7 +111,6 @@ def test_no_namespaces_at_all_is_a_chroot_in_the_hosts(runtime: Runtime, bundle:
     ("linux.readonlyPaths", ["/proc/sys"]),
     ("root.readonly", True),
     ("linux.rootfsPropagation", "private"),
-    ("process.terminal", True),                 # runc binds the pty onto /dev/console
 ])
 def test_without_a_mount_namespace_nothing_is_mounted(runtime: Runtime, bundle: Bundle, field: str,
                                                       value: object) -> None:
