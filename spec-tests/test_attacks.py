@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -200,6 +202,32 @@ def test_no_pivot_leaves_no_host_proc_to_mount_again(runtime: Runtime, bundle: B
     assert attempt == {"mounted": False, "errno": errno.EPERM, "step": "mount"}
     # The same as with pivot_root.
     assert nested_mount_attempt(runtime, bundle, fstype) == attempt
+
+
+@pytest.fixture
+def shared_host_mount(runtime: Runtime, tmp_path: Path) -> Iterator[Path]:
+    """A shared mount of the host with a submount (after `runtime`, so it
+    is gone before the leftover audit)."""
+    shared = tmp_path / "shared"
+    (shared / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", "--make-shared", str(shared), str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "spec-shared-sub", str(shared / "sub")], check=True)
+        yield shared
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(shared)], check=True)
+
+
+@pytest.mark.parametrize("propagation", ["rshared", "rslave"])
+def test_no_pivot_detaches_nothing_of_the_hosts(runtime: Runtime, bundle: Bundle, propagation: str,
+                                                shared_host_mount: Path) -> None:
+    """The old root's mounts are detached in the container's namespace
+    only: not even a shared one goes from the host."""
+    bundle.set("linux.rootfsPropagation", propagation)
+    runtime.run(bundle.payload("echo"), "--no-pivot").ok()
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    assert str(shared_host_mount) in points and str(shared_host_mount / "sub") in points
 
 
 # ---- ids, state and sockets ---------------------------------------------------
