@@ -239,10 +239,13 @@ def test_writable_root(runtime: Runtime, bundle: Bundle) -> None:
     assert (rootfs / "spec-file").read_text() == "x"
 
 
-@pytest.mark.parametrize("propagation", ["shared", "private", "unbindable"])
+@pytest.mark.parametrize("propagation", ["shared", "private", "unbindable", "runbindable"])
 def test_rootfs_propagation(runtime: Runtime, bundle: Bundle, propagation: str) -> None:
     bundle.set("linux.rootfsPropagation", propagation)
-    assert mount_by_point(mounts_of(runtime, bundle), "/")["propagation"] == propagation
+    mounts = mounts_of(runtime, bundle)
+    assert mount_by_point(mounts, "/")["propagation"] == propagation.removeprefix("r")
+    if propagation == "runbindable":
+        assert mount_by_point(mounts, "/proc")["propagation"] == "unbindable"
 
 
 def test_container_mounts_do_not_reach_the_host(runtime: Runtime, bundle: Bundle,
