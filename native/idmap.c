@@ -70,12 +70,10 @@ int pyrunc_idmap_userns(const char *uid_map, const char *gid_map, struct pyrunc_
     return ret;
 }
 
-int pyrunc_idmap_mount(const char *source, int userns_fd, int recursive_tree, int recursive_idmap,
-                       struct pyrunc_error *err)
+int pyrunc_clone_mount(const char *source, int recursive, struct pyrunc_error *err)
 {
-    unsigned int tree_flag = recursive_tree ? AT_RECURSIVE : 0;
+    unsigned int tree_flag = recursive ? AT_RECURSIVE : 0;
     struct mount_attr slave = { .propagation = MS_SLAVE };
-    struct mount_attr idmap = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (__u64)userns_fd };
     cleanup_close int fd = -1;
     int ret;
 
@@ -86,6 +84,20 @@ int pyrunc_idmap_mount(const char *source, int userns_fd, int recursive_tree, in
      * mount events may come in, none of the container's may go out. */
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | tree_flag, &slave, sizeof(slave)) < 0)
         return pyrunc_fail_errno(err, "make the clone of %s a slave", source);
+    ret = fd;
+    fd = -1;
+    return ret;
+}
+
+int pyrunc_idmap_mount(const char *source, int userns_fd, int recursive_tree, int recursive_idmap,
+                       struct pyrunc_error *err)
+{
+    struct mount_attr idmap = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (__u64)userns_fd };
+    cleanup_close int fd = pyrunc_clone_mount(source, recursive_tree, err);
+    int ret;
+
+    if (fd < 0)
+        return fd;
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive_idmap ? AT_RECURSIVE : 0),
                 &idmap, sizeof(idmap)) < 0)
         return pyrunc_fail_errno(err, "idmap the mount of %s", source);

@@ -64,10 +64,10 @@ static int wait_for_start(const struct pyrunc_plan *plan, struct pyrunc_error *e
         return run_start_steps(plan, err);
     /* Reopen through /proc: the fifo's host path is gone after pivot_root. */
     do
-        fd = open(pyrunc_fd_path(plan->fifo_fd).path, O_WRONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+        fd = pyrunc_reopen_fd(plan->fifo_fd, O_WRONLY | O_CLOEXEC);
+    while (fd == -EINTR);
     if (fd < 0)
-        return pyrunc_fail_errno(err, "open exec fifo");
+        return pyrunc_fail_sys(err, -fd, "open exec fifo");
     ret = run_start_steps(plan, err);
     if (ret < 0) {
         pyrunc_write_all(fd, "E", 1);
@@ -110,7 +110,8 @@ static int setup_filesystem(const struct pyrunc_plan *plan, struct pyrunc_error 
         return ret;
     if ((ret = pyrunc_set_sysctls(plan, err)) < 0)
         return ret;
-    return pyrunc_finish_rootfs(plan, err);
+    /* Without a mount namespace of its own, a mount would be the host's. */
+    return plan->rootfs_setup == PYRUNC_ROOTFS_BUILD ? pyrunc_finish_rootfs(plan, err) : 0;
 }
 
 /* chdir to the process's cwd: 1 when done, 0 when this identity may not
@@ -154,11 +155,14 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return ret;
     if ((ret = pyrunc_set_names(plan, err)) < 0)
         return ret;
-    /* A new mount namespace is a new container to build; a joined one
-     * (exec) already is the container's view, root and all. */
-    if ((new_flags & CLONE_NEWNS) && (ret = setup_filesystem(plan, err)) < 0)
+    /* A container gets its root built (in a new or joined mount namespace,
+     * or by chroot without one); exec joins a view that has it already. */
+    if (plan->rootfs_setup != PYRUNC_ROOTFS_KEEP && (ret = setup_filesystem(plan, err)) < 0)
         return ret;
     if (plan->terminal && (ret = pyrunc_setup_terminal(plan, err)) < 0)
+        return ret;
+    /* Read-only only now: /dev/console went into /dev above. */
+    if (plan->rootfs_setup == PYRUNC_ROOTFS_BUILD && (ret = pyrunc_readonly_mounts(plan, err)) < 0)
         return ret;
     if ((ret = pyrunc_set_rlimits(p, err)) < 0)
         return ret;

@@ -14,6 +14,7 @@
 
 #include "copy.h"
 #include "mount.h"
+#include "oldroot.h"
 #include "path.h"
 #include "util.h"
 
@@ -84,7 +85,7 @@ static int create_symlink(int rootfd, const struct pyrunc_mount *m, struct pyrun
 }
 
 /* tmpcopyup: fill the fresh tmpfs with what lowerfd (the directory it
- * now covers) holds, then make it read-only if it was asked to be. */
+ * now covers) holds (a read-only one is made so at the end: readonly_later). */
 static int copy_up(int rootfd, const struct pyrunc_mount *m, int lowerfd, struct pyrunc_error *err)
 {
     cleanup_close int upperfd = pyrunc_open_dir_in_root(rootfd, m->destination);
@@ -99,16 +100,46 @@ static int copy_up(int rootfd, const struct pyrunc_mount *m, int lowerfd, struct
     if (fstat(lowerfd, &st) < 0 || fchown(upperfd, st.st_uid, st.st_gid) < 0 ||
         fchmod(upperfd, st.st_mode & 07777) < 0)
         return pyrunc_fail_errno(err, "tmpcopyup: give %s its owner and mode", m->destination);
-    if ((m->flags & MS_RDONLY) &&
-        mount(NULL, pyrunc_fd_path(upperfd).path, NULL, MS_REMOUNT | m->flags, m->data) < 0)
-        return pyrunc_fail_errno(err, "tmpcopyup: make %s read-only", m->destination);
     return 0;
 }
 
-static int do_mount(int rootfd, const struct pyrunc_mount *m, struct pyrunc_error *err)
+/* The mode of the directory at destination, if there is one (-1 if not). */
+static int covered_mode(int rootfd, const char *destination)
 {
+    cleanup_close int fd = pyrunc_open_in_root(rootfd, destination, 0);
+    struct stat st;
+
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))
+        return -1;
+    return (int)(st.st_mode & 07777);
+}
+
+/* A tmpfs without mode= takes the mode of the directory it covers (runc). */
+static int give_covered_mode(int rootfd, const struct pyrunc_mount *m, int mode, struct pyrunc_error *err)
+{
+    cleanup_close int fd = pyrunc_open_dir_in_root(rootfd, m->destination);
+
+    if (fd < 0)
+        return pyrunc_fail_sys(err, -fd, "reopen mount %s", m->destination);
+    if (fchmod(fd, (mode_t)mode) < 0)
+        return pyrunc_fail_errno(err, "chmod %s to %04o", m->destination, mode);
+    return 0;
+}
+
+static int open_rootfs(const char *rootfs, struct pyrunc_error *err)
+{
+    int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+    return fd < 0 ? pyrunc_fail_errno(err, "open the rootfs %s", rootfs) : fd;
+}
+
+/* *rootfdp is replaced when the mount is onto "/": that is the new root. */
+static int do_mount(int *rootfdp, const char *rootfs, const struct pyrunc_mount *m,
+                    struct pyrunc_error *err)
+{
+    int rootfd = *rootfdp;
     int want_dir = m->kind != PYRUNC_MOUNT_BIND || m->source_is_dir;
-    unsigned long flags = m->copy_up ? m->flags & ~MS_RDONLY : m->flags;   /* read-only after the copy */
+    int mode = m->keep_covered_mode ? covered_mode(rootfd, m->destination) : -1;
     cleanup_close int targetfd = -1;
     cleanup_close int lowerfd = -1;
     struct pyrunc_fd_path target;
@@ -127,12 +158,21 @@ static int do_mount(int rootfd, const struct pyrunc_mount *m, struct pyrunc_erro
     if (m->kind == PYRUNC_MOUNT_BIND && m->detached_fd >= 0) {
         if (syscall(SYS_move_mount, m->detached_fd, "", targetfd, "",
                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-            return pyrunc_fail_errno(err, "move the idmapped mount of %s onto %s", m->source,
+            return pyrunc_fail_errno(err, "move the prepared mount of %s onto %s", m->source,
                                      m->destination);
-    } else if (mount(m->source, target.path, m->fstype, flags, m->data) < 0) {
+    } else if (mount(m->source, target.path, m->fstype, m->flags, m->data) < 0) {
         return pyrunc_fail_errno(err, "mount %s on %s (type %s)", m->source ? m->source : "none",
                                  m->destination, m->fstype ? m->fstype : "bind");
     }
+    /* The rest, and every later mount, goes onto a new root, not under it. */
+    if (strcmp(m->destination, "/") == 0) {
+        if ((ret = open_rootfs(rootfs, err)) < 0)
+            return ret;
+        close(*rootfdp);
+        *rootfdp = rootfd = ret;
+    }
+    if (mode >= 0 && (ret = give_covered_mode(rootfd, m, mode, err)) < 0)
+        return ret;
     if (m->copy_up && (ret = copy_up(rootfd, m, lowerfd, err)) < 0)
         return ret;
     if (m->remount_flags || m->propagation || m->recursive_readonly) {
@@ -161,6 +201,7 @@ static int create_device(int rootfd, const struct pyrunc_device *dev, struct pyr
     cleanup_close int nodefd = -1;
     struct pyrunc_fd_path target;
     const char *base;
+    struct stat st;
 
     parentfd = pyrunc_open_parent_in_root(rootfd, dev->path, &base, err);
     if (parentfd < 0)
@@ -174,7 +215,11 @@ static int create_device(int rootfd, const struct pyrunc_device *dev, struct pyr
             return pyrunc_fail_errno(err, "bind device %s", dev->path);
         return 0;
     }
-    /* A file already there (from the image) is replaced by the node. */
+    /* A node, fifo or symlink already there (from the image) is replaced;
+     * a file or directory of the image is left alone, never deleted (as
+     * runc, whose mknod fails with EEXIST and goes on). */
+    if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+        return 0;
     if (unlinkat(parentfd, base, 0) < 0 && errno != ENOENT)
         return pyrunc_fail_errno(err, "replace %s", dev->path);
     if (mknodat(parentfd, base, dev->mode, makedev(dev->major, dev->minor)) < 0)
@@ -211,13 +256,16 @@ static int make_rootfs_parent_private(const char *rootfs, struct pyrunc_error *e
     return pyrunc_fail(err, EINVAL, "no mount holds the rootfs %s", rootfs);
 }
 
-int pyrunc_prepare_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+/* The rootfs bind of a private mount namespace, made before any mount. */
+static int bind_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
-    unsigned long root_propagation = plan->rootfs_propagation ? plan->rootfs_propagation
-                                                              : MS_SLAVE | MS_REC;
-    cleanup_close int rootfd = -1;
-    int i, ret;
+    unsigned long root_propagation = plan->rootfs_propagation;
+    int ret;
 
+    /* An unbindable tree could not be bound: the container's root is made
+     * unbindable at the end (pyrunc_finish_rootfs). */
+    if (!root_propagation || (root_propagation & MS_UNBINDABLE))
+        root_propagation = MS_SLAVE | MS_REC;
     /* Keep our mounts from propagating back to the host. */
     if (mount(NULL, "/", NULL, root_propagation, NULL) < 0)
         return pyrunc_fail_errno(err, "set propagation of /");
@@ -225,12 +273,22 @@ int pyrunc_prepare_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *e
         return ret;
     if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         return pyrunc_fail_errno(err, "bind the rootfs %s", plan->rootfs);
+    return 0;
+}
 
-    rootfd = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0)
-        return pyrunc_fail_errno(err, "open the rootfs %s", plan->rootfs);
+int pyrunc_prepare_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    cleanup_close int rootfd = -1;
+    int i, ret;
+
+    /* Without a mount namespace of its own the container gets files only:
+     * a mount would be the host's (the plan has none). */
+    if (plan->rootfs_setup == PYRUNC_ROOTFS_BUILD && (ret = bind_rootfs(plan, err)) < 0)
+        return ret;
+    if ((rootfd = open_rootfs(plan->rootfs, err)) < 0)
+        return rootfd;
     for (i = 0; i < plan->n_mounts; i++) {
-        ret = do_mount(rootfd, &plan->mounts[i], err);
+        ret = do_mount(&rootfd, plan->rootfs, &plan->mounts[i], err);
         if (ret < 0)
             return ret;
     }
@@ -244,22 +302,31 @@ int pyrunc_prepare_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *e
     return ret;
 }
 
+/* chroot into rootfd (leaves the working directory at the new "/"). */
+int pyrunc_chroot_into(int rootfd, struct pyrunc_error *err)
+{
+    if (fchdir(rootfd) < 0)
+        return pyrunc_fail_errno(err, "chdir to the rootfs");
+    if (chroot(".") < 0)
+        return pyrunc_fail_errno(err, "chroot");
+    if (chdir("/") < 0)
+        return pyrunc_fail_errno(err, "chdir /");
+    return 0;
+}
+
 int pyrunc_enter_rootfs(const struct pyrunc_plan *plan, int rootfd, struct pyrunc_error *err)
 {
     cleanup_close int oldroot = -1;
     cleanup_close int newroot = -1;
 
-    if (plan->no_pivot) {
-        if (fchdir(rootfd) < 0)
-            return pyrunc_fail_errno(err, "chdir to the rootfs");
-        if (mount(plan->rootfs, "/", NULL, MS_MOVE, NULL) < 0)
-            return pyrunc_fail_errno(err, "move the rootfs to /");
-        if (chroot(".") < 0)
-            return pyrunc_fail_errno(err, "chroot");
-        if (chdir("/") < 0)
-            return pyrunc_fail_errno(err, "chdir /");
-        return 0;
+    /* No mount namespace: no proc can be mounted for the container, so
+     * keep a way to reopen exec.fifo, then a plain chroot. */
+    if (plan->rootfs_setup == PYRUNC_ROOTFS_CHROOT) {
+        int ret = pyrunc_keep_fd_dir(err);
+        return ret < 0 ? ret : pyrunc_chroot_into(rootfd, err);
     }
+    if (plan->no_pivot)
+        return pyrunc_move_root(plan, rootfd, err);
     oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (oldroot < 0)
         return pyrunc_fail_errno(err, "open /");
@@ -342,13 +409,21 @@ static int make_readonly(int rootfd, const char *path, struct pyrunc_error *err)
     return bind_remount(pyrunc_fd_path(mountfd).path, path, MS_RDONLY | locked_flags(target.path), err);
 }
 
+/* After pivot_root: an O_PATH fd of the container's "/", to resolve in. */
+static int open_root(struct pyrunc_error *err)
+{
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+    return fd < 0 ? pyrunc_fail_errno(err, "open /") : fd;
+}
+
 int pyrunc_finish_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 {
-    cleanup_close int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int rootfd = open_root(err);
     int i, ret;
 
     if (rootfd < 0)
-        return pyrunc_fail_errno(err, "open /");
+        return rootfd;
     for (i = 0; i < plan->n_masked_paths; i++) {
         ret = mask_path(rootfd, plan->masked_paths[i], err);
         if (ret < 0)
@@ -363,5 +438,30 @@ int pyrunc_finish_rootfs(const struct pyrunc_plan *plan, struct pyrunc_error *er
         return ret;
     if (plan->rootfs_propagation && mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
         return pyrunc_fail_errno(err, "set propagation of the container root");
+    return 0;
+}
+
+int pyrunc_readonly_mounts(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    cleanup_close int rootfd = open_root(err);
+    int i, ret;
+
+    if (rootfd < 0)
+        return rootfd;
+    for (i = 0; i < plan->n_mounts; i++) {
+        const struct pyrunc_mount *m = &plan->mounts[i];
+        cleanup_close int fd = -1;
+
+        if (!m->readonly_later)
+            continue;
+        if ((fd = pyrunc_open_in_root(rootfd, m->destination, 0)) < 0)
+            return pyrunc_fail_sys(err, -fd, "reopen mount %s", m->destination);
+        /* A bind remount changes only this mount's flags, and works in a
+         * user namespace too. */
+        ret = bind_remount(pyrunc_fd_path(fd).path, m->destination,
+                           (m->flags & ~(MS_REMOUNT | MS_BIND | MS_REC)) | MS_RDONLY, err);
+        if (ret < 0)
+            return ret;
+    }
     return 0;
 }

@@ -61,6 +61,30 @@ struct pyrunc_fd_path pyrunc_fd_path(int fd)
     return p;
 }
 
+/* Our /proc/self/fd of the host's proc, for a root without a proc of its own. */
+static int host_fd_dir = -1;
+
+int pyrunc_keep_fd_dir(struct pyrunc_error *err)
+{
+    if (host_fd_dir < 0 && (host_fd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return pyrunc_fail_errno(err, "open /proc/self/fd");
+    return 0;
+}
+
+int pyrunc_reopen_fd(int fd, int flags)
+{
+    char name[16];
+    int reopened;
+
+    if (host_fd_dir < 0) {
+        reopened = open(pyrunc_fd_path(fd).path, flags);
+    } else {
+        snprintf(name, sizeof(name), "%d", fd);
+        reopened = openat(host_fd_dir, name, flags);
+    }
+    return reopened < 0 ? -errno : reopened;
+}
+
 /* Split path into a malloc'd parent ("/" at least) and a pointer to its
  * last component inside path. */
 static char *split_parent(const char *path, const char **base)

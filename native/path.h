@@ -30,4 +30,10 @@ int pyrunc_is_symlink_in_root(int rootfd, const char *path);
 struct pyrunc_fd_path { char path[32]; };
 struct pyrunc_fd_path pyrunc_fd_path(int fd);
 
+/* Open what fd names anew (an O_PATH fd's file) with flags; -errno.
+ * Through /proc/self/fd, or the one pyrunc_keep_fd_dir held open before
+ * a chroot into a root that has no proc (it goes at execve: CLOEXEC). */
+int pyrunc_reopen_fd(int fd, int flags);
+int pyrunc_keep_fd_dir(struct pyrunc_error *err);
+
 #endif

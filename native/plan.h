@@ -42,6 +42,9 @@ struct pyrunc_mount {
     int copy_up;                /* tmpcopyup: copy what was at the destination into the new tmpfs */
     int detached_fd;            /* bind: a prepared (idmapped) detached mount to move onto
                                    dest instead of binding source; -1 = none (idmap.h) */
+    int keep_covered_mode;      /* tmpfs without mode=: take the mode of the directory it covers */
+    int readonly_later;         /* mounted writable, made read-only once the container's files
+                                   are in (tmpfs, /dev), as runc does */
 };
 
 struct pyrunc_device {
@@ -127,10 +130,18 @@ enum {
     PYRUNC_SECCOMP_BEFORE_START_HOOKS = 3, /* no_new_privs: late, yet before startContainer hooks (runc) */
 };
 
+/* What the init does with the rootfs (struct pyrunc_plan.rootfs_setup). */
+enum {
+    PYRUNC_ROOTFS_KEEP = 0,     /* exec: the joined mount namespace is the container's view */
+    PYRUNC_ROOTFS_BUILD = 1,    /* mounts, devices, pivot_root in a new or joined mount namespace */
+    PYRUNC_ROOTFS_CHROOT = 2,   /* no mount namespace: files only, then chroot; no mount at all */
+};
+
 struct pyrunc_plan {
     int n_namespaces;
     const struct pyrunc_namespace *namespaces;
 
+    int rootfs_setup;           /* PYRUNC_ROOTFS_* */
     const char *rootfs;         /* absolute host path */
     int rootfs_readonly;
     unsigned long rootfs_propagation; /* MS_* applied to "/" of the new mount ns */

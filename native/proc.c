@@ -114,12 +114,13 @@ static int is_executable_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* No PATH in the process's environment is an empty one, as in runc. */
 static const char *path_of(const char *const *envp)
 {
     for (; envp && *envp; envp++)
         if (strncmp(*envp, "PATH=", 5) == 0)
             return *envp + 5;
-    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    return "";
 }
 
 int pyrunc_find_executable(const char *file, const char *const *envp, char *out, size_t out_len,

@@ -595,7 +595,11 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     else:
         state, parent_sock = create(store, container_id, opts, keep_channel=True, spec=spec)
     try:
-        _release_init(state)
+        try:
+            _release_init(state)
+        except PyruncError:
+            spawn.wait_exec(parent_sock)    # the init's own error, when it sent one
+            raise
         spawn.wait_exec(parent_sock)
         _run_poststart(store, state)
     except BaseException:

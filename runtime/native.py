@@ -70,6 +70,8 @@ def _fill_mount(c: Any, m: Any, enc: Encoded) -> None:
     c.source_is_dir = int(m.source_is_dir)
     c.detached_fd = m.detached_fd
     c.copy_up = int(m.copy_up)
+    c.keep_covered_mode = int(m.keep_covered_mode)
+    c.readonly_later = int(m.readonly_later)
 
 
 def _fill_device(c: Any, d: Any, enc: Encoded) -> None:
@@ -160,6 +162,7 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
     c.n_namespaces = len(plan.namespaces)
     c.namespaces = enc.structs("struct pyrunc_namespace", plan.namespaces,
                                lambda s, ns: _fill_namespace(s, ns, enc))
+    c.rootfs_setup = plan.rootfs_setup
     c.rootfs = enc.cstr(plan.rootfs)
     c.rootfs_readonly = int(plan.rootfs_readonly)
     c.rootfs_propagation = plan.rootfs_propagation
@@ -267,6 +270,13 @@ def idmap_userns(uid_map: str, gid_map: str) -> int:
     enc = Encoded(None)
     err = ffi.new("struct pyrunc_error *")
     return _checked(lib.pyrunc_idmap_userns(enc.cstr(uid_map), enc.cstr(gid_map), err), err)
+
+
+def clone_mount(source: str, recursive: bool) -> int:
+    """A detached clone of the mount at source; its fd (see native/idmap.h)."""
+    enc = Encoded(None)
+    err = ffi.new("struct pyrunc_error *")
+    return _checked(lib.pyrunc_clone_mount(enc.cstr(source), int(recursive), err), err)
 
 
 def idmap_mount(source: str, userns_fd: int, recursive_tree: bool, recursive_idmap: bool) -> int:

@@ -8,6 +8,7 @@ import os
 
 from . import linux_constants as k
 from .errors import ConfigError
+from .log import logger
 from .record import Record
 from .spec import Reader
 
@@ -134,7 +135,11 @@ def plan_placement(config: dict, has_new_time_ns: bool) -> Placement:
         result.apparmor_profile = _lsm_label(process, "apparmorProfile", apparmor_enabled(), "AppArmor")
         result.selinux_label = _lsm_label(process, "selinuxLabel", selinux_enabled(), "SELinux")
     if linux is not None:
-        _lsm_label(linux, "mountLabel", selinux_enabled(), "SELinux")
+        # Only a label for the container's mounts: as crun does, ignored on
+        # a host without SELinux, so a config written for one still runs.
+        mount_label = linux.get("mountLabel", str, None)
+        if mount_label and not selinux_enabled():
+            logger.debug(f"linux.mountLabel: SELinux is not enabled on this host; ignoring {mount_label!r}")
         if linux.child("intelRdt") is not None:
             raise ConfigError("Intel RDT (resctrl) is not supported by pyrunc", path="linux.intelRdt")
         if (persona := linux.child("personality")) is not None:

@@ -25,6 +25,11 @@ MOUNT_FS = 0
 MOUNT_BIND = 1
 MOUNT_SYMLINK = 2
 
+# What the init does with the rootfs, as in native/plan.h.
+ROOTFS_KEEP = 0     # exec: the joined mount namespace is the container's view
+ROOTFS_BUILD = 1    # mounts, devices and pivot_root, in a new or joined mount namespace
+ROOTFS_CHROOT = 2   # no mount namespace: files only, then chroot; never a mount
+
 
 class MountIdmap(Record):
     """The idmapping of a bind mount: uid_map/gid_map text of a user
@@ -38,20 +43,29 @@ class MountIdmap(Record):
 class MountStep(Record):
     __slots__ = ("kind", "destination", "source", "fstype", "flags", "remount_flags",
                  "propagation", "data", "recursive_readonly", "source_is_dir", "idmap", "detached_fd",
-                 "copy_up")
+                 "copy_up", "keep_covered_mode", "readonly_later", "clone_source")
 
     def __init__(self, kind: int, destination: str, source: str | None = None,
                  fstype: str | None = None, flags: int = 0, remount_flags: int = 0,
                  propagation: int = 0, data: str | None = None, recursive_readonly: bool = False,
                  source_is_dir: bool = True, idmap: MountIdmap | None = None,
-                 detached_fd: int = -1, copy_up: bool = False) -> None:
+                 detached_fd: int = -1, copy_up: bool = False, keep_covered_mode: bool = False,
+                 readonly_later: bool = False, clone_source: bool = False) -> None:
         self.kind, self.destination, self.source, self.fstype = kind, destination, source, fstype
         self.flags, self.remount_flags, self.propagation = flags, remount_flags, propagation
         self.data, self.recursive_readonly, self.source_is_dir = data, recursive_readonly, source_is_dir
         self.idmap = idmap
-        # The prepared idmapped mount (runtime/idmap.py fills it just for the spawn).
+        # The prepared detached mount (runtime/idmap.py fills it just for the spawn).
         self.detached_fd = detached_fd
         self.copy_up = copy_up      # tmpcopyup: start with what the image had there
+        # tmpfs without mode=: the mode of the directory it covers, as runc gives it.
+        self.keep_covered_mode = keep_covered_mode
+        # Mounted writable and made read-only at the end, once the init has
+        # put its files in (a tmpfs's mode, /dev's nodes), as runc does.
+        self.readonly_later = readonly_later
+        # bind: the runtime opens the source with its own credentials (a
+        # detached clone); the init, in its user namespace, may not reach it.
+        self.clone_source = clone_source
 
 
 class DeviceNode(Record):
@@ -83,7 +97,7 @@ class ProcessPlan(Record):
 
 
 class Plan(Record):
-    __slots__ = ("namespaces", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
+    __slots__ = ("namespaces", "rootfs_setup", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
                  "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
                  "domainname", "sysctls", "terminal", "console_size", "hooks", "uid_map",
                  "gid_map", "placement", "seccomp")
@@ -98,8 +112,9 @@ class Plan(Record):
                  console_size: tuple[int, int] | None = None,
                  hooks: dict[str, list[Hook]] | None = None, uid_map: str | None = None,
                  gid_map: str | None = None, placement: Placement | None = None,
-                 seccomp: Program | None = None) -> None:
+                 seccomp: Program | None = None, rootfs_setup: int = ROOTFS_KEEP) -> None:
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
+        self.rootfs_setup = rootfs_setup
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
         self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
         self.mounts, self.devices = mounts or [], devices or []
@@ -187,9 +202,27 @@ def plan_namespaces(spec: Spec) -> list[tuple[int, str | None]]:
             raise ConfigError("must be an absolute path", path=f"{path}.path")
         seen.add(ns.type)
         result.append((flag, ns.path))
-    if "mount" not in seen:
-        raise ConfigError("a mount namespace is required", path="linux.namespaces")
     return result
+
+
+def _check_without_mount_namespace(spec: Spec) -> None:
+    """Without a mount namespace (new or joined) the container shares the
+    runtime's, and gets its root by chroot alone.  Whatever would need a
+    mount is refused: in that namespace it would be the host's mount (runc
+    makes them there; runc refuses masked and read-only paths only)."""
+    needs_mounts = [("mounts", bool(spec.mounts), "these mounts"),
+                    ("linux.maskedPaths", bool(spec.linux.masked_paths), "masking"),
+                    ("linux.readonlyPaths", bool(spec.linux.readonly_paths), "read-only paths"),
+                    ("root.readonly", spec.root_readonly, "a read-only root"),
+                    ("linux.rootfsPropagation", bool(spec.linux.rootfs_propagation), "the propagation"),
+                    # runc binds the pty onto /dev/console.
+                    ("process.terminal", bool(spec.process and spec.process.terminal), "the console"),
+                    ("linux.namespaces", new_user_namespace(spec),
+                     "a new user namespace's device nodes (bind mounts)")]
+    for path, given, what in needs_mounts:
+        if given:
+            raise ConfigError(f"needs a mount namespace of the container's own: without one, {what} "
+                              "would change the host's mounts", path=path)
 
 
 def _has_new_or_joined(spec: Spec, ns_type: str) -> bool:
@@ -387,12 +420,22 @@ def plan_mounts(spec: Spec, bundle: str, host: Host) -> list[MountStep]:
                 raise ConfigError("is required for a non-bind mount", path=f"{path}.type")
             if options.copy_up and mount.type != "tmpfs":
                 raise ConfigError("tmpcopyup applies to tmpfs mounts only", path=f"{path}.options")
-            steps.append(MountStep(MOUNT_FS, destination, source=mount.source or mount.type,
-                                   fstype=mount.type, flags=options.flags & ~k.MS_REC,
-                                   propagation=options.propagation, data=",".join(options.data) or None,
-                                   recursive_readonly=options.recursive_readonly,
-                                   copy_up=options.copy_up))
+            steps.append(_plan_filesystem(mount, options, destination))
     return steps
+
+
+def _plan_filesystem(mount: Mount, options: MountOptions, destination: str) -> MountStep:
+    flags = options.flags & ~k.MS_REC
+    tmpfs = mount.type == "tmpfs"
+    # A read-only tmpfs or /dev still gets its mode, copy or nodes first.
+    readonly_later = bool(flags & k.MS_RDONLY) and (tmpfs or destination == "/dev")
+    if readonly_later:
+        flags &= ~k.MS_RDONLY
+    return MountStep(MOUNT_FS, destination, source=mount.source or mount.type, fstype=mount.type,
+                     flags=flags, propagation=options.propagation, data=",".join(options.data) or None,
+                     recursive_readonly=options.recursive_readonly, copy_up=options.copy_up,
+                     keep_covered_mode=tmpfs and not any(d.startswith("mode=") for d in options.data),
+                     readonly_later=readonly_later)
 
 
 # ---- /dev -------------------------------------------------------------------
@@ -422,9 +465,12 @@ def plan_devices(spec: Spec, mounts: list[MountStep]) -> list[DeviceNode]:
         kind = k.DEVICE_TYPES.get(dev.type)
         if kind is None:
             raise ConfigError(f"unknown device type {dev.type!r}", path=f"{path}.type")
+        # Anywhere in the rootfs, as runc allows; the init resolves it inside the root.
+        if not dev.path.startswith("/"):
+            raise ConfigError("must be an absolute path", path=f"{path}.path")
         dev_path = posixpath.normpath(dev.path)
-        if not dev_path.startswith("/dev/"):
-            raise ConfigError("must be a path under /dev", path=f"{path}.path")
+        if dev_path == "/":
+            raise ConfigError("must name a file, not the root", path=f"{path}.path")
         mode = dev.file_mode if dev.file_mode is not None else 0o666
         devices[dev_path] = DeviceNode(dev_path, kind | (mode & 0o7777), dev.major, dev.minor, dev.uid,
                                        dev.gid, bind_from_host=bind)
@@ -595,9 +641,18 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
               no_new_keyring: bool = False, preserve_fds: int = 0,
               seccomp: Program | None = None) -> Plan:
     namespaces = plan_namespaces(spec)
+    rootfs_setup = ROOTFS_BUILD if _has_new_or_joined(spec, "mount") else ROOTFS_CHROOT
+    if rootfs_setup == ROOTFS_CHROOT:
+        _check_without_mount_namespace(spec)
     uid_map, gid_map = plan_id_maps(spec)
     _check_names(spec)
     mounts = plan_mounts(spec, bundle, host)
+    if _has_new_or_joined(spec, "user"):
+        # The init is in the user namespace when it mounts, with no
+        # right to reach a source under a directory only the host root may
+        # enter: the runtime clones the sources with its own credentials.
+        for step in mounts:
+            step.clone_source = step.kind == MOUNT_BIND
     propagation = 0
     if spec.linux.rootfs_propagation:
         propagation = k.PROPAGATION.get(spec.linux.rootfs_propagation, -1)
@@ -606,6 +661,7 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
                               path="linux.rootfsPropagation")
     return Plan(
         namespaces=namespaces,
+        rootfs_setup=rootfs_setup,
         rootfs=resolve_rootfs(spec, bundle),
         process=plan_process(spec, preserve_fds),
         rootfs_readonly=spec.root_readonly,
@@ -645,9 +701,12 @@ def make_exec_plan(spec: Spec, init_pid: int, preserve_fds: int = 0,
     process = plan_process(spec, preserve_fds)
     placement = plan_placement(spec.raw, False)
     placement.time_offsets = None       # the container's time namespace exists already
+    # Without a mount namespace to join, the init's root is the container's.
+    shared_mounts = not _has_new_or_joined(spec, "mount")
     return Plan(
         namespaces=namespaces,
-        rootfs="/",
+        rootfs_setup=ROOTFS_CHROOT if shared_mounts else ROOTFS_KEEP,
+        rootfs=f"/proc/{init_pid}/root" if shared_mounts else "/",
         process=process,
         placement=placement,
         seccomp=seccomp,

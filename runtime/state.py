@@ -100,7 +100,9 @@ class ContainerState(Record):
 
     def init_alive(self) -> bool:
         pid = self.pid
-        return pid > 0 and process_start_time(pid) == self.data.get("pidStartTime") and self._is_init(pid)
+        # None: gone or a zombie (also when it died before create saved its start time).
+        start = process_start_time(pid) if pid > 0 else None
+        return start is not None and start == self.data.get("pidStartTime") and self._is_init(pid)
 
     def _is_init(self, pid: int) -> bool:
         """The process is the one create made, as far as create recorded it:

@@ -468,9 +468,11 @@ def _check_devices(ctx: _Context) -> Iterator[Problem]:
         if not isinstance(device, dict):
             continue
         where = ("linux", "devices", index)
+        # Anywhere in the rootfs, as runc allows, but a file: not the root itself.
         path = device.get("path")
-        if isinstance(path, str) and not os.path.normpath(path).startswith("/dev/"):
-            yield _problem(where + ("path",), "must be an absolute path under /dev")
+        yield from _absolute(where + ("path",), path)
+        if isinstance(path, str) and path.startswith("/") and os.path.normpath(path) in ("/", "//"):
+            yield _problem(where + ("path",), "must name a file, not the root")
         kind = _NUMBERED_DEVICES.get(_text(device.get("type")))
         for field in ("major", "minor"):
             if kind and field not in device:

@@ -2,12 +2,14 @@
 real exploit and checks that it gets nowhere."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -276,6 +278,59 @@ def test_sysctl_write_goes_to_procfs_only(runtime: Runtime, bundle: Bundle) -> N
     assert out.stdout.strip() == "123456"
     with open("/proc/sys/kernel/shmmax") as f:
         assert f.read().strip() != "123456"       # the host's ipc namespace is untouched
+
+
+# ---- --no-pivot: the old root's proc and sysfs -----------------------------------
+
+def nested_mount_attempt(runtime: Runtime, bundle: Bundle, fstype: str, *flags: str) -> dict:
+    """An unprivileged process of the container makes user, mount, net and
+    pid namespaces of its own and mounts a fresh FSTYPE: the kernel allows
+    it only if the mount namespace holds a fully visible one already."""
+    bundle.with_tmp().set("process.user", {"uid": 1000, "gid": 1000})
+    return runtime.run(bundle.payload("userns-mount", fstype, "/tmp"), *flags).json()
+
+
+@pytest.mark.parametrize("fstype", ["proc", "sysfs"])
+@pytest.mark.parametrize("userns", [False, True], ids=["host-ids", "userns"])
+def test_no_pivot_leaves_no_host_proc_to_mount_again(runtime: Runtime, bundle: Bundle, fstype: str,
+                                                     userns: bool) -> None:
+    """chroot (--no-pivot) keeps the old root in the mount namespace: its
+    /proc and /sys, unmasked, would let the nested mount through.  They are
+    detached (or, locked in a user namespace, covered), as runc hides them."""
+    if userns:
+        bundle.append("linux.namespaces", {"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            bundle.set(f"linux.{key}", [{"containerID": 0, "hostID": 300000, "size": 65536}])
+    attempt = nested_mount_attempt(runtime, bundle, fstype, "--no-pivot")
+    assert attempt == {"mounted": False, "errno": errno.EPERM, "step": "mount"}
+    # The same as with pivot_root.
+    assert nested_mount_attempt(runtime, bundle, fstype) == attempt
+
+
+@pytest.fixture
+def shared_host_mount(runtime: Runtime, tmp_path: Path) -> Iterator[Path]:
+    """A shared mount of the host with a submount (after `runtime`, so it
+    is gone before the leftover audit)."""
+    shared = tmp_path / "shared"
+    (shared / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", "--make-shared", str(shared), str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "spec-shared-sub", str(shared / "sub")], check=True)
+        yield shared
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(shared)], check=True)
+
+
+@pytest.mark.parametrize("propagation", ["rshared", "rslave"])
+def test_no_pivot_detaches_nothing_of_the_hosts(runtime: Runtime, bundle: Bundle, propagation: str,
+                                                shared_host_mount: Path) -> None:
+    """The old root's mounts are detached in the container's namespace
+    only: not even a shared one goes from the host."""
+    bundle.set("linux.rootfsPropagation", propagation)
+    runtime.run(bundle.payload("echo"), "--no-pivot").ok()
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    assert str(shared_host_mount) in points and str(shared_host_mount / "sub") in points
 
 
 # ---- ids, state and sockets ---------------------------------------------------

@@ -4,6 +4,7 @@ cgroup still lets the container use them under a deny-all policy."""
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,6 +70,38 @@ def test_linux_devices_entry(runtime: Runtime, bundle: Bundle, device: dict[str,
     bundle.set("linux.devices", [device])
     seen = stat(runtime, bundle, device["path"])
     assert tuple(seen[k] for k in ("type", "major", "minor", "mode", "uid", "gid")) == expected
+
+
+@pytest.mark.parametrize("path, where", [("/spec-foo-dev", "/spec-foo-dev"), ("/spec-mnt/", "/spec-mnt"),
+                                         ("/spec-dir/sub/node", "/spec-dir/sub/node")])
+def test_a_device_outside_dev(runtime: Runtime, bundle: Bundle, path: str, where: str) -> None:
+    """The spec puts no device under /dev only, and runc makes them where
+    asked; like every path of the config, inside the rootfs."""
+    bundle.private_rootfs()
+    bundle.set("linux.devices", [{"path": path, "type": "c", "major": 1, "minor": 5}])
+    seen = stat(runtime, bundle, where)
+    assert (seen["type"], seen["major"], seen["minor"]) == ("chr", 1, 5)
+
+
+def test_a_device_never_deletes_a_file_of_the_image(runtime: Runtime, bundle: Bundle) -> None:
+    """runc's mknod fails with EEXIST and leaves what the image has."""
+    rootfs = bundle.private_rootfs()
+    (rootfs / "spec-file").write_text("the image's")
+    bundle.set("linux.devices", [{"path": "/spec-file", "type": "c", "major": 1, "minor": 5}])
+    assert runtime.probe(bundle, "cat", "/spec-file") == "the image's"
+    assert (rootfs / "spec-file").read_text() == "the image's"
+
+
+def test_a_device_outside_dev_stays_in_the_rootfs(runtime: Runtime, bundle: Bundle,
+                                                  tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    rootfs = bundle.private_rootfs()
+    (rootfs / "spec-escape").symlink_to("../" * 20 + str(host).lstrip("/"))
+    bundle.set("linux.devices", [{"path": "/spec-escape/node", "type": "c", "major": 1, "minor": 5}])
+    assert stat(runtime, bundle, "/spec-escape/node")["type"] == "chr"
+    assert list(host.iterdir()) == []
+    assert (rootfs / str(host).lstrip("/") / "node").is_char_device()
 
 
 # Not in runc's implicit allow list (unlike tun); writing to it does

@@ -5,6 +5,7 @@ rootfsPropagation, as the container's /proc/self/mountinfo shows them."""
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
@@ -68,6 +69,39 @@ def test_tmpfs_size_mode_and_flags(runtime: Runtime, bundle: Bundle) -> None:
     assert (stat["type"], stat["mode"]) == ("dir", 0o1750)
 
 
+@pytest.mark.parametrize("options, mode", [([], 0o712), (["mode=1750"], 0o1750)])
+def test_tmpfs_without_mode_keeps_the_mode_it_covers(runtime: Runtime, bundle: Bundle,
+                                                    options: list[str], mode: int) -> None:
+    """As runc: a tmpfs over an existing directory takes that directory's
+    mode, unless mode= says otherwise (runc 1.1 overrides mode= too)."""
+    rootfs = bundle.private_rootfs()
+    (rootfs / "spec-712").mkdir()
+    (rootfs / "spec-712").chmod(0o712)
+    bundle.mount("/spec-712", options=options)
+    assert runtime.probe(bundle, "stat", "/spec-712")["mode"] == mode
+    # A directory the mount creates is the tmpfs's own 1777.
+    bundle.mount("/spec-new")
+    assert runtime.probe(bundle, "stat", "/spec-new")["mode"] == 0o1777
+
+
+def test_read_only_dev_gets_its_nodes_and_submounts_first(runtime: Runtime, bundle: Bundle) -> None:
+    """A read-only /dev (with devpts, shm, mqueue below it): runc mounts it
+    writable and makes it read-only once everything is in."""
+    bundle.get("mounts.1.options").append("ro")
+    mounts = mounts_of(runtime, bundle)
+    assert "ro" in mount_by_point(mounts, "/dev")["options"].split(",")
+    assert "rw" in mount_by_point(mounts, "/dev/pts")["options"].split(",")
+    assert runtime.probe(bundle, "stat", "/dev/null")["type"] == "chr"
+    assert runtime.probe(bundle, "write", "/dev/spec-new", "x")["errno"] == errno.EROFS
+
+
+def test_read_only_tmpcopyup_is_read_only_after_the_copy(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.mount("/etc", options=["tmpcopyup", "ro"])
+    assert runtime.probe(bundle, "cat", "/etc/passwd").startswith("root:")
+    assert runtime.probe(bundle, "write", "/etc/added", "x")["errno"] == errno.EROFS
+    assert "ro" in mount_by_point(mounts_of(runtime, bundle), "/etc")["options"].split(",")
+
+
 def test_sysfs_and_proc_are_this_containers(runtime: Runtime, bundle: Bundle) -> None:
     # /proc belongs to the container's pid namespace: the payload is pid 1.
     assert runtime.probe(bundle, "cat", "/proc/self/stat").split()[0] == "1"
@@ -116,6 +150,40 @@ def test_rro_makes_submounts_read_only(runtime: Runtime, bundle: Bundle,
     for point in ("/tmp/src", "/tmp/src/sub"):
         assert "ro" in mount_by_point(mounts, point)["options"].split(","), point
     assert runtime.probe(bundle, "write", "/tmp/src/sub/new", "x")["errno"] == errno.EROFS
+
+
+def test_bind_onto_the_root_is_the_new_root(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """A bind mount onto "/" replaces the rootfs; the mounts after it (here
+    /proc, /dev, ...) go onto the new root, as with runc."""
+    other = tmp_path / "other-root"
+    subprocess.run(["cp", "-a", "--link", str(bundle.rootfs), str(other)], check=True)
+    (other / "spec-other-root").write_text("")
+    bundle.config["mounts"].insert(0, {"destination": "/", "type": "bind", "source": str(other),
+                                       "options": ["rbind"]})
+    assert "spec-other-root" in runtime.probe(bundle, "ls", "/")
+    mounts = mounts_of(runtime, bundle)
+    assert mount_by_point(mounts, "/proc")["fstype"] == "proc"
+    assert mount_by_point(mounts, "/dev/pts")["fstype"] == "devpts"
+
+
+def test_an_init_failure_after_ready_names_its_step_and_errno(runtime: Runtime, bundle: Bundle) -> None:
+    """No /proc in the root: the init cannot reopen exec.fifo.  runc fails
+    too; the error must say where and why, never "exited" alone."""
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/proc"]
+    bundle.set("linux.maskedPaths", []).set("linux.readonlyPaths", [])
+    assert_error(runtime.run(bundle.payload("echo")), "exec fifo", "No such file or directory")
+
+
+def test_mount_label_is_ignored_without_selinux(runtime: Runtime, bundle: Bundle) -> None:
+    """As crun: a config written for an SELinux host still runs, and the
+    debug log says the label was ignored."""
+    if os.path.exists("/sys/fs/selinux/enforce"):
+        pytest.skip("this host has SELinux; the label applies there")
+    bundle.set("linux.mountLabel", "system_u:object_r:container_file_t:s0:c1,c2")
+    result = runtime("--debug", "run", "--bundle", str(bundle.payload("echo", "ran").write().path),
+                     runtime.new_id()).ok()
+    assert result.stdout.strip() == "ran"
+    assert any("mountLabel" in entry["msg"] and entry["level"] == "debug" for entry in result.log)
 
 
 # ---- destinations --------------------------------------------------------------------
@@ -171,10 +239,13 @@ def test_writable_root(runtime: Runtime, bundle: Bundle) -> None:
     assert (rootfs / "spec-file").read_text() == "x"
 
 
-@pytest.mark.parametrize("propagation", ["shared", "private"])
+@pytest.mark.parametrize("propagation", ["shared", "private", "unbindable", "runbindable"])
 def test_rootfs_propagation(runtime: Runtime, bundle: Bundle, propagation: str) -> None:
     bundle.set("linux.rootfsPropagation", propagation)
-    assert mount_by_point(mounts_of(runtime, bundle), "/")["propagation"] == propagation
+    mounts = mounts_of(runtime, bundle)
+    assert mount_by_point(mounts, "/")["propagation"] == propagation.removeprefix("r")
+    if propagation == "runbindable":
+        assert mount_by_point(mounts, "/proc")["propagation"] == "unbindable"
 
 
 def test_container_mounts_do_not_reach_the_host(runtime: Runtime, bundle: Bundle,

@@ -29,17 +29,22 @@ def named_netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], check=True)
 
 
-@pytest.fixture
-def unshared_sleeper() -> Iterator[int]:
-    """A host process alone in new ipc and uts namespaces; its pid."""
-    proc = subprocess.Popen(["unshare", "--ipc", "--uts", "sleep", "600"])
+def unshared(kind: str, *flags: str) -> Iterator[int]:
+    """A host process made by `unshare FLAGS sleep`; its pid, once its
+    KIND namespace is not ours (unshare execs sleep when they exist)."""
+    proc = subprocess.Popen(["unshare", *flags, "sleep", "600"])
     try:
-        # unshare execs sleep once the namespaces exist.
-        poll(lambda: ns_inode(proc.pid, "uts") != ns_inode("self", "uts"), what="unshare")
+        poll(lambda: ns_inode(proc.pid, kind) != ns_inode("self", kind), what="unshare")
         yield proc.pid
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def unshared_sleeper() -> Iterator[int]:
+    """A host process alone in new ipc and uts namespaces; its pid."""
+    yield from unshared("uts", "--ipc", "--uts")
 
 
 # ---- new namespaces -------------------------------------------------------------------
@@ -64,9 +69,53 @@ def test_a_namespace_not_asked_for_is_the_hosts(runtime: Runtime, bundle: Bundle
         assert (seen[kind] == ns_inode("self", kind)) == (type_ == dropped), kind
 
 
-def test_a_mount_namespace_is_required(runtime: Runtime, bundle: Bundle) -> None:
-    bundle.drop_namespace("mount")
-    assert_error(runtime.try_create(bundle), "linux.namespaces", "mount namespace is required")
+def host_root_propagation() -> str:
+    """The optional fields of the host's "/" mount (shared:N, master:N)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/":
+                return " ".join(fields[6:fields.index("-")])
+    raise AssertionError("no / in mountinfo")
+
+
+def no_namespaces(bundle: Bundle) -> Bundle:
+    """bundles/hello with no namespace at all, and so nothing to mount."""
+    bundle.private_rootfs()     # the device nodes are made in it
+    bundle.set("linux.namespaces", []).set("mounts", []).set("root.readonly", False)
+    bundle.set("linux.maskedPaths", []).set("linux.readonlyPaths", [])
+    return bundle.remove("hostname")
+
+
+def test_no_namespaces_at_all_is_a_chroot_in_the_hosts(runtime: Runtime, bundle: Bundle) -> None:
+    """An empty linux.namespaces: the container shares every namespace of
+    the runtime (as runc) and gets its root by chroot, with no mount made
+    in the host's mount namespace."""
+    before = host_root_propagation()
+    container = runtime.create(no_namespaces(bundle).payload("sleep", "600"))
+    container.start().ok()
+    pid = container.pid
+    for kind in NS_FILES.values():
+        assert ns_inode(pid, kind) == ns_inode("self", kind), kind
+    assert os.readlink(f"/proc/{pid}/root") == str(bundle.rootfs)
+    assert host_root_propagation() == before
+    # exec joins the container's root too (no mount namespace holds it).
+    listing = runtime("exec", container.cid, "/payload", "ls", "/").json()
+    assert "payload" in listing and "dev" in listing
+    assert runtime("exec", container.cid, "/payload", "stat", "/dev/null").json()["type"] == "chr"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("mounts", [{"destination": "/proc", "type": "proc", "source": "proc"}]),
+    ("linux.maskedPaths", ["/proc/kcore"]),     # runc: "unable to restrict sys entries"
+    ("linux.readonlyPaths", ["/proc/sys"]),
+    ("root.readonly", True),
+    ("linux.rootfsPropagation", "private"),
+])
+def test_without_a_mount_namespace_nothing_is_mounted(runtime: Runtime, bundle: Bundle, field: str,
+                                                      value: object) -> None:
+    no_namespaces(bundle).set(field, value)
+    assert_error(runtime.try_create(bundle), field, "mount namespace")
     assert runtime.listed_ids() == []
 
 
@@ -101,6 +150,21 @@ def test_join_a_process_namespaces(runtime: Runtime, bundle: Bundle,
     seen = runtime.probe(bundle, "ns")
     assert seen["ipc"] == ns_inode(unshared_sleeper, "ipc")
     assert seen["uts"] == ns_inode(unshared_sleeper, "uts")
+
+
+@pytest.fixture
+def unshared_mount_sleeper() -> Iterator[int]:
+    """A host process alone in a private mount namespace (`unshare -m`)."""
+    yield from unshared("mnt", "--mount", "--propagation", "private")
+
+
+def test_join_a_mount_namespace_by_path(runtime: Runtime, bundle: Bundle,
+                                        unshared_mount_sleeper: int) -> None:
+    """As runc: the container's root is built in the joined namespace (and
+    pivot_root moves the root of the process that holds it there too)."""
+    join(bundle, "mount", f"/proc/{unshared_mount_sleeper}/ns/mnt")
+    assert runtime.probe(bundle, "ns")["mnt"] == ns_inode(unshared_mount_sleeper, "mnt")
+    assert "payload" in os.listdir(f"/proc/{unshared_mount_sleeper}/root")
 
 
 def test_join_another_containers_namespaces(runtime: Runtime, bundle: Bundle,

@@ -87,7 +87,6 @@ def test_time_offsets_need_a_time_namespace(runtime: Runtime, bundle: Bundle) ->
 @pytest.mark.parametrize("field, value, module", [
     ("process.apparmorProfile", "docker-default", "AppArmor"),
     ("process.selinuxLabel", "system_u:system_r:container_t:s0", "SELinux"),
-    ("linux.mountLabel", "system_u:object_r:container_file_t:s0", "SELinux"),
 ])
 def test_security_modules_absent_are_refused_clearly(runtime: Runtime, bundle: Bundle, field: str,
                                                      value: str, module: str) -> None:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import ROOTFS, Bundle, Runtime, hex_mask
+from harness import ROOTFS, Bundle, Runtime, assert_error, hex_mask
 
 CAP = {"CHOWN": 0, "KILL": 5, "NET_BIND_SERVICE": 10, "NET_RAW": 13, "SYS_CHROOT": 18,
        "AUDIT_WRITE": 29}
@@ -35,6 +35,13 @@ def test_program_is_found_on_the_container_path(runtime: Runtime, bundle: Bundle
     bundle.set("process.env", ["PATH=/no/such/dir:/"])
     bundle.set("process.args", ["payload", "cwd"])
     assert runtime.run(bundle).json() == "/"
+
+
+def test_without_path_a_bare_name_is_not_found(runtime: Runtime, bundle: Bundle) -> None:
+    """As runc: no PATH in process.env is an empty one (no default list)."""
+    bundle.set("process.env", ["TERM=xterm"]).set("process.args", ["sh", "-c", "true"])
+    assert_error(runtime.run(bundle), '"sh"', "not found in $PATH")
+    assert runtime.run(bundle.set("process.args", ["/bin/sh", "-c", "true"])).returncode == 0
 
 
 def test_env_is_exactly_the_configured_one(runtime: Runtime, bundle: Bundle) -> None:

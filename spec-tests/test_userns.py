@@ -3,6 +3,10 @@ configured id maps, the container's root mapped, everything else set up
 inside it."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from harness import Bundle, Runtime, assert_error
 
 HOST_BASE = 200000
@@ -71,3 +75,17 @@ def test_exec_joins_the_user_namespace(runtime: Runtime, bundle: Bundle) -> None
     container.start().ok()
     inside = runtime("exec", container.cid, "cat", "/proc/self/uid_map").ok()
     assert inside.stdout.split() == ["0", str(HOST_BASE), "65536"]
+
+
+@pytest.mark.parametrize("options", [["rbind"], ["rbind", "idmap"]], ids=["plain", "idmapped"])
+def test_bind_source_under_a_root_only_directory(runtime: Runtime, bundle: Bundle, tmp_path: Path,
+                                                 options: list[str]) -> None:
+    """The runtime opens bind sources with its own credentials (as runc):
+    the init, already in the user namespace, could not enter a 0700
+    directory of the host's root."""
+    private = tmp_path / "root-only"
+    (private / "data").mkdir(parents=True)
+    (private / "data" / "file").write_text("from the host")
+    private.chmod(0o700)
+    with_userns(bundle).with_tmp().mount("/tmp/data", "bind", str(private / "data"), options)
+    assert runtime.probe(bundle, "cat", "/tmp/data/file") == "from the host"

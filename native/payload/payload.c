@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -749,6 +752,73 @@ static void cmd_syscall(char **args)
     json_close('}');
 }
 
+/* Write text to a file of /proc/self (the id maps); errno or 0. */
+static int write_proc_self(const char *name, const char *text)
+{
+    char path[64];
+    int fd, error = 0;
+
+    snprintf(path, sizeof(path), "/proc/self/%s", name);
+    if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+        return errno;
+    if (write(fd, text, strlen(text)) < 0)
+        error = errno;
+    close(fd);
+    return error;
+}
+
+/* FSTYPE on DIR from a child: proc shows the pid namespace its caller is
+ * in, which must be one of the new user namespace's.  errno or 0. */
+static int mount_in_child(const char *fstype, const char *dir)
+{
+    int status;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return errno;
+    if (pid == 0)
+        _exit(mount(fstype, dir, fstype, MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ? errno : 0);
+    if (waitpid(pid, &status, 0) < 0)
+        return errno;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+}
+
+/* What an unprivileged process may try: new user, mount, network and pid
+ * namespaces of its own, then a fresh FSTYPE (proc, sysfs) on DIR.  The
+ * kernel allows it only where the mount namespace holds a fully visible
+ * one already.  Reports {"mounted":bool,"errno":N,"step":"..."}. */
+static void cmd_userns_mount(char **args)
+{
+    char map[64];
+    const char *step = "unshare";
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    int error = 0;
+
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) < 0) {
+        error = errno;
+    } else {
+        snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+        step = "uid_map";
+        if (!(error = write_proc_self("uid_map", map))) {
+            step = "setgroups";
+            if (!(error = write_proc_self("setgroups", "deny"))) {
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+                step = "gid_map";
+                error = write_proc_self("gid_map", map);
+            }
+        }
+        step = error ? step : "mount";
+        if (!error)
+            error = mount_in_child(args[0], args[1]);
+    }
+    json_open('{');
+    json_key("mounted"); json_bool(error == 0);
+    json_key("errno"); json_int(error);
+    json_key("step"); json_string(step);
+    json_close('}');
+}
+
 static void cmd_ls(char **args)
 {
     struct dir_listing listing = list_dir(args[0], compare_names);
@@ -891,6 +961,7 @@ static const struct command {
     {"write", " PATH TEXT", 2, false, cmd_write},
     {"syscall", " NR [ARG...]", -1, false, cmd_syscall},
     {"ls", " PATH", 1, false, cmd_ls},
+    {"userns-mount", " FSTYPE DIR", 2, false, cmd_userns_mount},
     {"net", "", 0, false, cmd_net},
     {"echo", " ARGS...", -1, false, cmd_echo},
     {"exit", " N", 1, false, cmd_exit},

@@ -15,8 +15,9 @@ int main(void)
     CHECK(pyrunc_find_executable("sh", env, out, sizeof(out), &err) == 0);
     CHECK(strcmp(out, "/bin/sh") == 0);
 
-    /* No PATH in the environment: the usual default list. */
-    CHECK(pyrunc_find_executable("sh", no_path, out, sizeof(out), &err) == 0);
+    /* No PATH in the environment is an empty one, as in runc. */
+    CHECK(pyrunc_find_executable("sh", no_path, out, sizeof(out), &err) == -ENOENT);
+    CHECK(strstr(err.msg, "executable file not found in $PATH") != NULL);
 
     CHECK(pyrunc_find_executable("no-such-program-here", env, out, sizeof(out), &err) == -ENOENT);
     CHECK(strstr(err.msg, "executable file not found in $PATH") != NULL);

@@ -43,7 +43,6 @@ def test_namespaces_become_clone_flags(bundle: str) -> None:
 
 
 @pytest.mark.parametrize("namespaces, path", [
-    ([{"type": "pid"}], "linux.namespaces"),
     ([{"type": "mount"}, {"type": "mount"}], "linux.namespaces[1].type"),
     ([{"type": "mount"}, {"type": "bogus"}], "linux.namespaces[1].type"),
     ([{"type": "mount"}, {"type": "net", "path": "relative"}], "linux.namespaces[1].type"),
@@ -60,9 +59,72 @@ def test_mount_options_become_flags_propagation_and_data(bundle: str) -> None:
                               "options": ["nosuid", "nodev", "ro", "rslave", "size=64k", "mode=1777"]}])
     step = p.mounts[0]
     assert step.kind == plan.MOUNT_FS
-    assert step.flags == k.MS_NOSUID | k.MS_NODEV | k.MS_RDONLY
+    # A read-only tmpfs is mounted writable and made read-only at the end.
+    assert step.flags == k.MS_NOSUID | k.MS_NODEV and step.readonly_later
     assert step.propagation == k.MS_SLAVE | k.MS_REC
     assert step.data == "size=64k,mode=1777"
+    assert not step.keep_covered_mode      # mode= given
+
+
+@pytest.mark.parametrize("mount, keep_mode, later", [
+    ({"destination": "/t", "type": "tmpfs", "source": "tmpfs"}, True, False),
+    ({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700", "ro"]}, False, True),
+    ({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}, True, True),
+    ({"destination": "/dev/", "type": "devtmpfs", "source": "udev", "options": ["ro"]}, False, True),
+    ({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]}, False, False),
+])
+def test_tmpfs_mode_and_late_read_only(bundle: str, mount: dict, keep_mode: bool, later: bool) -> None:
+    step = make(bundle, mounts=[mount]).mounts[0]
+    assert (step.keep_covered_mode, step.readonly_later) == (keep_mode, later)
+    assert bool(step.flags & k.MS_RDONLY) == ("ro" in mount.get("options", []) and not later)
+
+
+def test_without_a_mount_namespace_the_root_is_a_chroot(bundle: str) -> None:
+    p = make(bundle, linux={"namespaces": []})
+    assert p.rootfs_setup == plan.ROOTFS_CHROOT and p.namespaces == []
+    joined = make(bundle, linux={"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]})
+    assert joined.rootfs_setup == plan.ROOTFS_BUILD
+
+
+@pytest.mark.parametrize("changes, path", [
+    ({"mounts": [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]}, "mounts"),
+    ({"linux": {"maskedPaths": ["/proc/kcore"]}}, "linux.maskedPaths"),
+    ({"linux": {"readonlyPaths": ["/proc/sys"]}}, "linux.readonlyPaths"),
+    ({"linux": {"rootfsPropagation": "private"}}, "linux.rootfsPropagation"),
+    ({"root": {"path": "rootfs", "readonly": True}}, "root.readonly"),
+    ({"process": {"args": ["sh"], "cwd": "/", "terminal": True}}, "process.terminal"),
+    ({"linux": {"namespaces": [{"type": "user"}],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}, "linux.namespaces"),
+])
+def test_without_a_mount_namespace_nothing_is_mounted(bundle: str, changes: dict, path: str) -> None:
+    config = copy.deepcopy(BASE)
+    config["linux"]["namespaces"] = []
+    for key, value in changes.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ConfigError) as info:
+        plan.make_plan(spec.parse(config), bundle, V1_HOST)
+    assert info.value.path == path and "mount namespace" in str(info.value)
+
+
+def test_binds_in_a_user_namespace_are_cloned_by_the_runtime(bundle: str) -> None:
+    binds = [{"destination": "/data", "source": "data", "options": ["rbind"]},
+             {"destination": "/t", "type": "tmpfs", "source": "tmpfs"}]
+    assert [m.clone_source for m in make(bundle, mounts=binds).mounts[:2]] == [False, False]
+    userns = make(bundle, mounts=binds, linux={
+        "namespaces": [{"type": "mount"}, {"type": "user"}],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]})
+    assert [m.clone_source for m in userns.mounts[:2]] == [True, False]
+
+
+def test_exec_without_a_mount_namespace_chroots_to_the_inits_root(bundle: str) -> None:
+    config = copy.deepcopy(BASE)
+    config["linux"]["namespaces"] = [{"type": "pid"}]
+    p = plan.make_exec_plan(spec.parse(config), 4242)
+    assert (p.rootfs_setup, p.rootfs) == (plan.ROOTFS_CHROOT, "/proc/4242/root")
+    config["linux"]["namespaces"].append({"type": "mount"})
+    assert plan.make_exec_plan(spec.parse(config), 4242).rootfs_setup == plan.ROOTFS_KEEP
 
 
 def test_bind_mounts_resolve_source_and_remount_for_flags(bundle: str) -> None:
@@ -136,6 +198,18 @@ def test_config_devices_override_defaults(bundle: str) -> None:
     null = next(d for d in p.devices if d.path == "/dev/null")
     assert null.mode == k.S_IFCHR | 0o600 and null.uid == 5
     assert next(d for d in p.devices if d.path == "/dev/sda").mode == k.S_IFBLK | 0o666
+
+
+@pytest.mark.parametrize("path, planned", [("/foo-dev", "/foo-dev"), ("/mnt/", "/mnt"),
+                                           ("/dev/../etc/x", "/etc/x"), ("/", None), ("dev/x", None)])
+def test_devices_may_live_outside_dev(bundle: str, path: str, planned: str | None) -> None:
+    linux = {**BASE["linux"], "devices": [{"path": path, "type": "c", "major": 1, "minor": 3}]}
+    if planned is None:
+        with pytest.raises(ConfigError) as info:
+            make(bundle, linux=linux)
+        assert info.value.path == "linux.devices[0].path"
+    else:
+        assert planned in [d.path for d in make(bundle, linux=linux).devices]
 
 
 @pytest.mark.parametrize("key, ok", [

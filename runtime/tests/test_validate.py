@@ -337,8 +337,11 @@ def test_sysctl_rules(name: str, namespace: str, ok: bool) -> None:
     [
         ({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}, []),
         ({"path": "/dev/fifo", "type": "p"}, []),
-        ({"path": "/srv/fuse", "type": "c", "major": 10, "minor": 229}, ["path"]),
-        ({"path": "/dev/../etc/x", "type": "b", "major": 8, "minor": 0}, ["path"]),
+        # Outside /dev too, as runc allows (resolved inside the rootfs).
+        ({"path": "/srv/fuse", "type": "c", "major": 10, "minor": 229}, []),
+        ({"path": "/dev/../etc/x", "type": "b", "major": 8, "minor": 0}, []),
+        ({"path": "/", "type": "b", "major": 8, "minor": 0}, ["path"]),
+        ({"path": "/dev/..", "type": "p"}, ["path"]),
         ({"path": "dev/x", "type": "u", "major": 1, "minor": 1}, ["path"]),
         ({"path": "/dev/sda", "type": "b"}, ["major", "minor"]),
         ({"path": "/dev/x", "type": "x"}, ["type"]),
