@@ -10,6 +10,7 @@ from ..state import StateStore
 from .args import Opt, Parsed
 
 SYNOPSIS = "[--format table|json] [--quiet]"
+ARGS = (0, 0)
 OPTIONS = [
     Opt("format", ("f",), True, help="table or json"),
     Opt("quiet", ("q",), help="print only container ids"),
