@@ -109,8 +109,9 @@ def _help() -> str:
 
 def _verb_help(verb: str) -> str:
     module = _import(verb)
+    # Without --help among the options, as runc's.
     return help_text(f"pyrunc {verb}", _summary(module), f"pyrunc {verb} {module.SYNOPSIS}".rstrip(),
-                     module.OPTIONS + [HELP_OPTION])
+                     module.OPTIONS)
 
 
 def _help_command(topics: list[str]) -> int:
