@@ -42,5 +42,10 @@ def parse_flag(name: str, text: str, low: int, high: int) -> int:
 def quote(text: str) -> str:
     """Go's %q, near enough: a message stays one line whatever the
     argument holds (control characters escaped, the rest kept)."""
-    return '"' + "".join("\\" + ch if ch in '"\\' else ch if ch.isprintable() else ascii(ch)[1:-1]
-                         for ch in text) + '"'
+    return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (newlines, \\r, NUL...) escaped."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else ascii(ch)[1:-1]
+                                                   for ch in text)

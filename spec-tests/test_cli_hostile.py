@@ -127,7 +127,8 @@ USAGE = [
     ("list", "--format", "xml"), ("events", "--interval", "soon", "x"),
     ("create", "--preserve-fds", "\u00b2", "x"), ("exec", "--additional-gids", "x", "y", "true"),
     ("update", "--pids-limit", "\u0669", "x"), ("update", "--pids-limit", "99999999999999999999", "x"),
-    ("---bogus",), ("delete", "---force", "x"),
+    ("---bogus",), ("delete", "---force", "x"), ("help", "-a"), ("h", "--bogus", "state"),
+    ("state", "--a\nb", "x"), ("state", "-\r", "x"),
     # globals
     ("--bogus", "list"), ("--debug=maybe", "list"), ("--log-format", "xml", "list"), ("--root",),
 ]
@@ -140,14 +141,15 @@ def test_usage_errors(compare: Compare, argv: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize("argv", [("bogus",), ("bogus", "x"), ("help", "bogus"), ("h", "bogus"), ("bogus", "-h"),
-                                  ("create2",), ("STATE", "x")])
+                                  ("create2",), ("STATE", "x"), ("help", "\r"), ("a\nb",), ("help", "-")])
 def test_unknown_commands(compare: Compare, argv: tuple[str, ...]) -> None:
     compare(*argv, status=3)
 
 
 @pytest.mark.parametrize("argv", [(), ("-h",), ("--help",), ("help",), ("help", "state"), ("state", "-h"),
                                   ("kill", "x", "-h"), ("exec", "-h"), ("-v",), ("--version",),
-                                  ("-h", "bogus"), ("--version", "bogus")])
+                                  ("-h", "bogus"), ("--version", "bogus"), ("help", "-h"), ("help", ""),
+                                  ("help", "state", "-a"), ("help", "--", "state")])
 def test_help_and_version(compare: Compare, argv: tuple[str, ...]) -> None:
     result = compare(*argv, status=0)
     assert result.stdout and not result.stderr, result

@@ -13,6 +13,7 @@ import os
 import sys
 from ..errors import PyruncError
 from .. import log
+from ..numbers import printable
 from .args import Opt, check_count, columns, help_text, option_rows, parse
 
 VERSION = "0.1.0"
@@ -98,7 +99,7 @@ def _summary(module: object) -> str:
 
 def _help() -> str:
     commands = [(verb, _summary(_import(verb))) for verb in VERBS]
-    commands.append((", ".join(HELP_VERBS), "Shows a list of commands or help for one command"))
+    commands.append((", ".join(HELP_VERBS), HELP_SUMMARY))
     # As runc's: the version, then the other lines of --version.
     more = _version().split("\n", 1)[1]
     sections = (("VERSION", f"   {VERSION}\n{more}"), ("COMMANDS", columns(commands)),
@@ -114,9 +115,17 @@ def _verb_help(verb: str) -> str:
                      module.OPTIONS)
 
 
-def _help_command(topics: list[str]) -> int:
-    """`pyrunc help [COMMAND]`."""
-    if not topics:
+HELP_SUMMARY = "Shows a list of commands or help for one command"
+
+
+def _help_command(argv: list[str]) -> int:
+    """`pyrunc help [COMMAND]`, a command with flags of its own (-h) as runc's."""
+    parsed = parse(argv, [HELP_OPTION], reorder_flags=True)
+    if parsed.flag("help"):
+        sys.stdout.write(help_text("pyrunc help", HELP_SUMMARY, "pyrunc help [command]", []))
+        return 0
+    topics = parsed.positionals
+    if not topics or not topics[0]:
         sys.stdout.write(_help())
         return 0
     if topics[0] not in VERBS:
@@ -141,7 +150,7 @@ def _run(argv: list[str]) -> int:
     if verb in HELP_VERBS:
         return _help_command(rest)
     if verb not in VERBS:
-        return _help_command([verb])
+        raise Failure(f"No help topic for '{verb}'", UNKNOWN_COMMAND_STATUS)
     module = _import(verb)
     verb_args = parse(rest, module.OPTIONS + [HELP_OPTION], getattr(module, "REORDER", True))
     if verb_args.flag("help"):
@@ -183,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         message = _describe(exc)
+    # One line whatever the message quotes from argv or a file.
+    message = printable(message)
     log.logger.error(message)
     sys.stderr.write(f"pyrunc: {message}\n")
     return status

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from pyrunc.runtime.cli.args import Opt, check_count, parse, reorder
 from pyrunc.runtime.container import parse_signal
 from pyrunc.runtime.errors import PyruncError
-from pyrunc.runtime.numbers import parse_integer, quote
+from pyrunc.runtime.numbers import parse_integer, printable, quote
 
 OPTIONS = [Opt("bundle", ("b",), takes_value=True), Opt("detach", ("d",)),
            Opt("env", ("e",), takes_value=True, repeat=True), Opt("fds", bounds=(0, 100)),
@@ -150,6 +150,7 @@ def test_parse_integer_is_ascii_and_bounded(text: str, low: int, high: int) -> N
 
 def test_quote_keeps_one_line() -> None:
     assert quote('a"b\\c\n²') == '"a\\"b\\\\c\\n²"'
+    assert printable("a\rb\x00\u2028 ²") == "a\\rb\\x00\\u2028 ²"
 
 
 def test_argument_counts_in_runcs_words() -> None:
