@@ -128,7 +128,9 @@ USAGE = [
     ("create", "--preserve-fds", "\u00b2", "x"), ("exec", "--additional-gids", "x", "y", "true"),
     ("update", "--pids-limit", "\u0669", "x"), ("update", "--pids-limit", "99999999999999999999", "x"),
     ("---bogus",), ("delete", "---force", "x"), ("help", "-a"), ("h", "--bogus", "state"),
-    ("state", "--a\nb", "x"), ("state", "-\r", "x"),
+    ("state", "--a\nb", "x"), ("state", "-\r", "x"), ("delete", "-f", "--force", "x"),
+    ("kill", "x", "--all", "-a"), ("state", "--help", "-h", "x"), ("-v", "--version"),
+    ("--log-format", "xml", "bogus"),
     # globals
     ("--bogus", "list"), ("--debug=maybe", "list"), ("--log-format", "xml", "list"), ("--root",),
 ]
@@ -149,7 +151,9 @@ def test_unknown_commands(compare: Compare, argv: tuple[str, ...]) -> None:
 @pytest.mark.parametrize("argv", [(), ("-h",), ("--help",), ("help",), ("help", "state"), ("state", "-h"),
                                   ("kill", "x", "-h"), ("exec", "-h"), ("-v",), ("--version",),
                                   ("-h", "bogus"), ("--version", "bogus"), ("help", "-h"), ("help", ""),
-                                  ("help", "state", "-a"), ("help", "--", "state")])
+                                  ("help", "state", "-a"), ("help", "--", "state"), ("",), ("", "state", "x"),
+                                  ("--log-format", "xml", "-h"), ("--log", "/nonexistent/x", "-v"),
+                                  ("--log-format", "", "list")])
 def test_help_and_version(compare: Compare, argv: tuple[str, ...]) -> None:
     result = compare(*argv, status=0)
     assert result.stdout and not result.stderr, result

@@ -105,6 +105,7 @@ def parse(argv: list[str], options: list[Opt], reorder_flags: bool = False) -> P
     if reorder_flags:
         argv = reorder(argv, set(by_name))
     parsed = Parsed()
+    spelled: dict[str, str] = {}    # option -> the name it was first given by
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -120,6 +121,12 @@ def parse(argv: list[str], options: list[Opt], reorder_flags: bool = False) -> P
         opt = by_name.get(name)
         if opt is None:
             raise PyruncError(f"flag provided but not defined: -{name}")
+        first = spelled.setdefault(opt.name, name)
+        if first != name and not opt.repeat:
+            # urfave/cli refuses `-f --force`, naming the short form first
+            # (and `-e A --env B` too, which we collect: nothing conflicts).
+            forms = [form for form in (*opt.aliases, opt.name) if form in (first, name)]
+            raise PyruncError(f"Cannot use two forms of the same flag: {' '.join(forms)}")
         if opt.takes_value:
             if has_inline:
                 value: object = inline

@@ -136,14 +136,18 @@ def _help_command(argv: list[str]) -> int:
 
 def _run(argv: list[str]) -> int:
     parsed = parse(argv, GLOBAL_OPTIONS)
-    log_format = parsed.value("log-format", "text")
-    if log_format not in ("text", "json"):
-        raise PyruncError(f"invalid log format {log_format!r}: use text or json")
-    log.configure(parsed.value("log") or None, log_format, parsed.flag("debug"))
+    # Help and version first, before the log is set up, as urfave/cli does.
+    if parsed.flag("help"):
+        sys.stdout.write(_help())
+        return 0
     if parsed.flag("version"):
         sys.stdout.write(_version())
         return 0
-    if parsed.flag("help") or not parsed.positionals:
+    log_format = parsed.value("log-format") or "text"
+    if log_format not in ("text", "json"):
+        raise PyruncError(f"invalid log format {log_format!r}: use text or json")
+    log.configure(parsed.value("log") or None, log_format, parsed.flag("debug"))
+    if not parsed.positionals or not parsed.positionals[0]:
         sys.stdout.write(_help())
         return 0
     verb, rest = parsed.positionals[0], parsed.positionals[1:]

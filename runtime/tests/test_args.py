@@ -48,6 +48,7 @@ def test_parsing_stops_at_the_first_positional() -> None:
 
 
 def test_repeatable_flag_collects_values() -> None:
+    # runc refuses to mix -e and --env; nothing conflicts, so we take both.
     assert parse(["-e", "A=1", "--env=B=2"], OPTIONS).values_of("env") == ["A=1", "B=2"]
 
 
@@ -59,6 +60,13 @@ def test_unknown_flag_and_missing_value_are_errors() -> None:
         parse(["--bundle"], OPTIONS)
     with pytest.raises(PyruncError, match="^bad flag syntax: ---x$"):
         parse(["---x"], OPTIONS)
+
+
+def test_two_forms_of_one_flag() -> None:
+    # urfave/cli's refusal, as runc's `delete -f --force ID`.
+    with pytest.raises(PyruncError, match="^Cannot use two forms of the same flag: d detach$"):
+        parse(["--detach", "-d=false"], OPTIONS)
+    assert parse(["-d", "-d"], OPTIONS).flag("detach")
 
 
 def test_double_dash_ends_flags() -> None:
