@@ -6,16 +6,17 @@ installed, the same argv is run through it (with a --root of its own) and
 the statuses must agree."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from harness import Bundle, Result, Runtime, assert_error
+from harness import Bundle, Result, Runtime, assert_error, poll
 
 RUNC = shutil.which("runc")
 
@@ -40,11 +41,14 @@ class Compare:
     def __init__(self, runtime: Runtime, runc_root: Path, cwd: Path) -> None:
         self.runtime, self.runc_root, self.cwd = runtime, runc_root, cwd
 
-    def runc(self, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+    def runc(self, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[bytes] | None:
+        """runc ARGS; `quiet` for a call whose container inherits its stdio
+        (a pipe would stay open after runc exits)."""
         if RUNC is None:
             return None
+        output = subprocess.DEVNULL if quiet else subprocess.PIPE
         return subprocess.run([RUNC, "--root", str(self.runc_root), *args], cwd=self.cwd,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+                              stdin=subprocess.DEVNULL, stdout=output, stderr=output, timeout=30)
 
     def __call__(self, *args: str, status: int, runc_args: tuple[str, ...] | None = None,
                  logged: bool = True) -> Result:
@@ -173,6 +177,55 @@ def test_bad_signals(compare: Compare, bundle: Bundle, signal: str) -> None:
     assert_error(result, "unknown signal")
     assert container.state()["status"] == "created"
     compare("kill", "nope", signal, status=1)
+
+
+# ---- every verb in every status ---------------------------------------------------------------------
+
+# (the verb and its flags, what follows the id)
+STATUS_VERBS = [(("start",), ()), (("kill",), ()), (("kill",), ("0",)), (("kill",), ("KILL",)), (("kill",), ("99",)),
+                (("kill", "--all"), ("0",)), (("kill", "--all"), ("99",)), (("delete",), ()), (("pause",), ()),
+                (("resume",), ()), (("state",), ()), (("exec",), ("/payload", "echo")),
+                (("exec", "-d"), ("/payload", "sleep", "1")), (("ps",), ()), (("ps", "--format", "json"), ()),
+                (("update", "--pids-limit", "50"), ()), (("events", "--stats"), ()), (("create", "--bundle"), ())]
+
+
+@pytest.mark.parametrize("verb, after", STATUS_VERBS, ids=[" ".join(v + a) for v, a in STATUS_VERBS])
+@pytest.mark.parametrize("status", ["created", "running", "paused", "stopped"])
+def test_every_verb_in_every_status(compare: Compare, bundle: Bundle, status: str, verb: tuple[str, ...],
+                                    after: tuple[str, ...]) -> None:
+    # Success or failure as runc's (255 from exec), e.g. `kill --all` of a
+    # stopped container succeeds, `kill 99` fails, `delete` of a running one fails.
+    bundle.payload("sleep", "600").write()
+    runtime = compare.runtime
+    ours = runtime.new_id()
+    theirs = f"{ours}-runc"
+    runtime.ids.append(theirs)      # the audit looks for its processes and cgroups too
+
+    def bring(run: Any, cid: str, quiet: dict[str, Any]) -> None:
+        run("create", "--bundle", str(bundle.path), cid, **quiet)
+        if status != "created":
+            run("start", cid, **quiet)
+        if status == "paused":
+            run("pause", cid)
+        if status == "stopped":
+            run("kill", cid, "KILL")
+            poll(lambda: json.loads(run("state", cid).stdout or "{}").get("status") == "stopped",
+                 what=f"{cid} to stop")
+
+    if verb[-1] == "--bundle":
+        verb += (str(bundle.path),)
+    bring(runtime, ours, {})
+    result = runtime(*verb, ours, *after)
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 1, result
+    if RUNC is None:
+        return
+    try:
+        bring(compare.runc, theirs, {"quiet": True})
+        # Quiet where the container (or a detached process) would hold the pipes.
+        got = compare.runc(*verb, theirs, *after, quiet=verb[0] in ("exec", "create"))
+        assert got is not None and got.returncode == result.returncode, (result, got.stderr)
+    finally:
+        compare.runc("delete", "--force", theirs)
 
 
 # ---- hostile --root -------------------------------------------------------------------------------
