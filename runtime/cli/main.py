@@ -22,6 +22,7 @@ SPEC_VERSION = "1.2.0"
 VERBS = ("create", "delete", "events", "exec", "features", "kill", "list", "pause", "ps", "resume", "run", "spec",
          "start", "state", "update", "validate")
 HELP_VERBS = ("help", "h")
+HELP_SUMMARY = "Shows a list of commands or help for one command"
 
 # runc's status for a command that does not exist (urfave/cli's help topic error).
 UNKNOWN_COMMAND_STATUS = 3
@@ -115,9 +116,6 @@ def _verb_help(verb: str) -> str:
                      module.OPTIONS)
 
 
-HELP_SUMMARY = "Shows a list of commands or help for one command"
-
-
 def _help_command(argv: list[str]) -> int:
     """`pyrunc help [COMMAND]`, a command with flags of its own (-h) as runc's."""
     parsed = parse(argv, [HELP_OPTION], reorder_flags=True)
@@ -128,10 +126,14 @@ def _help_command(argv: list[str]) -> int:
     if not topics or not topics[0]:
         sys.stdout.write(_help())
         return 0
-    if topics[0] not in VERBS:
-        raise Failure(f"No help topic for '{topics[0]}'", UNKNOWN_COMMAND_STATUS)
-    sys.stdout.write(_verb_help(topics[0]))
+    sys.stdout.write(_verb_help(_known(topics[0])))
     return 0
+
+
+def _known(verb: str) -> str:
+    if verb not in VERBS:
+        raise Failure(f"No help topic for '{verb}'", UNKNOWN_COMMAND_STATUS)
+    return verb
 
 
 def _run(argv: list[str]) -> int:
@@ -153,9 +155,7 @@ def _run(argv: list[str]) -> int:
     verb, rest = parsed.positionals[0], parsed.positionals[1:]
     if verb in HELP_VERBS:
         return _help_command(rest)
-    if verb not in VERBS:
-        raise Failure(f"No help topic for '{verb}'", UNKNOWN_COMMAND_STATUS)
-    module = _import(verb)
+    module = _import(_known(verb))
     verb_args = parse(rest, module.OPTIONS + [HELP_OPTION], getattr(module, "REORDER", True))
     if verb_args.flag("help"):
         sys.stdout.write(_verb_help(verb))
