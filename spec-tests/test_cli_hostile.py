@@ -157,7 +157,7 @@ def test_unknown_commands(compare: Compare, argv: tuple[str, ...]) -> None:
                                   ("-h", "bogus"), ("--version", "bogus"), ("help", "-h"), ("help", ""),
                                   ("help", "state", "-a"), ("help", "--", "state"), ("",), ("", "state", "x"),
                                   ("--log-format", "xml", "-h"), ("--log", "/nonexistent/x", "-v"),
-                                  ("--log-format", "", "list")])
+                                  ("--log-format", "", "list"), ("--rootless", "maybe", "list")])
 def test_help_and_version(compare: Compare, argv: tuple[str, ...]) -> None:
     result = compare(*argv, status=0)
     assert result.stdout and not result.stderr, result

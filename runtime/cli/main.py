@@ -56,9 +56,16 @@ class Context:
     """What the global flags tell every verb."""
 
     def __init__(self, root: str | None, systemd_cgroup: bool, debug: bool,
-                 rootless: bool = False) -> None:
+                 rootless: str | None = None) -> None:
         self._root, self.systemd_cgroup, self.debug = root, systemd_cgroup, debug
-        self.rootless = rootless
+        self._rootless = rootless
+
+    @property
+    def rootless(self) -> bool:
+        """--rootless, checked only when a verb needs it, as runc does
+        (`--rootless maybe list` works)."""
+        from ..rootless import parse_mode
+        return parse_mode(self._rootless, os.geteuid())
 
     @property
     def root(self) -> str:
@@ -161,10 +168,9 @@ def _run(argv: list[str]) -> int:
         sys.stdout.write(_verb_help(verb))
         return 0
     check_count(verb, len(verb_args.positionals), *module.ARGS)
-    from ..rootless import parse_mode
     context = Context(root=parsed.value("root") or None,
                       systemd_cgroup=parsed.flag("systemd-cgroup"), debug=parsed.flag("debug"),
-                      rootless=parse_mode(parsed.value("rootless"), os.geteuid()))
+                      rootless=parsed.value("rootless"))
     log.logger.debug(f"{verb} {' '.join(rest)}")
     status = getattr(module, "FAILURE_STATUS", 1)
     try:
