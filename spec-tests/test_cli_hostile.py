@@ -163,6 +163,10 @@ def test_help_and_version(compare: Compare, argv: tuple[str, ...]) -> None:
     assert result.stdout and not result.stderr, result
 
 
+def test_quiet_list_ignores_the_format(compare: Compare) -> None:
+    compare("list", "--format", "xml", "-q", status=0)
+
+
 # ---- signals --------------------------------------------------------------------------------------
 
 BAD_SIGNALS = ["\u0669", "\u00b2", "SIG", "SIGRTMIN", "RTMIN+1", "0x9", " 9", "9 ", "1_0", "9" * 30, "-", "--x",
