@@ -15,7 +15,7 @@ from . import jsonio
 from . import spec as spec_mod
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
-from .numbers import INT64_MAX, parse_integer, quote
+from .integers import INT64_MAX, parse_integer, quote
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
 from .state import process_start_time
 

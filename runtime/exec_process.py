@@ -13,7 +13,7 @@ from . import spec as spec_mod
 from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, own_console,
                         seccomp_program, state_json, status_of, write_pid_file, cgroup_manager)
 from .errors import PyruncError
-from .numbers import UINT32_MAX, parse_flag
+from .integers import UINT32_MAX, parse_flag
 from .state import ContainerState
 
 TYPE_CHECKING = False

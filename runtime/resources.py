@@ -19,7 +19,7 @@ import time
 from .container import cgroup_manager, pidfd_for, status_of
 from .errors import PyruncError, from_os_error
 from .log import logger
-from .numbers import DIGITS, INT64_MAX, UINT64_MAX, parse_integer
+from .integers import DIGITS, INT64_MAX, UINT64_MAX, parse_integer
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore
 
 TYPE_CHECKING = False

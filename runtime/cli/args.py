@@ -17,7 +17,7 @@ argparse would cost start-up time on every hot verb and does not accept
 from __future__ import annotations
 
 from ..errors import PyruncError
-from ..numbers import parse_flag, quote
+from ..integers import parse_flag, quote
 from ..record import Record
 
 

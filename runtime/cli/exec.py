@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import PyruncError
 from ..exec_process import ExecOptions, exec_process, load_process_file, process_from_flags
-from ..numbers import UINT32_MAX
+from ..integers import UINT32_MAX
 from ..state import StateStore
 from .args import Opt, Parsed
 from .create import MAX_PRESERVE_FDS

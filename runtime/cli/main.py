@@ -13,7 +13,7 @@ import os
 import sys
 from ..errors import PyruncError
 from .. import log
-from ..numbers import printable
+from ..integers import printable
 from .args import Opt, check_count, columns, help_text, option_rows, parse
 
 VERSION = "0.1.0"

@@ -4,7 +4,8 @@ Go's strconv.ParseInt/ParseUint in base 10, as runc reads its numeric
 flags and signals: ASCII digits only (int() also takes Unicode digits
 such as "٩", underscores and spaces, and str.isdigit() passes "²", which
 int() then refuses), and a bounded range, so a huge number is an error
-here rather than an OverflowError deep inside.
+here rather than an OverflowError deep inside.  Also how the errors
+quote what they refuse: on one line, whatever argv held.
 """
 from __future__ import annotations
 
