@@ -1,6 +1,7 @@
 # setuptools reads cffi_modules and cmdclass only from setup(); everything
 # else is in pyproject.toml.
 import os
+import subprocess
 import sys
 
 from setuptools import setup
@@ -21,6 +22,15 @@ class BuildExtAndInit(build_ext):
                                         extra_postargs=build_ffi.COMPILE_ARGS)
         self.compiler.link_executable(objects, "pyrunc-init", output_dir=os.path.join(self.build_lib, "pyrunc"),
                                       libraries=build_ffi.LIBRARIES)
+        # The source commit for `pyrunc --version` (engines show it, as runc's).
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                    cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        except OSError:
+            commit = ""
+        if commit:
+            with open(os.path.join(self.build_lib, "pyrunc", "runtime", "COMMIT"), "w") as f:
+                f.write(commit + "\n")
 
 
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit})

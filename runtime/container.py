@@ -13,8 +13,9 @@ import select
 
 from . import jsonio
 from . import spec as spec_mod
-from .errors import PyruncError, from_os_error
+from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
+from .integers import INT64_MAX, parse_integer, quote
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
 from .state import cgroup_of, process_start_time
 
@@ -392,20 +393,28 @@ def start(store: StateStore, container_id: str) -> None:
 
 # ---- kill / delete ---------------------------------------------------------
 
+# The names runc knows (Go's x/sys/unix list for Linux): no SIGIOT, SIGPOLL,
+# SIGCLD or SIGRTMIN+n aliases, which it refuses.
+SIGNAL_NAMES = ("SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL",
+                "SIGINT", "SIGIO", "SIGKILL", "SIGPIPE", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGSEGV",
+                "SIGSTKFLT", "SIGSTOP", "SIGSYS", "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU",
+                "SIGURG", "SIGUSR1", "SIGUSR2", "SIGVTALRM", "SIGWINCH", "SIGXCPU", "SIGXFSZ")
+
+
 def parse_signal(text: str) -> int:
-    """A signal number from `9`, `KILL` or `SIGKILL` (as runc accepts)."""
+    """A signal number from `9`, `KILL`, `sigkill` or `SIGKILL`, as runc's
+    parseSignal: any ASCII integer (0 checks liveness; one the kernel
+    refuses fails when sent), else a known name in any case."""
+    try:
+        return parse_integer(text, -INT64_MAX - 1, INT64_MAX, signed=True)
+    except ValueError:
+        pass
     name = text.upper()
-    if name.isdigit():
-        number = int(name)
-        if 0 < number < _signal.NSIG:
-            return number
-    else:
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        number = getattr(_signal, name, None)
-        if "_" not in name and isinstance(number, int):
-            return number
-    raise PyruncError(f"unknown signal {text!r}")
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name in SIGNAL_NAMES:
+        return int(getattr(_signal, name))
+    raise PyruncError(f"unknown signal {quote(text)}")
 
 
 def container_process(state: ContainerState) -> Any:
@@ -434,12 +443,20 @@ def kill_all(state: ContainerState, manager: Any, sig: int) -> None:
 def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
     state = store.load(container_id)
     status = status_of(state)
-    if status == STOPPED:
+    if status == STOPPED and not all_processes:
         raise PyruncError("container not running")
+    valid = 0 <= sig < _signal.NSIG
     manager = cgroup_manager(state)
-    if all_processes and manager is not None:
-        kill_all(state, manager, sig)
+    if all_processes and (manager is not None or status == STOPPED):
+        # As runc: with --all, a stopped container is no error, and a signal
+        # the kernel refuses is only a warning.
+        if not valid:
+            logger.warning("invalid argument")
+        elif manager is not None:
+            kill_all(state, manager, sig)
         return
+    if not valid:
+        raise PyruncError("unable to signal init: invalid argument")
     if not _signal_init(state, sig):
         raise PyruncError("container not running")
     # A frozen process only dies once thawed: SIGKILL means "now" (as runc).
@@ -465,12 +482,17 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
 
 def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     try:
-        state = store.load(container_id)
-    except PyruncError:
-        if force:      # engines delete --force things that may be gone already
-            return
-        raise
+        _delete(store, container_id, force)
+    except ContainerNotFound:
+        if not force:   # engines delete --force things that may be gone already
+            raise
+
+
+def _delete(store: StateStore, container_id: str, force: bool) -> None:
+    state = store.load(container_id)
     with Lock(state.dir):
+        # Another delete may have held the lock and removed it all meanwhile.
+        state = store.load(container_id)
         status = status_of(state)
         if status in (RUNNING, PAUSED) and not force:
             raise PyruncError(f"cannot delete container {container_id} that is not stopped: {status}")
@@ -519,8 +541,12 @@ def _owner_name(path: str) -> str:
 
 
 def list_containers(store: StateStore) -> list[dict[str, Any]]:
+    try:
+        ids = list(store.ids())
+    except OSError as exc:     # --root is a file, or unreadable
+        raise from_os_error(f"open {store.root}", exc) from None
     result = []
-    for container_id in store.ids():
+    for container_id in ids:
         try:
             state = store.load(container_id)
         except PyruncError:

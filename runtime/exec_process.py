@@ -13,6 +13,7 @@ from . import spec as spec_mod
 from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, own_console,
                         seccomp_program, state_json, status_of, write_pid_file, cgroup_manager)
 from .errors import PyruncError
+from .integers import UINT32_MAX, parse_flag
 from .state import ContainerState
 
 TYPE_CHECKING = False
@@ -33,7 +34,7 @@ class ExecOptions:
 
 
 def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cwd: str | None,
-                       user: str | None, additional_gids: list[str], caps: list[str],
+                       user: str | None, additional_gids: list[int], caps: list[str],
                        no_new_privs: bool, tty: bool) -> dict[str, Any]:
     """runc's exec without --process: the container's process, changed by flags."""
     if not args:
@@ -46,13 +47,10 @@ def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cw
         process["cwd"] = cwd
     if user:
         uid, _, gid = user.partition(":")
-        if not uid.isdigit() or (gid and not gid.isdigit()):
-            raise PyruncError(f"invalid --user {user!r}: use UID[:GID]")
-        process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        process["user"] = {"uid": parse_flag("user", uid, 0, UINT32_MAX),
+                           "gid": parse_flag("user", gid or "0", 0, UINT32_MAX)}
     if additional_gids:
-        if not all(g.isdigit() for g in additional_gids):
-            raise PyruncError("--additional-gids takes numeric gids")
-        process.setdefault("user", {})["additionalGids"] = [int(g) for g in additional_gids]
+        process.setdefault("user", {})["additionalGids"] = additional_gids
     if caps:
         current = {k: list(v) for k, v in base.get("capabilities", {}).items()}
         # Ambient needs inheritable too, or the kernel refuses to raise it.

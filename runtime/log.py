@@ -11,6 +11,7 @@ import sys
 import time
 
 from . import jsonio
+from .errors import from_os_error
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -67,6 +68,12 @@ logger = Logger()
 
 
 def configure(path: str | None, fmt: str, debug: bool) -> None:
-    global logger
+    """Set up the process-wide logger.  A --log that cannot be opened is an
+    error at once, as with runc: failing later would only lose the lines."""
+    if path is not None:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as exc:
+            raise from_os_error(f"open {path}", exc) from None
     logger.path, logger.fmt = path, fmt
     logger.min_level = _LEVELS["debug"] if debug else _LEVELS["info"]

@@ -19,15 +19,12 @@ import time
 from .container import cgroup_manager, container_process, pidfd_for, status_of
 from .errors import PyruncError, from_os_error
 from .log import logger
+from .integers import DIGITS, INT64_MAX, UINT64_MAX, parse_integer
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable
-
-INT64_MAX = (1 << 63) - 1
-UINT64_MAX = (1 << 64) - 1
-DIGITS = "0123456789"
 
 
 # ---- values: sizes, integers, durations --------------------------------------
@@ -75,24 +72,12 @@ def parse_memory(text: str) -> int:
     return -1 if text == "-1" else parse_size(text)
 
 
-def _parse_integer(text: str, low: int, high: int, signed: bool) -> int:
-    """strconv.ParseInt/ParseUint in base 10 (int() would take "1_0" and " 1")."""
-    func = "ParseInt" if signed else "ParseUint"
-    digits = text[1:] if signed and text[:1] in ("+", "-") else text
-    if not digits or not set(DIGITS).issuperset(digits):
-        raise ValueError(f'strconv.{func}: parsing "{text}": invalid syntax')
-    value = int(text)
-    if not low <= value <= high:
-        raise ValueError(f'strconv.{func}: parsing "{text}": value out of range')
-    return value
-
-
 def parse_int(text: str) -> int:
-    return _parse_integer(text, -INT64_MAX - 1, INT64_MAX, signed=True)
+    return parse_integer(text, -INT64_MAX - 1, INT64_MAX, signed=True)
 
 
 def parse_uint(text: str) -> int:
-    return _parse_integer(text, 0, UINT64_MAX, signed=False)
+    return parse_integer(text, 0, UINT64_MAX, signed=False)
 
 
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
-MAX_ID_LENGTH = 1024
+MAX_ID_LENGTH = 255     # NAME_MAX: a longer id could never name its state directory
 # In the names of the root's cache directories, never in a container id.
 CACHE_MARK = "@"
 

@@ -204,11 +204,11 @@ def read_json_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in _read_text(path).splitlines() if line.strip()]
 
 
-def assert_error(result: Result, *fragments: str, logged: bool = True) -> str:
-    """A runc-style failure: exit 1, one `pyrunc: ...` line on stderr naming
-    every fragment, no traceback, and (if logged) the same error in the
-    JSON log."""
-    assert result.returncode == 1, result
+def assert_error(result: Result, *fragments: str, logged: bool = True, status: int = 1) -> str:
+    """A runc-style failure: exit `status` (runc's: 1, but 255 for exec and 3
+    for an unknown command), one `pyrunc: ...` line on stderr naming every
+    fragment, no traceback, and (if logged) the same error in the JSON log."""
+    assert result.returncode == status, result
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result
     message = lines[0]

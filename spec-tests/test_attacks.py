@@ -434,7 +434,7 @@ def test_a_state_pointing_at_a_host_process_never_reaches_it(runtime: Runtime, b
         state_file.write_text(json.dumps(saved))
         assert container.state()["status"] == "stopped"
         assert_error(container.kill("KILL"), "container not running")
-        assert_error(runtime("exec", container.cid, "true"), "stopped")
+        assert_error(runtime("exec", container.cid, "true"), "stopped", status=255)
         container.delete("--force").ok()
         assert host_process.poll() is None
     finally:

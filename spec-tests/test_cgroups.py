@@ -172,7 +172,7 @@ def test_exec_refuses_a_cgroup_outside_the_container(runtime: Runtime, bundle: B
     container.start().ok()
     make_sub_cgroup(container.pid, "sub")
     pid, result = exec_detached(runtime, container.cid, "--cgroup", arg)
-    assert_error(result, message)
+    assert_error(result, message, status=255)
     assert container.state()["status"] == "running"
 
 

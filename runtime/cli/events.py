@@ -8,9 +8,10 @@ from .. import jsonio
 from ..errors import PyruncError
 from ..resources import SignalStop, events, parse_duration
 from ..state import StateStore
-from .args import Opt, Parsed, exactly
+from .args import Opt, Parsed
 
 SYNOPSIS = "[--stats] [--interval DURATION] CONTAINER_ID"
+ARGS = (1, 1)
 OPTIONS = [
     Opt("interval", takes_value=True, help="how often to report stats, a Go duration (default 5s)"),
     Opt("stats", help="print the container's stats once and exit"),
@@ -25,7 +26,7 @@ def emit(event: dict) -> None:
 
 
 def run(parsed: Parsed, context: object) -> int:
-    (container_id,) = exactly(parsed, 1, SYNOPSIS)
+    (container_id,) = parsed.positionals
     text = parsed.value("interval", "5s") or ""
     try:
         interval = parse_duration(text)

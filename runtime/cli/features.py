@@ -9,6 +9,7 @@ from ..features import features
 from .args import Opt, Parsed
 
 SYNOPSIS = ""
+ARGS = (0, 0)
 OPTIONS: list[Opt] = []
 
 

@@ -10,6 +10,7 @@ from ..state import StateStore
 from .args import Opt, Parsed
 
 SYNOPSIS = "[--format table|json] [--quiet]"
+ARGS = (0, 0)
 OPTIONS = [
     Opt("format", ("f",), True, help="table or json"),
     Opt("quiet", ("q",), help="print only container ids"),
@@ -28,12 +29,13 @@ def table(rows: list[list[str]]) -> str:
 
 
 def run(parsed: Parsed, context: object) -> int:
-    fmt = parsed.value("format", "table")
-    if fmt not in ("table", "json"):
-        raise PyruncError(f"invalid format {fmt!r}: use table or json")
+    # In runc's order: the containers, then --quiet, which ignores --format.
     containers = list_containers(StateStore(context.root))  # type: ignore[attr-defined]
+    fmt = parsed.value("format", "table")
     if parsed.flag("quiet"):
         sys.stdout.write("".join(c["id"] + "\n" for c in containers))
+    elif fmt not in ("table", "json"):
+        raise PyruncError(f"invalid format {fmt!r}: use table or json")
     elif fmt == "json":
         sys.stdout.write(jsonio.dumps(containers) + "\n")
     else:

@@ -10,12 +10,12 @@ from ..state import StateStore
 from .args import Opt, Parsed
 
 SYNOPSIS = "[--format table|json] CONTAINER_ID [ps options]"
+ARGS = (1, None)
+REORDER = False     # what follows the id is for ps(1)
 OPTIONS = [Opt("format", ("f",), True, help="table (the host's ps, default -ef) or json (host pids)")]
 
 
 def run(parsed: Parsed, context: object) -> int:
-    if not parsed.positionals:
-        raise PyruncError(f"expected {SYNOPSIS}")
     container_id, ps_args = parsed.positionals[0], parsed.positionals[1:]
     form = parsed.value("format", "table")
     if form not in ("table", "json"):

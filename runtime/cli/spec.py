@@ -9,6 +9,7 @@ from ..errors import PyruncError, from_os_error
 from .args import Opt, Parsed
 
 SYNOPSIS = "[--bundle DIR] [--rootless]"
+ARGS = (0, 0)
 OPTIONS = [
     Opt("bundle", ("b",), True, help="directory to write config.json in"),
     Opt("rootless", help="a config for running as an unprivileged user"),

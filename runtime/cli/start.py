@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from ..container import start
 from ..state import StateStore
-from .args import Opt, Parsed, exactly
+from .args import Opt, Parsed
 
 SYNOPSIS = "CONTAINER_ID"
+ARGS = (1, 1)
 OPTIONS: list[Opt] = []
 
 
 def run(parsed: Parsed, context: object) -> int:
-    (container_id,) = exactly(parsed, 1, SYNOPSIS)
+    (container_id,) = parsed.positionals
     start(StateStore(context.root), container_id)  # type: ignore[attr-defined]
     return 0

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from ..resources import FLAG_ALIASES, UPDATE_FLAGS, check_rdt, read_resources, resources_from_flags, update
 from ..state import StateStore
-from .args import Opt, Parsed, exactly
+from .args import Opt, Parsed
 
 SYNOPSIS = "[options] CONTAINER_ID"
+ARGS = (1, 1)
 OPTIONS = [
     Opt("resources", ("r",), True, help="a file with a linux.resources JSON object, or - for stdin "
                                         "(the other flags are then ignored, as by runc)"),
@@ -16,7 +17,7 @@ OPTIONS = [
 
 
 def run(parsed: Parsed, context: object) -> int:
-    (container_id,) = exactly(parsed, 1, SYNOPSIS)
+    (container_id,) = parsed.positionals
     source = parsed.value("resources")
     if source:
         resources = read_resources(source)

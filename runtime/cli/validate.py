@@ -11,6 +11,7 @@ from ..validate import validate_config
 from .args import Opt, Parsed
 
 SYNOPSIS = "[--bundle DIR]"
+ARGS = (0, 0)
 OPTIONS = [Opt("bundle", ("b",), True, help="bundle directory (default: current directory)")]
 
 
