@@ -13,9 +13,10 @@ import select
 
 from . import jsonio
 from . import spec as spec_mod
-from .errors import PyruncError, from_os_error
+from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
-from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
+from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, CorruptState, Lock, StateStore
+from .state import now_rfc3339
 from .state import process_start_time
 
 TYPE_CHECKING = False
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 OCI_VERSION = "1.2.0"
+# `list`'s status of a container whose state file is damaged.
+UNKNOWN = "unknown"
 
 
 class CreateOptions:
@@ -40,15 +43,33 @@ class CreateOptions:
 # ---- helpers ---------------------------------------------------------------
 
 def write_pid_file(path: str, pid: int) -> None:
-    """Atomically, as engines read it the moment create returns."""
+    """Atomically, as engines read it the moment create returns.  The
+    temporary name is created exclusively and without following a symlink
+    (one planted there must not send our write elsewhere), relative to the
+    directory's fd, then renamed over the pid file."""
     path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    directory, name = os.path.split(path)
+    tmp = f".{name}.tmp"
     try:
-        with open(tmp, "w") as f:
-            f.write(str(pid))
-        os.rename(tmp, path)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise from_os_error(f"write pid file {path}", exc) from None
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                     dir_fd=dir_fd)
+        try:
+            try:
+                os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError:
+            os.unlink(tmp, dir_fd=dir_fd)     # ours: created just now
+            raise
+    except OSError as exc:
+        raise from_os_error(f"write pid file {path}", exc) from None
+    finally:
+        os.close(dir_fd)
 
 
 def cgroup_manager(state: ContainerState) -> Any:
@@ -398,10 +419,15 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
 def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     try:
         state = store.load(container_id)
-    except PyruncError:
+    except ContainerNotFound:
         if force:      # engines delete --force things that may be gone already
             return
         raise
+    except CorruptState as exc:
+        if not force:
+            raise
+        _remove_corrupt(store, exc)
+        return
     with Lock(state.dir):
         status = status_of(state)
         if status in (RUNNING, PAUSED) and not force:
@@ -413,6 +439,49 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
                 manager.thaw()
             _kill_and_wait(state)
         _destroy(store, state)
+
+
+def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
+    """delete --force of a container whose state file is damaged: remove
+    what can still be identified safely (the init by its pid and start
+    time, the cgroup saved or else the default one named after the id, the
+    state directory), and fail naming what could not be."""
+    from . import cgroups
+    container_id, good = exc.container_id, exc.good
+    state = ContainerState(container_id, exc.dir, good)
+    failed: list[str] = []
+    init_known = "pid" in good and "pidStartTime" in good
+    if init_known:
+        try:
+            _kill_and_wait(state)
+        except PyruncError as error:
+            failed.append(f"the init: {error}")
+    manager = None
+    try:
+        if good.get("cgroup"):
+            manager = cgroups.manager_from_state(good["cgroup"])
+        else:
+            manager = cgroups.open_manager(None, container_id)
+            if not any(os.path.isdir(path) for path in manager.paths.values()):
+                manager = None
+    except PyruncError as error:
+        failed.append(f"the cgroup: {error}")
+    if manager is not None:
+        try:
+            manager.kill_all(_signal.SIGKILL)
+            manager.destroy()
+            init_known = True       # whatever ran in the cgroup is gone
+        except PyruncError as error:
+            failed.append(f"the cgroup: {error}")
+    try:
+        with Lock(exc.dir):
+            store.remove(state)
+    except (OSError, PyruncError) as error:
+        failed.append(f"the state directory {exc.dir}: {getattr(error, 'strerror', None) or error}")
+    if not init_known:
+        failed.append("its init process: neither its pid nor its cgroup is known")
+    if failed:
+        raise PyruncError(f"{exc}; could not remove " + "; ".join(failed))
 
 
 # ---- state / list ----------------------------------------------------------
@@ -455,8 +524,15 @@ def list_containers(store: StateStore) -> list[dict[str, Any]]:
     for container_id in store.ids():
         try:
             state = store.load(container_id)
-        except PyruncError:
+        except ContainerNotFound:
             continue       # deleted while we listed
+        except PyruncError as exc:
+            # One bad state file must not hide the other containers.
+            logger.warning(str(exc))
+            directory = os.path.join(store.root, container_id)
+            result.append({"ociVersion": OCI_VERSION, "id": container_id, "pid": 0, "status": UNKNOWN,
+                           "bundle": "", "rootfs": "", "created": "", "owner": _owner_name(directory)})
+            continue
         result.append({**state_json(state), "owner": _owner_name(state.dir)})
     return result
 

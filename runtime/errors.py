@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 
+# Longer messages are cut: a config value (a 100 KB hostname) may be in one.
+MAX_MESSAGE = 2000
+
+
 
 class PyruncError(Exception):
     def __init__(self, message: str, errno: int | None = None, path: str | None = None) -> None:
@@ -34,3 +38,28 @@ def from_os_error(what: str, exc: OSError) -> PyruncError:
     """Wrap an OSError as `<what>: <strerror>` keeping its errno."""
     reason = exc.strerror or os.strerror(exc.errno or 0)
     return PyruncError(f"{what}: {reason}", errno=exc.errno)
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """A message as the CLI and the log show it: control characters (a
+    newline in a config value) and lone surrogates (undecodable file names)
+    escaped, so it stays one line and encodes; cut after `limit` characters."""
+    if not text.isprintable():
+        text = "".join(_escape(char) for char in text)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text
+
+
+def _escape(char: str) -> str:
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code in _NAMED:
+        return _NAMED[code]
+    if code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return char
+
+
+_NAMED = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}

@@ -60,9 +60,13 @@ class Reader:
         return items
 
     def uint(self, key: str, default: Any = _MISSING, bits: int = 32) -> Any:
+        return self.integer(key, 0, 2 ** bits - 1, default)
+
+    def integer(self, key: str, low: int, high: int, default: Any = _MISSING) -> Any:
+        """An integer in [low, high]: what the kernel (or the C side) takes."""
         value = self.get(key, int, default)
-        if value is not default and not 0 <= value < 2 ** bits:
-            raise ConfigError(f"must be between 0 and {2 ** bits - 1}", path=self.sub(key))
+        if value is not default and not low <= value <= high:
+            raise ConfigError(f"must be between {low} and {high}", path=self.sub(key))
         return value
 
 
@@ -223,18 +227,22 @@ def _parse_process(r: Reader) -> Process:
     size = r.child("consoleSize")
     rlimits = [Rlimit(lr.get("type", str), lr.uint("soft", bits=64), lr.uint("hard", bits=64))
                for lr in r.objects("rlimits")]
-    oom = r.get("oomScoreAdj", int, None)
+    env = r.strings("env")
+    for i, entry in enumerate(env):
+        if entry.find("=") < 1:     # runc: "invalid environment variable"
+            raise ConfigError("must have the form KEY=value", path=f"{r.sub('env')}[{i}]")
     return Process(
         args=args,
-        env=r.strings("env"),
+        env=env,
         cwd=r.get("cwd", str, "/"),
         terminal=r.get("terminal", bool, False),
-        console_size=(size.uint("height"), size.uint("width")) if size else None,
+        # The kernel's winsize holds 16-bit rows and columns.
+        console_size=(size.uint("height", bits=16), size.uint("width", bits=16)) if size else None,
         user=_parse_user(r.child("user")),
         capabilities=_parse_capabilities(r.child("capabilities")),
         rlimits=rlimits,
         no_new_privileges=r.get("noNewPrivileges", bool, False),
-        oom_score_adj=oom,
+        oom_score_adj=r.integer("oomScoreAdj", -1000, 1000, None),
     )
 
 
@@ -242,9 +250,17 @@ def _parse_mappings(r: Reader, key: str) -> list[IDMapping]:
     return [IDMapping(m.uint("containerID"), m.uint("hostID"), m.uint("size")) for m in r.objects(key)]
 
 
+# dev_t as mknod(2) takes it: 12 bits of major, 20 of minor; bigger numbers
+# would be cut down to another device's.
+MAX_MAJOR, MAX_MINOR = 2 ** 12 - 1, 2 ** 20 - 1
+# HOST_NAME_MAX: sethostname/setdomainname refuse longer names.
+MAX_HOSTNAME = 64
+
+
 def _parse_device(r: Reader) -> Device:
-    return Device(path=r.get("path", str), type=r.get("type", str), major=r.get("major", int, 0),
-                  minor=r.get("minor", int, 0), file_mode=r.uint("fileMode", None),
+    return Device(path=r.get("path", str), type=r.get("type", str),
+                  major=r.integer("major", 0, MAX_MAJOR, 0), minor=r.integer("minor", 0, MAX_MINOR, 0),
+                  file_mode=r.uint("fileMode", None),
                   uid=r.uint("uid", 0), gid=r.uint("gid", 0))
 
 
@@ -276,6 +292,13 @@ def _parse_mount(r: Reader) -> Mount:
                  uid_mappings=_parse_mappings(r, "uidMappings"), gid_mappings=_parse_mappings(r, "gidMappings"))
 
 
+def _name(r: Reader, key: str) -> str | None:
+    value = r.get(key, str, None)
+    if value is not None and len(value.encode()) > MAX_HOSTNAME:
+        raise ConfigError(f"must be at most {MAX_HOSTNAME} bytes long", path=r.sub(key))
+    return value
+
+
 def parse(config: Any) -> Spec:
     r = Reader(config, "")
     root = r.child("root")
@@ -292,8 +315,8 @@ def parse(config: Any) -> Spec:
         root_readonly=root.get("readonly", bool, False),
         process=_parse_process(process) if process else None,
         mounts=[_parse_mount(m) for m in r.objects("mounts")],
-        hostname=r.get("hostname", str, None),
-        domainname=r.get("domainname", str, None),
+        hostname=_name(r, "hostname"),
+        domainname=_name(r, "domainname"),
         annotations=annotations,
         hooks=r.get("hooks", dict, {}),
         linux=_parse_linux(r.child("linux")),

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator
 
+from . import jsonio
+from .errors import PyruncError
+
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.json")
 
 PathParts = tuple[Any, ...]
@@ -38,21 +41,8 @@ class Problem:
 
 # ---------------------------------------------------------------- paths
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DIGITS = re.compile(r"(\d+)")
-
-
-def format_path(parts: Iterable[Any]) -> str:
-    """Render JSON path parts (keys and list indexes) in the dotted form."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
-            text += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.match(part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(part if isinstance(part, str) else str(part))}]"
-    return text or "(root)"
+format_path = jsonio.format_path
 
 
 def _sort_key(problem: Problem) -> tuple[list[Any], str]:
@@ -81,7 +71,26 @@ def validate_config(config: object, bundle: str | None = None) -> list[Problem]:
         context = _Context(config, bundle, _namespaces(config))
         for rule in _RULES:
             problems.update(rule(context))
+    if not problems:
+        # What create itself checks, so that a config called valid here
+        # is one create accepts (the rules above explain more at once).
+        problems.update(create_problems(config, bundle))
     return sorted(problems, key=_sort_key)
+
+
+def create_problems(config: object, bundle: str | None) -> list[Problem]:
+    """The refusal of create's own parse and plan (no container is made):
+    the spec parser, and with a bundle the plan and the seccomp compiler."""
+    from . import plan, seccomp, spec
+
+    try:
+        parsed = spec.parse(config)
+        if bundle is not None:
+            program = seccomp.prepare(parsed.linux.seccomp, None) if parsed.linux.seccomp is not None else None
+            plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program)
+    except PyruncError as exc:
+        return [Problem(exc.path or "(root)", exc.message)]
+    return []
 
 
 def _without_nulls(value: Any) -> Any:

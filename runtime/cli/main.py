@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from ..errors import PyruncError
+from ..errors import PyruncError, one_line
 from .. import log
 from .args import Opt, parse, usage
 
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
             traceback.print_exc()
         message = f"internal error: {type(exc).__name__}: {exc}"
+    message = one_line(message)
     log.logger.error(message)
     sys.stderr.write(f"pyrunc: {message}\n")
     return 1

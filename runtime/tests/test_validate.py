@@ -188,7 +188,37 @@ def test_root_path_checked_against_bundle(tmp_path: Path) -> None:
     assert problems_at(config, "root.path", str(tmp_path))[0].endswith("is not a directory")
     (tmp_path / "rootfs").unlink()
     (tmp_path / "rootfs").mkdir()
+    config["linux"] = {"namespaces": [{"type": "mount"}]}
     assert validate_config(config, str(tmp_path)) == []
+    # runc refuses a rootfs named through a symlink; so do create and validate.
+    (tmp_path / "link").symlink_to("rootfs")
+    config["root"]["path"] = "link"
+    assert "is a symlink" in problems_at(config, "root.path", str(tmp_path))[0]
+
+
+# Configs the schema and rules let through but create refused, so that
+# `validate` called them valid: validate now runs create's parse and plan.
+@pytest.mark.parametrize("change, path", [
+    (lambda c: c["process"].update(env=["NOEQUALS"]), "process.env[0]"),
+    (lambda c: c["process"].update(oomScoreAdj=5000), "process.oomScoreAdj"),
+    (lambda c: c.update(hostname="é" * 40), "hostname"),
+    (lambda c: c.pop("hostname") and c["linux"].pop("namespaces"), "linux.namespaces"),
+    (lambda c: c["linux"].update(devices=[{"path": "/dev/x", "type": "c", "major": 2 ** 32, "minor": 1}]),
+     "linux.devices[0].major"),
+    (lambda c: c["process"].update(consoleSize={"height": 65536, "width": 1}), "process.consoleSize.height"),
+])
+def test_validate_refuses_what_create_refuses(tmp_path: Path, change: Any, path: str) -> None:
+    from pyrunc.runtime import plan, spec
+    from pyrunc.runtime.errors import PyruncError
+    (tmp_path / "rootfs").mkdir()
+    config = minimal()
+    config.update(hostname="h", mounts=[], linux={"namespaces": [{"type": "mount"}, {"type": "uts"}]})
+    assert validate_config(config, str(tmp_path)) == []
+    change(config)
+    problems = validate_config(config, str(tmp_path))
+    assert path in [p.path for p in problems], "validate calls valid a config create refuses"
+    with pytest.raises(PyruncError):
+        plan.make_plan(spec.parse(config), str(tmp_path), plan.read_host())
 
 
 def test_root_path_not_empty() -> None:
@@ -448,7 +478,7 @@ processes = st.fixed_dictionaries(
     {"cwd": abs_paths, "args": st.lists(names, min_size=1, max_size=3)},
     optional={
         "terminal": st.booleans(),
-        "consoleSize": st.fixed_dictionaries({"height": uint32, "width": uint32}),
+        "consoleSize": st.fixed_dictionaries({"height": st.integers(0, 65535), "width": st.integers(0, 65535)}),
         "user": st.fixed_dictionaries(
             {"uid": uint32, "gid": uint32},
             optional={"umask": st.integers(0, 0o777), "additionalGids": st.lists(uint32, max_size=3)},
@@ -512,8 +542,8 @@ devices = st.lists(
             {
                 "path": names.map(lambda n: "/dev/" + n),
                 "type": st.sampled_from(["c", "b", "u"]),
-                "major": int64,
-                "minor": int64,
+                "major": st.integers(0, 4095),
+                "minor": st.integers(0, 2 ** 20 - 1),
             },
             optional={"fileMode": st.integers(0, 0o7777), "uid": uint32, "gid": uint32},
         ),
