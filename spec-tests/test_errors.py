@@ -102,3 +102,71 @@ def test_unknown_capability_is_a_warning(runtime: Runtime, bundle: Bundle) -> No
     assert result.json()["bounding"] == f"{1 << 5:016x}"
     warnings = [e["msg"] for e in result.log if e["level"] == "warning"]
     assert any("CAP_BOGUS" in msg for msg in warnings), result.log
+
+
+# ---- input that used to end in an internal error ------------------------------
+
+def _raw_config(bundle: Bundle, text: str | bytes) -> None:
+    bundle.write()
+    data = text.encode(errors="surrogatepass") if isinstance(text, str) else text
+    (bundle.path / "config.json").write_bytes(data)
+
+
+def _config_text(bundle: Bundle) -> str:
+    import json
+    return json.dumps(bundle.config)
+
+
+@pytest.mark.parametrize("mangle, fragment", [
+    pytest.param(lambda t: t[:-1] + ', "x": ' + "[" * 1000 + "]" * 1000 + "}", "nested more than 64 levels",
+                 id="deep"),
+    pytest.param(lambda t: t[:-1] + ', "x": ' + "1" * 5000 + "}", "out of range", id="5000-digits"),
+    pytest.param(lambda t: t[:-1] + ', "x": NaN}', "NaN is not valid JSON", id="nan"),
+    pytest.param(lambda t: t[:-1] + ', "hostname": "again"}', '(root): has the key "hostname" twice',
+                 id="duplicate-key"),
+    pytest.param(lambda t: "\ufeff" + t, "byte-order mark", id="bom"),
+    pytest.param(lambda t: t[:-1] + ', "annotations": {"a": "\\ud800"}}', "annotations.a: holds a lone",
+                 id="lone-surrogate"),
+])
+def test_malformed_json_is_a_clear_error(runtime: Runtime, bundle: Bundle, mangle: Callable[[str], str],
+                                         fragment: str) -> None:
+    _raw_config(bundle, mangle(_config_text(bundle)))
+    assert_error(runtime("create", "--bundle", str(bundle.path), runtime.new_id()), fragment)
+    assert runtime.listed_ids() == []
+    result = runtime("validate", "--bundle", str(bundle.path))
+    assert result.returncode == 1 and "internal error" not in result.stderr, result
+
+
+@pytest.mark.parametrize("where, value, path", [
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": 2 ** 32, "minor": 1}], "linux.devices[0].major"),
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": -1, "minor": 1}], "linux.devices[0].major"),
+    ("process.consoleSize", {"height": 65536, "width": 80}, "process.consoleSize.height"),
+    ("process.env", ["NOEQUALS"], "process.env[0]"),
+])
+def test_out_of_range_values(runtime: Runtime, bundle: Bundle, where: str, value: Any, path: str) -> None:
+    bundle.set(where, value)
+    if where == "process.consoleSize":
+        bundle.set("process.terminal", False)
+    assert_error(runtime.try_create(bundle), path)
+    assert runtime.listed_ids() == []
+    result = runtime("validate", "--bundle", str(bundle.path))
+    assert result.returncode == 1 and path in result.stdout, result
+
+
+def test_error_lines_are_one_line_and_bounded(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("hostname", "h" * 100_000)
+    message = assert_error(runtime.try_create(bundle), "hostname")
+    assert len(message) < 3000
+    bundle.set("hostname", "h").set("process.rlimits", [{"type": "RLIMIT_\nBOGUS", "soft": 1, "hard": 1}])
+    message = assert_error(runtime.try_create(bundle), "process.rlimits[0].type")
+    assert "\\n" in message
+    assert runtime.listed_ids() == []
+
+
+def test_rootfs_through_a_symlink_is_refused(runtime: Runtime, bundle: Bundle) -> None:
+    # runc: "invalid rootfs: not an absolute path, or a symlink".
+    link = bundle.path / "rootfs-link"
+    link.symlink_to(bundle.rootfs)
+    bundle.set("root.path", str(link))
+    assert_error(runtime.try_create(bundle), "root.path", "symlink")
+    assert runtime.listed_ids() == []
