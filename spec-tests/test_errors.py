@@ -170,3 +170,14 @@ def test_rootfs_through_a_symlink_is_refused(runtime: Runtime, bundle: Bundle) -
     bundle.set("root.path", str(link))
     assert_error(runtime.try_create(bundle), "root.path", "symlink")
     assert runtime.listed_ids() == []
+
+
+def test_deep_process_and_resources_files(runtime: Runtime, bundle: Bundle) -> None:
+    container = runtime.create(bundle.payload("sleep", "30"))
+    deep = runtime.scratch / "deep.json"
+    deep.write_text('{"args": ["/payload"], "x": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert_error(runtime("exec", "--process", str(deep), container.cid), "--process", "nested more than")
+    assert_error(runtime("update", "--resources", str(deep), container.cid), "nested more than")
+    with open(deep, "rb") as stdin:
+        assert_error(runtime("update", "--resources", "-", container.cid, stdin=stdin), "nested more than")
+    assert container.state()["status"] == "created"
