@@ -80,14 +80,15 @@ def validate_config(config: object, bundle: str | None = None) -> list[Problem]:
 
 def create_problems(config: object, bundle: str | None) -> list[Problem]:
     """The refusal of create's own parse and plan (no container is made):
-    the spec parser, and with a bundle the plan and the seccomp compiler."""
-    from . import plan, seccomp, spec
+    the spec parser, and with a bundle the plan, the seccomp compiler and
+    the plan's encoding for the native init."""
+    from . import native, plan, seccomp, spec
 
     try:
         parsed = spec.parse(config)
         if bundle is not None:
             program = seccomp.prepare(parsed.linux.seccomp, None) if parsed.linux.seccomp is not None else None
-            plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program)
+            native.encode(plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program), -1, -1)
     except PyruncError as exc:
         return [Problem(exc.path or "(root)", exc.message)]
     return []
