@@ -292,6 +292,29 @@ def _parse_mount(r: Reader) -> Mount:
                  uid_mappings=_parse_mappings(r, "uidMappings"), gid_mappings=_parse_mappings(r, "gidMappings"))
 
 
+_SEMVER_TAIL = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
+
+
+def is_v1_version(version: str) -> bool:
+    """A 1.x semantic version (1.MINOR.PATCH[-pre][+build]); without `re`,
+    which the hot path does not import."""
+    core, plus, build = version.partition("+")
+    core, minus, pre = core.partition("-")
+    numbers = core.split(".")
+    return (len(numbers) == 3 and numbers[0] == "1"
+            and all(n.isascii() and n.isdigit() and (n == "0" or n[0] != "0") for n in numbers[1:])
+            and all(not mark or (tail and _SEMVER_TAIL.issuperset(tail))
+                    for mark, tail in ((minus, pre), (plus, build))))
+
+
+def _version(r: Reader) -> str:
+    version = r.get("ociVersion", str)
+    if not is_v1_version(version):
+        raise ConfigError(f'must be a 1.x semantic version such as "1.2.0" (got {version[:40]!r})',
+                          path="ociVersion")
+    return version
+
+
 def _name(r: Reader, key: str) -> str | None:
     value = r.get(key, str, None)
     if value is not None and len(value.encode()) > MAX_HOSTNAME:
@@ -310,7 +333,7 @@ def parse(config: Any) -> Spec:
         if not isinstance(value, str):
             raise ConfigError("must be a string", path=f"annotations.{key}")
     return Spec(
-        oci_version=r.get("ociVersion", str),
+        oci_version=_version(r),
         root_path=root.get("path", str),
         root_readonly=root.get("readonly", bool, False),
         process=_parse_process(process) if process else None,

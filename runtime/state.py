@@ -120,6 +120,15 @@ def _is_str_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
+def _is_cgroup(value: Any) -> bool:
+    from .cgroups import manager_from_state     # every verb that loads a state needs it
+    try:
+        manager_from_state(value)
+    except PyruncError:
+        return False
+    return True
+
+
 _FIELDS: dict[str, tuple[Any, str]] = {
     "pid": (lambda v: _is_int(v, 0, 2 ** 31 - 1), "a pid"),
     "pidStartTime": (lambda v: v is None or _is_int(v, 0, 2 ** 64 - 1), "a start time in clock ticks"),
@@ -129,7 +138,7 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "created": (lambda v: isinstance(v, str), "a string"),
     "owner": (lambda v: isinstance(v, str), "a string"),
     "annotations": (lambda v: v is None or _is_str_map(v), "an object of strings"),
-    "cgroup": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "cgroup": (lambda v: v is None or _is_cgroup(v), "a saved cgroup"),
     "config": (lambda v: isinstance(v, dict), "an object"),
 }
 # Without these nothing can be done with the container but delete it.

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import jsonio
 from .errors import PyruncError
+from .spec import is_v1_version
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.json")
 
@@ -311,12 +312,9 @@ def _duplicates(parts: PathParts, entries: Any, key: str) -> Iterator[Problem]:
             first[value] = index
 
 
-_SEMVER_1 = re.compile(r"1\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
-
-
 def _check_version(ctx: _Context) -> Iterator[Problem]:
     version = ctx.config.get("ociVersion")
-    if isinstance(version, str) and not _SEMVER_1.match(version):
+    if isinstance(version, str) and not is_v1_version(version):
         yield _problem(("ociVersion",), f'must be a 1.x semantic version such as "1.2.0" (got {_show(version)})')
 
 
@@ -512,13 +510,7 @@ def _check_devices(ctx: _Context) -> Iterator[Problem]:
                 yield _problem(where + (field,), f"is required for a {kind} device")
 
 
-_ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 _NOTIFY = "SCMP_ACT_NOTIFY"
-
-
-def _errno_problem(where: PathParts, action: Any, holder: dict[str, Any], field: str) -> Iterator[Problem]:
-    if field in holder and isinstance(action, str) and action not in _ERRNO_ACTIONS:
-        yield _problem(where + (field,), f"only applies to {' and '.join(_ERRNO_ACTIONS)}, not {action}")
 
 
 def _check_seccomp(ctx: _Context) -> Iterator[Problem]:
@@ -529,12 +521,12 @@ def _check_seccomp(ctx: _Context) -> Iterator[Problem]:
     default = seccomp.get("defaultAction")
     if default == _NOTIFY:
         yield _problem(where + ("defaultAction",), f"{_NOTIFY} cannot be the default action")
-    yield from _errno_problem(where, default, seccomp, "defaultErrnoRet")
+    # An errnoRet beside an action other than ERRNO/TRACE is ignored (as
+    # runc and create ignore it), not refused.
     actions = [default]
     for index, rule in _items(seccomp.get("syscalls")):
         if isinstance(rule, dict):
             actions.append(rule.get("action"))
-            yield from _errno_problem(where + ("syscalls", index), rule.get("action"), rule, "errnoRet")
     if _NOTIFY in actions and not seccomp.get("listenerPath"):
         yield _problem(where + ("listenerPath",), f"is required when a rule uses {_NOTIFY}")
 

@@ -140,7 +140,7 @@ def m_array(c: Any, rng: random.Random) -> None:
     if where:
         items = _get(c, where)
         if items:
-            _set(c, where, items * rng.choice([2, 100, 5000]))
+            _set(c, where, items * rng.choice([2, 30, 300]))
 
 
 def m_namespaces(c: Any, rng: random.Random) -> None:
@@ -239,14 +239,19 @@ def _mangle_text(text: str, rng: random.Random) -> bytes:
 
 def mutate(rng: random.Random, area: str | None = None) -> tuple[str, bytes]:
     """A mutated seed: (the area mutated, config.json's bytes)."""
-    config = copy.deepcopy(rng.choice(seeds()))
     area = area or rng.choice(sorted(MUTATIONS) + list(TEXT_AREAS))
+    return area, mutate_document(rng.choice(seeds()), rng, area)
+
+
+def mutate_document(seed: dict[str, Any], rng: random.Random, area: str) -> bytes:
+    """`seed` (a config, a state...) mutated in one area, as JSON bytes."""
+    config = copy.deepcopy(seed)
     if area in TEXT_AREAS:
-        return area, _mangle_text(json.dumps(config), rng)
+        return _mangle_text(json.dumps(config), rng)
     for _ in range(1 if area == "nesting" else rng.choice([1, 1, 2, 3])):
         MUTATIONS[area](config, rng)
     text = json.dumps(config).replace(f'"{DEEP}"', _deep_text(rng))
-    return area, text.encode(errors="surrogatepass")
+    return text.encode(errors="surrogatepass")
 
 
 # ---- the in-process check ------------------------------------------------------

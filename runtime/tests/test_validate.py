@@ -392,9 +392,7 @@ def test_seccomp_rules() -> None:
     )
     assert paths(config) == [
         "linux.seccomp.defaultAction",
-        "linux.seccomp.defaultErrnoRet",
         "linux.seccomp.listenerPath",
-        "linux.seccomp.syscalls[0].errnoRet",
         "linux.seccomp.syscalls[2].action",
     ]
 
