@@ -220,6 +220,8 @@ MUTATIONS: dict[str, Callable[[Any, random.Random], None]] = {
 }
 # Mutations of the text itself: what no dict can hold.
 TEXT_AREAS = ("json",)
+# What makes sense for a state file (the rest are config areas).
+STATE_AREAS = ("arrays", "json", "missing", "nesting", "numbers", "strings", "types", "unknown")
 
 
 def _mangle_text(text: str, rng: random.Random) -> bytes:

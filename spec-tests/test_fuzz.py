@@ -108,7 +108,7 @@ SAMPLE_STATE: dict[str, Any] = {
 
 @settings(max_examples=800, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(area=st.sampled_from(AREAS), rng=st.randoms(use_true_random=False))
+@given(area=st.sampled_from(fuzzing.STATE_AREAS), rng=st.randoms(use_true_random=False))
 def test_tampered_state_files_in_process(tmp_path: Path, area: str, rng: random.Random) -> None:
     """`state` and `list` (no signals: a tampered pid or cgroup is never
     acted on here) say a clear error or a sane state, never crash."""
