@@ -334,12 +334,15 @@ def _release_init(state: ContainerState) -> None:
 
 def _container_hooks(state: ContainerState, kind: str) -> list[Any]:
     from . import hooks
-    return hooks.parse_hooks(state.data.get("config", {}).get("hooks") or {})[kind]
+    from .errors import ConfigError
+    saved = state.data.get("config", {}).get("hooks") or {}
+    if not isinstance(saved, dict):     # the state's copy of config.json was edited
+        raise ConfigError(f"container {state.id}: corrupt state: must be an object", path="config.hooks")
+    return hooks.parse_hooks(saved)[kind]
 
 
-def _run_poststart(state: ContainerState) -> None:
+def _run_poststart(state: ContainerState, poststart: list[Any]) -> None:
     """A failing poststart hook fails the start and stops the container."""
-    poststart = _container_hooks(state, "poststart")
     if not poststart:
         return
     from . import hooks
@@ -366,8 +369,9 @@ def start(store: StateStore, container_id: str) -> None:
             raise PyruncError({STOPPED: "cannot start a container that has stopped",
                                RUNNING: "cannot start an already running container"}.get(
                                    status, f"cannot start a container in the {status} state"))
+        poststart = _container_hooks(state, "poststart")    # a bad one before the program runs
         _release_init(state)
-        _run_poststart(state)
+        _run_poststart(state, poststart)
 
 
 # ---- kill / delete ---------------------------------------------------------
@@ -405,7 +409,11 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
 
 
 def _destroy(store: StateStore, state: ContainerState) -> None:
-    poststop = _container_hooks(state, "poststop")
+    try:
+        poststop = _container_hooks(state, "poststop")
+    except PyruncError as exc:      # an edited state: the container still goes
+        logger.warning(f"poststop hooks not run: {exc}")
+        poststop = []
     if poststop:
         from . import hooks
         hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED))
@@ -605,7 +613,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     try:
         _release_init(state)
         spawn.wait_exec(parent_sock)
-        _run_poststart(state)
+        _run_poststart(state, _container_hooks(state, "poststart"))
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)

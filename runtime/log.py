@@ -11,6 +11,7 @@ import sys
 import time
 
 from . import jsonio
+from .errors import one_line
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -35,7 +36,7 @@ class Logger:
     def log(self, level: str, msg: str) -> None:
         if _LEVELS[level] < self.min_level:
             return
-        line = self.format(level, msg) + "\n"
+        line = self.format(level, one_line(msg)) + "\n"
         if self.path is None:
             if level != "error":    # errors reach stderr through the CLI already
                 sys.stderr.write(line)

@@ -96,3 +96,15 @@ def test_delete_force_with_a_sound_cgroup_and_a_bad_pid(runtime: Runtime, bundle
     runtime("delete", "--force", cid).ok()
     poll(lambda: not process_alive(pid), 5, "the init to die")
     assert runtime.listed_ids() == []
+
+
+def test_edited_hooks_in_the_state(runtime: Runtime, bundle: Bundle) -> None:
+    """The state's copy of config.json with hooks that are not an object:
+    start says so; delete --force still removes the container."""
+    cid, pid = created(runtime, bundle)
+    rewrite(runtime, cid, lambda data: data["config"].update(hooks=["x"]))
+    assert_error(runtime("start", cid), cid, "config.hooks")
+    assert runtime.state(cid)["status"] == "created"    # refused before the program ran
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    assert runtime.listed_ids() == []
