@@ -98,7 +98,7 @@ def m_missing(c: Any, rng: random.Random) -> None:
 def m_unknown(c: Any, rng: random.Random) -> None:
     where = _pick(c, rng, dict)
     target = c if where is None else _get(c, where)
-    target[rng.choice(["x", "unknown", "Args", "", "\0"])] = rng.choice(ODD_VALUES)
+    target[rng.choice(["x", "unknown", "Args", "", "\0"])] = copy.deepcopy(rng.choice(ODD_VALUES))
 
 
 def _get(c: Any, parts: tuple) -> Any:
