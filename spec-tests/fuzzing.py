@@ -15,6 +15,7 @@ import json
 import random
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,15 +31,11 @@ log.logger.min_level = 3     # errors only: the warnings of odd configs are not 
 @functools.cache
 def seeds() -> tuple[dict[str, Any], ...]:
     found = [json.loads(path.read_text()) for path in sorted((REPO / "bundles").glob("*/config.json"))]
-    found.append(default_config())
-    if shutil.which("runc"):
-        out = subprocess.run(["runc", "spec", "--bundle", "/nonexistent"], capture_output=True, text=True)
-        # runc spec writes ./config.json only; ask it for stdout via a temp dir.
-        if out.returncode != 0:
-            import tempfile
-            with tempfile.TemporaryDirectory() as directory:
-                if subprocess.run(["runc", "spec"], cwd=directory, capture_output=True).returncode == 0:
-                    found.append(json.loads((Path(directory) / "config.json").read_text()))
+    found += [default_config(), default_config(rootless=True)]
+    if shutil.which("runc"):    # runc spec writes ./config.json
+        with tempfile.TemporaryDirectory() as directory:
+            subprocess.run(["runc", "spec"], cwd=directory, check=True, capture_output=True)
+            found.append(json.loads((Path(directory) / "config.json").read_text()))
     for config in found:
         config["root"] = {"path": "rootfs", "readonly": True}
         config["process"]["terminal"] = False
