@@ -181,3 +181,11 @@ def test_deep_process_and_resources_files(runtime: Runtime, bundle: Bundle) -> N
     with open(deep, "rb") as stdin:
         assert_error(runtime("update", "--resources", "-", container.cid, stdin=stdin), "nested more than")
     assert container.state()["status"] == "created"
+
+
+def test_validate_prints_one_bounded_line_per_problem(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("linux.sysctl", {"x" * 50_000 + "\n": "1"}).write()
+    result = runtime("validate", "--bundle", str(bundle.path))
+    assert result.returncode == 1, result
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 3000 and "linux.sysctl" in lines[0], result

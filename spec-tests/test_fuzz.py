@@ -70,6 +70,9 @@ def test_fuzzed_configs_with_real_create(runtime: Runtime, bundle: Bundle, tmp_p
         config = None
     if isinstance(config, dict):        # keep it on its own rootfs, not a shared one
         config["root"] = {"path": rootfs, "readonly": True}
+        cgroups_path = config.get("linux", {}).get("cgroupsPath") if isinstance(config.get("linux"), dict) else None
+        if isinstance(cgroups_path, str) and cgroups_path:
+            runtime.cgroup_paths.append(cgroups_path)       # audited like the default one
         document = jsonio.dumps(config).encode(errors="surrogatepass")
     expected = fuzzing.check(document, str(bundle.path))
     (bundle.path / "config.json").write_bytes(document)
