@@ -4,7 +4,8 @@ and check one document the way create and validate see it.
 
 `check` runs in-process: the bounded JSON parser, `validate` and create's
 own parse, plan and native encoding (no container is made).  Its verdict
-is "accepted", "refused" or "defect: ..." — an internal error, validate
+is "accepted", "refused", "accepted by create only" (see _known_stricter)
+or "defect: ..." — an internal error, validate
 and create disagreeing, or a refusal that does not name a JSON path.
 """
 from __future__ import annotations
@@ -272,7 +273,7 @@ def _known_stricter(problems: list[Any]) -> bool:
 
 
 def check(document: bytes, bundle: str) -> str:
-    """'accepted', 'refused' or 'defect: <why>' for one config.json."""
+    """The verdict on one config.json (see the module's doc)."""
     try:
         config = jsonio.loads(document)
     except jsonio.JSONError as exc:
@@ -294,7 +295,9 @@ def check(document: bytes, bundle: str) -> str:
         refused = exc
     except Exception as exc:    # noqa: BLE001
         return f"defect: create: internal error {type(exc).__name__}: {one_line(str(exc), 200)}"
-    if refused is None and problems and not _known_stricter(problems):
+    if refused is None and problems and _known_stricter(problems):
+        return "accepted by create only"
+    if refused is None and problems:
         return f"defect: validate refuses what create accepts: {one_line(str(problems[0]), 200)}"
     if refused is not None and not problems:
         return f"defect: validate accepts what create refuses: {one_line(str(refused), 200)}"
