@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 import fuzzing
-from harness import Bundle, Runtime, leftovers
+from harness import Bundle, Runtime, leftovers, poll
 
 from pyrunc.runtime import jsonio
 from pyrunc.runtime.container import container_state, list_containers
@@ -133,3 +133,42 @@ def _check_tampered_state(root: Path, rng: random.Random, area: str) -> None:
         assert "state" in str(exc) and "c" in str(exc)
     listed = {c["id"]: c["status"] for c in list_containers(store)}
     assert listed["ok"] == "stopped" and listed["c"] in ("stopped", "unknown")
+
+
+@settings(max_examples=100, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large])
+@given(area=st.sampled_from(fuzzing.STATE_AREAS), rng=st.randoms(use_true_random=False))
+def test_tampered_state_files_with_the_cli(runtime: Runtime, bundle: Bundle, tmp_path: Path, area: str,
+                                           rng: random.Random) -> None:
+    """A real container's state.json fuzzed: `state`, `list` and `delete
+    --force` answer cleanly and leave nothing behind.  The saved cgroup is
+    kept as it was: a fuzzed one could name any cgroup of the host."""
+    container = runtime.create(bundle.payload("sleep", "30"))
+    path = runtime.root / container.cid / "state.json"
+    original = path.read_bytes()
+    saved = json.loads(original)
+    document = fuzzing.mutate_document(saved, rng, area)
+    try:
+        tampered = jsonio.loads(document)
+    except ValueError:
+        tampered = None
+    if isinstance(tampered, dict):
+        tampered["cgroup"] = saved["cgroup"]
+        document = jsonio.dumps(tampered).encode(errors="surrogatepass")
+    path.write_bytes(document)
+    for args in (["state", container.cid], ["list", "--format", "json"], ["delete", "--force", container.cid]):
+        result = runtime(*args)
+        lines = result.stderr.splitlines()
+        assert result.returncode == 0 or (len(lines) == 1 and lines[0].startswith("pyrunc: ")), result
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result
+    if runtime.listed_ids() or result.returncode:
+        # Not removable as it was: it must have said so; put it back to clean up.
+        assert result.returncode == 1 and "could not remove" in result.stderr, result
+        (runtime.root / container.cid).mkdir(exist_ok=True)
+        path.write_bytes(original)
+        runtime("delete", "--force", container.cid).ok()
+    event(f"delete --force: {result.returncode}")
+    pid = int(saved["pid"])
+    poll(lambda: not leftovers(runtime.root, [container.cid], [pid], runtime.cgroup_paths, tmp_path), 5,
+         "nothing left")
