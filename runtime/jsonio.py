@@ -27,6 +27,7 @@ _WHITESPACE = " \t\n\r"
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 24
 MAX_DOCUMENT = 32 << 20
+_COUNT_BELOW = 64 << 10
 
 
 class JSONError(ValueError):
@@ -211,7 +212,9 @@ def loads(data: str | bytes) -> object:
     if end != len(text):
         raise JSONError(f"extra data at character {end}")
     if isinstance(value, (dict, list)):
-        if _too_deep(value):
+        # Fewer brackets than the limit cannot nest deeper: counting them
+        # is faster than the walk for documents of a config's usual size.
+        if (len(text) > _COUNT_BELOW or text.count("[") + text.count("{") > MAX_DEPTH) and _too_deep(value):
             raise _depth_error(text)
         if context.duplicates:
             _refuse(value, _duplicate)
