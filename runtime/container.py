@@ -334,11 +334,7 @@ def _release_init(state: ContainerState) -> None:
 
 def _container_hooks(state: ContainerState, kind: str) -> list[Any]:
     from . import hooks
-    from .errors import ConfigError
-    saved = state.data.get("config", {}).get("hooks") or {}
-    if not isinstance(saved, dict):     # the state's copy of config.json was edited
-        raise ConfigError(f"container {state.id}: corrupt state: must be an object", path="config.hooks")
-    return hooks.parse_hooks(saved)[kind]
+    return hooks.parse_hooks(state.data.get("config", {}).get("hooks") or {})[kind]
 
 
 def _run_poststart(state: ContainerState, poststart: list[Any]) -> None:

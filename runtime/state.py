@@ -129,6 +129,18 @@ def _is_cgroup(value: Any) -> bool:
     return True
 
 
+def _is_config(value: Any) -> bool:
+    """The saved config.json, as far as the verbs read it from the state
+    (the rest was checked by create and is checked again where used)."""
+    if not isinstance(value, dict) or not isinstance(value.get("hooks") or {}, dict):
+        return False
+    process = value.get("process") or {}
+    if not isinstance(process, dict) or not isinstance(process.get("env") or [], list):
+        return False
+    capabilities = process.get("capabilities") or {}
+    return isinstance(capabilities, dict) and all(isinstance(c, list) for c in capabilities.values())
+
+
 _FIELDS: dict[str, tuple[Any, str]] = {
     "pid": (lambda v: _is_int(v, 0, 2 ** 31 - 1), "a pid"),
     "pidStartTime": (lambda v: v is None or _is_int(v, 0, 2 ** 64 - 1), "a start time in clock ticks"),
@@ -139,7 +151,7 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "owner": (lambda v: isinstance(v, str), "a string"),
     "annotations": (lambda v: v is None or _is_str_map(v), "an object of strings"),
     "cgroup": (lambda v: v is None or _is_cgroup(v), "a saved cgroup"),
-    "config": (lambda v: isinstance(v, dict), "an object"),
+    "config": (_is_config, "a config object (with object process, capabilities and hooks)"),
 }
 # Without these nothing can be done with the container but delete it.
 _REQUIRED = ("pid", "pidStartTime", "config")

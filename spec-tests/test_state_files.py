@@ -71,6 +71,18 @@ def test_damaged_state(runtime: Runtime, bundle: Bundle, make_bundle: Any, how: 
     assert other.state()["status"] == "created"
 
 
+def test_hooks_that_cannot_be_parsed_do_not_stop_delete_force(runtime: Runtime, bundle: Bundle) -> None:
+    """A poststop entry edited into nonsense: start refuses before the
+    program runs; delete --force removes the container anyway."""
+    cid, pid = created(runtime, bundle)
+    rewrite(runtime, cid, lambda data: data["config"].update(hooks={"poststart": [1], "poststop": [1]}))
+    assert_error(runtime("start", cid), "hooks.poststart[0]")
+    assert runtime.state(cid)["status"] == "created"
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    assert runtime.listed_ids() == []
+
+
 def test_delete_force_says_what_it_could_not_remove(runtime: Runtime, bundle: Bundle) -> None:
     """With its own cgroupsPath and no readable pid, nothing identifies the
     init: delete --force removes the state, fails and says so."""
@@ -98,13 +110,19 @@ def test_delete_force_with_a_sound_cgroup_and_a_bad_pid(runtime: Runtime, bundle
     assert runtime.listed_ids() == []
 
 
-def test_edited_hooks_in_the_state(runtime: Runtime, bundle: Bundle) -> None:
-    """The state's copy of config.json with hooks that are not an object:
-    start says so; delete --force still removes the container."""
+@pytest.mark.parametrize("edit", [
+    lambda config: config.update(hooks=["x"]),
+    lambda config: config.update(process=[1]),
+    lambda config: config["process"].update(capabilities=[1]),
+], ids=["hooks-list", "process-list", "capabilities-list"])
+def test_edited_config_in_the_state(runtime: Runtime, bundle: Bundle, edit: Tamper) -> None:
+    """The state's copy of config.json, edited where the verbs read it
+    (exec --cap was an AttributeError): a clear error; delete --force
+    still removes the container."""
     cid, pid = created(runtime, bundle)
-    rewrite(runtime, cid, lambda data: data["config"].update(hooks=["x"]))
-    assert_error(runtime("start", cid), cid, "config.hooks")
-    assert runtime.state(cid)["status"] == "created"    # refused before the program ran
+    rewrite(runtime, cid, lambda data: edit(data["config"]))
+    for verb in (["start", cid], ["exec", "--cap", "CAP_KILL", cid, "true"], ["state", cid]):
+        assert_error(runtime(*verb), cid, "corrupt state", "config must be")
     runtime("delete", "--force", cid).ok()
     poll(lambda: not process_alive(pid), 5, "the init to die")
     assert runtime.listed_ids() == []
