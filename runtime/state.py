@@ -11,6 +11,7 @@ import time
 from . import jsonio
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .record import Record
+from .spec import CAPABILITY_SETS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,7 +139,8 @@ def _is_config(value: Any) -> bool:
     if not isinstance(process, dict) or not isinstance(process.get("env") or [], list):
         return False
     capabilities = process.get("capabilities") or {}
-    return isinstance(capabilities, dict) and all(isinstance(c, list) for c in capabilities.values())
+    return isinstance(capabilities, dict) and all(isinstance(capabilities.get(name) or [], list)
+                                                  for name in CAPABILITY_SETS)
 
 
 _FIELDS: dict[str, tuple[Any, str]] = {

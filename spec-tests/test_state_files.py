@@ -126,3 +126,13 @@ def test_edited_config_in_the_state(runtime: Runtime, bundle: Bundle, edit: Tamp
     runtime("delete", "--force", cid).ok()
     poll(lambda: not process_alive(pid), 5, "the init to die")
     assert runtime.listed_ids() == []
+
+
+def test_exec_cap_with_an_unknown_capability_member(runtime: Runtime, bundle: Bundle) -> None:
+    """create ignores unknown members of process.capabilities; exec --cap,
+    which reads them back from the state, did not (TypeError)."""
+    bundle.set("process.capabilities.vendorExtension", 1)
+    container = runtime.create(bundle.payload("sleep", "30"))
+    result = runtime("exec", "--cap", "CAP_KILL", container.cid, "/payload", "caps")
+    assert result.returncode == 0 and "internal error" not in result.stderr, result
+    assert container.state()["status"] == "created"
