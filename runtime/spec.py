@@ -224,6 +224,8 @@ def _parse_process(r: Reader) -> Process:
     args = r.strings("args")
     if not args:
         raise ConfigError("must name the program to run", path=r.sub("args"))
+    if not args[0]:     # runc: exec: "": executable file not found
+        raise ConfigError("must not be empty", path=f"{r.sub('args')}[0]")
     size = r.child("consoleSize")
     rlimits = [Rlimit(lr.get("type", str), lr.uint("soft", bits=64), lr.uint("hard", bits=64))
                for lr in r.objects("rlimits")]
@@ -315,6 +317,13 @@ def _version(r: Reader) -> str:
     return version
 
 
+def _root_path(r: Reader) -> str:
+    path = r.get("path", str)
+    if not path:    # would be the bundle directory itself
+        raise ConfigError("must not be empty", path=r.sub("path"))
+    return path
+
+
 def _name(r: Reader, key: str) -> str | None:
     value = r.get(key, str, None)
     if value is not None and len(value.encode()) > MAX_HOSTNAME:
@@ -334,7 +343,7 @@ def parse(config: Any) -> Spec:
             raise ConfigError("must be a string", path=f"annotations.{key}")
     return Spec(
         oci_version=_version(r),
-        root_path=root.get("path", str),
+        root_path=_root_path(root),
         root_readonly=root.get("readonly", bool, False),
         process=_parse_process(process) if process else None,
         mounts=[_parse_mount(m) for m in r.objects("mounts")],

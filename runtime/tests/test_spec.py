@@ -120,6 +120,8 @@ def test_any_value_parses_or_raises_config_error(key: str, value: object) -> Non
     ("process.env", ["=value"], "process.env[0]"),
     ("hostname", "h" * 100_000, "hostname"),
     ("domainname", "d" * 65, "domainname"),
+    ("process.args", ["", "x"], "process.args[0]"),
+    ("root.path", "", "root.path"),
 ])
 def test_out_of_range_values_are_refused_by_path(where: str, value: object, path: str) -> None:
     config = copy.deepcopy(BASE)
