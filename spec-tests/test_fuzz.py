@@ -138,9 +138,9 @@ def _check_tampered_state(root: Path, rng: random.Random, area: str) -> None:
 @settings(max_examples=100, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
-@given(area=st.sampled_from(fuzzing.STATE_AREAS), rng=st.randoms(use_true_random=False))
+@given(area=st.sampled_from(fuzzing.STATE_AREAS), seed=st.integers(0, 2 ** 32))
 def test_tampered_state_files_with_the_cli(runtime: Runtime, bundle: Bundle, tmp_path: Path, area: str,
-                                           rng: random.Random) -> None:
+                                           seed: int) -> None:
     """A real container's state.json fuzzed: `state`, `list` and `delete
     --force` answer cleanly and leave nothing behind.  The saved cgroup is
     kept as it was: a fuzzed one could name any cgroup of the host."""
@@ -148,7 +148,9 @@ def test_tampered_state_files_with_the_cli(runtime: Runtime, bundle: Bundle, tmp
     path = runtime.root / container.cid / "state.json"
     original = path.read_bytes()
     saved = json.loads(original)
-    document = fuzzing.mutate_document(saved, rng, area)
+    # A plain Random: what it draws depends on this container's state (pid,
+    # times), which hypothesis could not replay.
+    document = fuzzing.mutate_document(saved, random.Random(seed), area)
     try:
         tampered = jsonio.loads(document)
     except ValueError:
