@@ -157,9 +157,10 @@ def test_error_lines_are_one_line_and_bounded(runtime: Runtime, bundle: Bundle) 
     bundle.set("hostname", "h" * 100_000)
     message = assert_error(runtime.try_create(bundle), "hostname")
     assert len(message) < 3000
-    bundle.set("hostname", "h").set("process.rlimits", [{"type": "RLIMIT_\nBOGUS", "soft": 1, "hard": 1}])
-    message = assert_error(runtime.try_create(bundle), "process.rlimits[0].type")
-    assert "\\n" in message
+    # A message that quotes the value as it is: a newline and 100 KB in it.
+    bundle.set("hostname", "h").set("linux.seccomp", {"defaultAction": "SCMP_\n" + "X" * 100_000})
+    message = assert_error(runtime.try_create(bundle), "linux.seccomp.defaultAction")
+    assert "SCMP_\\nXXX" in message and len(message) < 3000
     assert runtime.listed_ids() == []
 
 
