@@ -16,14 +16,16 @@ from . import spec as spec_mod
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
 from .integers import INT64_MAX, parse_integer, quote
-from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Lock, StateStore, now_rfc3339
-from .state import cgroup_of, process_start_time
+from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, CorruptState, Lock, StateStore
+from .state import cgroup_of, now_rfc3339, process_start_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 OCI_VERSION = "1.2.0"
+# `list`'s status of a container whose state file is damaged.
+UNKNOWN = "unknown"
 
 
 class CreateOptions:
@@ -41,15 +43,33 @@ class CreateOptions:
 # ---- helpers ---------------------------------------------------------------
 
 def write_pid_file(path: str, pid: int) -> None:
-    """Atomically, as engines read it the moment create returns."""
+    """Atomically, as engines read it the moment create returns.  The
+    temporary name is created exclusively and without following a symlink
+    (one planted there must not send our write elsewhere), relative to the
+    directory's fd, then renamed over the pid file."""
     path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    directory, name = os.path.split(path)
+    tmp = f".{name}.tmp"
     try:
-        with open(tmp, "w") as f:
-            f.write(str(pid))
-        os.rename(tmp, path)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise from_os_error(f"write pid file {path}", exc) from None
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                     dir_fd=dir_fd)
+        try:
+            try:
+                os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError:
+            os.unlink(tmp, dir_fd=dir_fd)     # ours: created just now
+            raise
+    except OSError as exc:
+        raise from_os_error(f"write pid file {path}", exc) from None
+    finally:
+        os.close(dir_fd)
 
 
 def cgroup_manager(state: ContainerState) -> Any:
@@ -356,10 +376,9 @@ def _container_hooks(state: ContainerState, kind: str) -> list[Any]:
     return hooks.parse_hooks(state.data.get("config", {}).get("hooks"))[kind]
 
 
-def _run_poststart(store: StateStore, state: ContainerState) -> None:
+def _run_poststart(store: StateStore, state: ContainerState, poststart: list[Any]) -> None:
     """A failing poststart hook fails the start, and the container is
     stopped and deleted (as runc does)."""
-    poststart = _container_hooks(state, "poststart")
     if not poststart:
         return
     from . import hooks
@@ -387,8 +406,9 @@ def start(store: StateStore, container_id: str) -> None:
             raise PyruncError({STOPPED: "cannot start a container that has stopped",
                                RUNNING: "cannot start an already running container"}.get(
                                    status, f"cannot start a container in the {status} state"))
+        poststart = _container_hooks(state, "poststart")    # a bad one before the program runs
         _release_init(state)
-        _run_poststart(store, state)
+        _run_poststart(store, state, poststart)
 
 
 # ---- kill / delete ---------------------------------------------------------
@@ -467,7 +487,7 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
 def _destroy(store: StateStore, state: ContainerState) -> None:
     try:
         poststop = _container_hooks(state, "poststop")
-    except PyruncError as exc:    # a state written before its hooks were checked
+    except PyruncError as exc:      # an edited state: the container still goes
         logger.warning(f"poststop hooks not run: {exc}")
         poststop = []
     if poststop:
@@ -486,6 +506,10 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     except ContainerNotFound:
         if not force:   # engines delete --force things that may be gone already
             raise
+    except CorruptState as exc:
+        if not force:
+            raise
+        _remove_corrupt(store, exc)
 
 
 def _delete(store: StateStore, container_id: str, force: bool) -> None:
@@ -503,6 +527,52 @@ def _delete(store: StateStore, container_id: str, force: bool) -> None:
                 manager.thaw()
             _kill_and_wait(state)
         _destroy(store, state)
+
+
+def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
+    """delete --force of a container whose state file is damaged: remove
+    what can still be identified safely (the init by its pid and start
+    time, the cgroup saved or else the default one named after the id, the
+    state directory), and fail naming what could not be."""
+    from . import cgroups
+    container_id, good = exc.container_id, exc.good
+    state = ContainerState(container_id, exc.dir, good)
+    failed: list[str] = []
+    init_known = "pid" in good and "pidStartTime" in good
+    if init_known:
+        try:
+            _kill_and_wait(state)
+        except PyruncError as error:
+            failed.append(f"the init: {error}")
+    manager = None
+    try:
+        if good.get("cgroup"):
+            manager = cgroups.manager_from_state(good["cgroup"])
+        else:
+            manager = cgroups.open_manager(None, container_id)
+            if not any(os.path.isdir(path) for path in manager.paths.values()):
+                manager = None
+            else:
+                # The default place, named after the id, is pyrunc's own.
+                manager.created = [path for path in manager.unique_dirs() if os.path.isdir(path)]
+    except PyruncError as error:
+        failed.append(f"the cgroup: {error}")
+    if manager is not None:
+        try:
+            manager.kill_all(_signal.SIGKILL)
+            manager.destroy()
+            init_known = True       # whatever ran in the cgroup is gone
+        except PyruncError as error:
+            failed.append(f"the cgroup: {error}")
+    try:
+        with Lock(exc.dir):
+            store.remove(state)
+    except (OSError, PyruncError) as error:
+        failed.append(f"the state directory {exc.dir}: {getattr(error, 'strerror', None) or error}")
+    if not init_known:
+        failed.append("its init process: neither its pid nor its cgroup is known")
+    if failed:
+        raise PyruncError(f"{exc}; could not remove " + "; ".join(failed))
 
 
 # ---- state / list ----------------------------------------------------------
@@ -549,8 +619,15 @@ def list_containers(store: StateStore) -> list[dict[str, Any]]:
     for container_id in ids:
         try:
             state = store.load(container_id)
-        except PyruncError:
+        except ContainerNotFound:
             continue       # deleted while we listed
+        except PyruncError as exc:
+            # One bad state file must not hide the other containers.
+            logger.warning(str(exc))
+            directory = os.path.join(store.root, container_id)
+            result.append({"ociVersion": OCI_VERSION, "id": container_id, "pid": 0, "status": UNKNOWN,
+                           "bundle": "", "rootfs": "", "created": "", "owner": _owner_name(directory)})
+            continue
         result.append({**state_json(state), "owner": _owner_name(state.dir)})
     return result
 
@@ -627,7 +704,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
             spawn.wait_exec(parent_sock)    # the init's own error, when it sent one
             raise
         spawn.wait_exec(parent_sock)
-        _run_poststart(store, state)
+        _run_poststart(store, state, _container_hooks(state, "poststart"))
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)

@@ -14,6 +14,7 @@ from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, 
                         seccomp_program, state_json, status_of, write_pid_file, cgroup_manager)
 from .errors import PyruncError
 from .integers import UINT32_MAX, parse_flag
+from .spec import CAPABILITY_SETS
 from .state import ContainerState
 
 TYPE_CHECKING = False
@@ -52,10 +53,10 @@ def process_from_flags(base: dict[str, Any], args: list[str], env: list[str], cw
     if additional_gids:
         process.setdefault("user", {})["additionalGids"] = additional_gids
     if caps:
-        current = {k: list(v) for k, v in base.get("capabilities", {}).items()}
+        saved = base.get("capabilities") or {}
+        current = {name: list(saved.get(name) or []) for name in CAPABILITY_SETS}
         # Ambient needs inheritable too, or the kernel refuses to raise it.
-        for name in ("bounding", "effective", "permitted", "inheritable", "ambient"):
-            current.setdefault(name, [])
+        for name in CAPABILITY_SETS:
             current[name] += [c for c in caps if c not in current[name]]
         process["capabilities"] = current
     if no_new_privs:

@@ -9,7 +9,7 @@ quote what they refuse: on one line, whatever argv held.
 """
 from __future__ import annotations
 
-from .errors import PyruncError
+from .errors import PyruncError, printable
 
 INT64_MAX = (1 << 63) - 1
 UINT64_MAX = (1 << 64) - 1
@@ -44,9 +44,3 @@ def quote(text: str) -> str:
     """Go's %q, near enough: a message stays one line whatever the
     argument holds (control characters escaped, the rest kept)."""
     return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
-
-
-def printable(text: str) -> str:
-    """`text` with control characters (newlines, \\r, NUL...) escaped."""
-    return text if text.isprintable() else "".join(ch if ch.isprintable() else ascii(ch)[1:-1]
-                                                   for ch in text)

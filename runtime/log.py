@@ -11,7 +11,7 @@ import sys
 import time
 
 from . import jsonio
-from .errors import from_os_error
+from .errors import from_os_error, one_line
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -36,7 +36,7 @@ class Logger:
     def log(self, level: str, msg: str) -> None:
         if _LEVELS[level] < self.min_level:
             return
-        line = self.format(level, msg) + "\n"
+        line = self.format(level, one_line(msg)) + "\n"
         if self.path is None:
             if level != "error":    # errors reach stderr through the CLI already
                 sys.stderr.write(line)

@@ -618,9 +618,13 @@ def seccomp_load_point(program: Program | None, no_new_privileges: bool) -> int:
 # ---- the whole plan ---------------------------------------------------------
 
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
-    rootfs = os.path.realpath(posixpath.join(bundle, spec.root_path))
+    given = posixpath.normpath(posixpath.join(os.path.realpath(bundle), spec.root_path))
+    rootfs = os.path.realpath(given)
     if not os.path.isdir(rootfs):
         raise ConfigError(f"rootfs {rootfs} is not a directory", path="root.path")
+    if rootfs != given:     # as runc: the rootfs is named by its real path
+        raise ConfigError(f"rootfs {given} is a symlink or has one in its path (to {rootfs})",
+                          path="root.path")
     return rootfs
 
 

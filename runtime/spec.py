@@ -61,9 +61,13 @@ class Reader:
         return items
 
     def uint(self, key: str, default: Any = _MISSING, bits: int = 32) -> Any:
+        return self.integer(key, 0, 2 ** bits - 1, default)
+
+    def integer(self, key: str, low: int, high: int, default: Any = _MISSING) -> Any:
+        """An integer in [low, high]: what the kernel (or the C side) takes."""
         value = self.get(key, int, default)
-        if value is not default and not 0 <= value < 2 ** bits:
-            raise ConfigError(f"must be between 0 and {2 ** bits - 1}", path=self.sub(key))
+        if value is not default and not low <= value <= high:
+            raise ConfigError(f"must be between {low} and {high}", path=self.sub(key))
         return value
 
 
@@ -221,21 +225,27 @@ def _parse_process(r: Reader) -> Process:
     args = r.strings("args")
     if not args:
         raise ConfigError("must name the program to run", path=r.sub("args"))
+    if not args[0]:     # runc: exec: "": executable file not found
+        raise ConfigError("must not be empty", path=f"{r.sub('args')}[0]")
     size = r.child("consoleSize")
     rlimits = [Rlimit(lr.get("type", str), lr.uint("soft", bits=64), lr.uint("hard", bits=64))
                for lr in r.objects("rlimits")]
-    oom = r.get("oomScoreAdj", int, None)
+    env = r.strings("env")
+    for i, entry in enumerate(env):
+        if entry.find("=") < 1:     # runc: "invalid environment variable"
+            raise ConfigError("must have the form KEY=value", path=f"{r.sub('env')}[{i}]")
     return Process(
         args=args,
-        env=r.strings("env"),
+        env=env,
         cwd=r.get("cwd", str, "/"),
         terminal=r.get("terminal", bool, False),
-        console_size=(size.uint("height"), size.uint("width")) if size else None,
+        # The kernel's winsize holds 16-bit rows and columns.
+        console_size=(size.uint("height", bits=16), size.uint("width", bits=16)) if size else None,
         user=_parse_user(r.child("user")),
         capabilities=_parse_capabilities(r.child("capabilities")),
         rlimits=rlimits,
         no_new_privileges=r.get("noNewPrivileges", bool, False),
-        oom_score_adj=oom,
+        oom_score_adj=r.integer("oomScoreAdj", -1000, 1000, None),
     )
 
 
@@ -243,9 +253,17 @@ def _parse_mappings(r: Reader, key: str) -> list[IDMapping]:
     return [IDMapping(m.uint("containerID"), m.uint("hostID"), m.uint("size")) for m in r.objects(key)]
 
 
+# dev_t as mknod(2) takes it: 12 bits of major, 20 of minor; bigger numbers
+# would be cut down to another device's.
+MAX_MAJOR, MAX_MINOR = 2 ** 12 - 1, 2 ** 20 - 1
+# HOST_NAME_MAX: sethostname/setdomainname refuse longer names.
+MAX_HOSTNAME = 64
+
+
 def _parse_device(r: Reader) -> Device:
-    return Device(path=r.get("path", str), type=r.get("type", str), major=r.get("major", int, 0),
-                  minor=r.get("minor", int, 0), file_mode=r.uint("fileMode", None),
+    return Device(path=r.get("path", str), type=r.get("type", str),
+                  major=r.integer("major", 0, MAX_MAJOR, 0), minor=r.integer("minor", 0, MAX_MINOR, 0),
+                  file_mode=r.uint("fileMode", None),
                   uid=r.uint("uid", 0), gid=r.uint("gid", 0))
 
 
@@ -277,6 +295,43 @@ def _parse_mount(r: Reader) -> Mount:
                  uid_mappings=_parse_mappings(r, "uidMappings"), gid_mappings=_parse_mappings(r, "gidMappings"))
 
 
+_SEMVER_TAIL = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
+
+
+def is_v1_version(version: str) -> bool:
+    """A 1.x semantic version (1.MINOR.PATCH[-pre][+build]); without `re`,
+    which the hot path does not import."""
+    core, plus, build = version.partition("+")
+    core, minus, pre = core.partition("-")
+    numbers = core.split(".")
+    return (len(numbers) == 3 and numbers[0] == "1"
+            and all(n.isascii() and n.isdigit() and (n == "0" or n[0] != "0") for n in numbers[1:])
+            and all(not mark or (tail and _SEMVER_TAIL.issuperset(tail))
+                    for mark, tail in ((minus, pre), (plus, build))))
+
+
+def _version(r: Reader) -> str:
+    version = r.get("ociVersion", str)
+    if not is_v1_version(version):
+        raise ConfigError(f'must be a 1.x semantic version such as "1.2.0" (got {version[:40]!r})',
+                          path="ociVersion")
+    return version
+
+
+def _root_path(r: Reader) -> str:
+    path = r.get("path", str)
+    if not path:    # would be the bundle directory itself
+        raise ConfigError("must not be empty", path=r.sub("path"))
+    return path
+
+
+def _name(r: Reader, key: str) -> str | None:
+    value = r.get(key, str, None)
+    if value is not None and len(value.encode()) > MAX_HOSTNAME:
+        raise ConfigError(f"must be at most {MAX_HOSTNAME} bytes long", path=r.sub(key))
+    return value
+
+
 def parse(config: Any) -> Spec:
     r = Reader(config, "")
     root = r.child("root")
@@ -288,13 +343,13 @@ def parse(config: Any) -> Spec:
         if not isinstance(value, str):
             raise ConfigError("must be a string", path=f"annotations.{key}")
     return Spec(
-        oci_version=r.get("ociVersion", str),
-        root_path=root.get("path", str),
+        oci_version=_version(r),
+        root_path=_root_path(root),
         root_readonly=root.get("readonly", bool, False),
         process=_parse_process(process) if process else None,
         mounts=[_parse_mount(m) for m in r.objects("mounts")],
-        hostname=r.get("hostname", str, None),
-        domainname=r.get("domainname", str, None),
+        hostname=_name(r, "hostname"),
+        domainname=_name(r, "domainname"),
         annotations=annotations,
         hooks=parse_hooks(r.get("hooks", dict, {})),
         linux=_parse_linux(r.child("linux")),

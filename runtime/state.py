@@ -11,6 +11,7 @@ import time
 from . import jsonio
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .record import Record
+from .spec import CAPABILITY_SETS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -146,6 +147,82 @@ class ContainerState(Record):
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
 
+# What each state field must be: (check, what the error says).  The state
+# is ours, but a file on disk can be truncated or edited: anything else is
+# refused by name here, not met as a TypeError further on.
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _is_cgroup(value: Any) -> bool:
+    from .cgroups import manager_from_state     # every verb that loads a state needs it
+    try:
+        manager_from_state(value)
+    except PyruncError:
+        return False
+    return True
+
+
+def _is_config(value: Any) -> bool:
+    """The saved config.json, as far as the verbs read it from the state
+    (the rest was checked by create and is checked again where used)."""
+    if not isinstance(value, dict) or not isinstance(value.get("hooks") or {}, dict):
+        return False
+    process = value.get("process") or {}
+    if not isinstance(process, dict) or not isinstance(process.get("env") or [], list):
+        return False
+    capabilities = process.get("capabilities") or {}
+    return isinstance(capabilities, dict) and all(isinstance(capabilities.get(name) or [], list)
+                                                  for name in CAPABILITY_SETS)
+
+
+_FIELDS: dict[str, tuple[Any, str]] = {
+    "pid": (lambda v: _is_int(v, 0, 2 ** 31 - 1), "a pid"),
+    "pidStartTime": (lambda v: v is None or _is_int(v, 0, 2 ** 64 - 1), "a start time in clock ticks"),
+    "ociVersion": (lambda v: isinstance(v, str), "a string"),
+    "bundle": (lambda v: isinstance(v, str), "a string"),
+    "rootfs": (lambda v: isinstance(v, str), "a string"),
+    "created": (lambda v: isinstance(v, str), "a string"),
+    "owner": (lambda v: isinstance(v, str), "a string"),
+    "annotations": (lambda v: v is None or _is_str_map(v), "an object of strings"),
+    "cgroup": (lambda v: v is None or _is_cgroup(v), "a saved cgroup"),
+    "initPidNs": (lambda v: _is_int(v, 1, 2 ** 64 - 1), "a namespace inode number"),
+    "initCgroup": (lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v),
+                   "a [hierarchy, path] pair of strings"),
+    "config": (_is_config, "a config object (with object process, capabilities and hooks)"),
+}
+# Without these nothing can be done with the container but delete it.
+_REQUIRED = ("pid", "pidStartTime", "config")
+
+
+def check_state(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The fields of a state that are sound, and what is wrong with the rest."""
+    good: dict[str, Any] = {}
+    bad: list[str] = []
+    for key, (check, what) in _FIELDS.items():
+        if key not in data:
+            if key in _REQUIRED:
+                bad.append(f"{key} is missing")
+        elif check(data[key]):
+            good[key] = data[key]
+        else:
+            bad.append(f"{key} must be {what}")
+    return good, bad
+
+
+class CorruptState(PyruncError):
+    """A state file that cannot be used as it is; `good` holds the fields
+    that are still sound, for `delete --force` to clean up with."""
+
+    def __init__(self, container_id: str, directory: str, reason: str, good: dict[str, Any]) -> None:
+        super().__init__(f"container {container_id}: corrupt state: {reason}")
+        self.container_id, self.dir, self.reason, self.good = container_id, directory, reason, good
+
+
 class StateStore:
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = root
@@ -174,14 +251,24 @@ class StateStore:
 
     def load(self, container_id: str) -> ContainerState:
         path = self.container_dir(container_id)
+        file = os.path.join(path, STATE_FILE)
         try:
-            with open(os.path.join(path, STATE_FILE), "rb") as f:
-                data = jsonio.loads(f.read())
+            with open(file, "rb") as f:
+                data = f.read(jsonio.MAX_DOCUMENT + 1)
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
-        except (OSError, ValueError) as exc:
-            raise PyruncError(f"container {container_id}: unreadable state: {exc}") from None
-        return ContainerState(container_id, path, data)
+        except OSError as exc:
+            raise CorruptState(container_id, path, f"cannot read {file}: {exc.strerror}", {}) from None
+        try:
+            value = jsonio.loads(data)
+        except ValueError as exc:
+            raise CorruptState(container_id, path, f"{file} is not valid JSON: {exc}", {}) from None
+        if not isinstance(value, dict):
+            raise CorruptState(container_id, path, f"{file} does not hold an object", {})
+        good, bad = check_state(value)
+        if bad:
+            raise CorruptState(container_id, path, f"{file}: {bad[0]}", good)
+        return ContainerState(container_id, path, value)
 
     def ids(self) -> Iterator[str]:
         try:

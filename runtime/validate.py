@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator
 
+from . import jsonio
+from .errors import PyruncError
+from .spec import is_v1_version
 from .linux_constants import SYSCTL_FIELDS, sysctl_namespace
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.json")
@@ -40,21 +43,8 @@ class Problem:
 
 # ---------------------------------------------------------------- paths
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DIGITS = re.compile(r"(\d+)")
-
-
-def format_path(parts: Iterable[Any]) -> str:
-    """Render JSON path parts (keys and list indexes) in the dotted form."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
-            text += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.match(part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(part if isinstance(part, str) else str(part))}]"
-    return text or "(root)"
+format_path = jsonio.format_path
 
 
 def _sort_key(problem: Problem) -> tuple[list[Any], str]:
@@ -83,7 +73,27 @@ def validate_config(config: object, bundle: str | None = None) -> list[Problem]:
         context = _Context(config, bundle, _namespaces(config))
         for rule in _RULES:
             problems.update(rule(context))
+    if not problems:
+        # What create itself checks, so that a config called valid here
+        # is one create accepts (the rules above explain more at once).
+        problems.update(create_problems(config, bundle))
     return sorted(problems, key=_sort_key)
+
+
+def create_problems(config: object, bundle: str | None) -> list[Problem]:
+    """The refusal of create's own parse and plan (no container is made):
+    the spec parser, and with a bundle the plan, the seccomp compiler and
+    the plan's encoding for the native init."""
+    from . import native, plan, seccomp, spec
+
+    try:
+        parsed = spec.parse(config)
+        if bundle is not None:
+            program = seccomp.prepare(parsed.linux.seccomp, None) if parsed.linux.seccomp is not None else None
+            native.encode(plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program), -1, -1)
+    except PyruncError as exc:
+        return [Problem(exc.path or "(root)", exc.message)]
+    return []
 
 
 def _without_nulls(value: Any) -> Any:
@@ -303,12 +313,9 @@ def _duplicates(parts: PathParts, entries: Any, key: str) -> Iterator[Problem]:
             first[value] = index
 
 
-_SEMVER_1 = re.compile(r"1\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
-
-
 def _check_version(ctx: _Context) -> Iterator[Problem]:
     version = ctx.config.get("ociVersion")
-    if isinstance(version, str) and not _SEMVER_1.match(version):
+    if isinstance(version, str) and not is_v1_version(version):
         yield _problem(("ociVersion",), f'must be a 1.x semantic version such as "1.2.0" (got {_show(version)})')
 
 
@@ -479,13 +486,7 @@ def _check_devices(ctx: _Context) -> Iterator[Problem]:
                 yield _problem(where + (field,), f"is required for a {kind} device")
 
 
-_ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 _NOTIFY = "SCMP_ACT_NOTIFY"
-
-
-def _errno_problem(where: PathParts, action: Any, holder: dict[str, Any], field: str) -> Iterator[Problem]:
-    if field in holder and isinstance(action, str) and action not in _ERRNO_ACTIONS:
-        yield _problem(where + (field,), f"only applies to {' and '.join(_ERRNO_ACTIONS)}, not {action}")
 
 
 def _check_seccomp(ctx: _Context) -> Iterator[Problem]:
@@ -496,12 +497,12 @@ def _check_seccomp(ctx: _Context) -> Iterator[Problem]:
     default = seccomp.get("defaultAction")
     if default == _NOTIFY:
         yield _problem(where + ("defaultAction",), f"{_NOTIFY} cannot be the default action")
-    yield from _errno_problem(where, default, seccomp, "defaultErrnoRet")
+    # An errnoRet beside an action other than ERRNO/TRACE is ignored (as
+    # runc and create ignore it), not refused.
     actions = [default]
     for index, rule in _items(seccomp.get("syscalls")):
         if isinstance(rule, dict):
             actions.append(rule.get("action"))
-            yield from _errno_problem(where + ("syscalls", index), rule.get("action"), rule, "errnoRet")
     if _NOTIFY in actions and not seccomp.get("listenerPath"):
         yield _problem(where + ("listenerPath",), f"is required when a rule uses {_NOTIFY}")
 

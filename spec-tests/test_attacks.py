@@ -490,3 +490,28 @@ def test_ps_lists_only_the_containers_processes_of_an_existing_cgroup(runtime: R
     container, host_process = started_beside_a_host_process(runtime, bundle, sandbox)
     assert runtime("ps", "--format", "json", container.cid).json() == [container.pid]
     assert alive(host_process)
+
+
+# ---- a symlink planted at the pid file's temporary name ---------------------------
+
+def test_pid_file_temporary_name_does_not_follow_a_symlink(runtime: Runtime, bundle: Bundle,
+                                                           tmp_path: Path) -> None:
+    """Whoever can write the pid file's directory plants
+    `.x.pid.tmp -> /victim`; writing the pid through it would overwrite
+    the victim.  runc creates the temporary file with O_EXCL and refuses."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    directory = tmp_path / "writable"
+    directory.mkdir(mode=0o777)
+    (directory / ".x.pid.tmp").symlink_to(victim)
+    result = runtime.try_create(bundle.payload("sleep", "30"), "--pid-file", str(directory / "x.pid"))
+    assert_error(result, "pid file")
+    assert victim.read_text() == "precious\n"
+    assert not (directory / "x.pid").exists()
+    assert runtime.listed_ids() == []
+    # A dangling one too (the symlink's target would be created).
+    (directory / ".x.pid.tmp").unlink()
+    (directory / ".x.pid.tmp").symlink_to(tmp_path / "created")
+    assert_error(runtime.try_create(bundle, "--pid-file", str(directory / "x.pid")), "pid file")
+    assert not (tmp_path / "created").exists()
+    assert runtime.listed_ids() == []

@@ -102,3 +102,91 @@ def test_unknown_capability_is_a_warning(runtime: Runtime, bundle: Bundle) -> No
     assert result.json()["bounding"] == f"{1 << 5:016x}"
     warnings = [e["msg"] for e in result.log if e["level"] == "warning"]
     assert any("CAP_BOGUS" in msg for msg in warnings), result.log
+
+
+# ---- input that used to end in an internal error ------------------------------
+
+def _raw_config(bundle: Bundle, text: str | bytes) -> None:
+    bundle.write()
+    data = text.encode(errors="surrogatepass") if isinstance(text, str) else text
+    (bundle.path / "config.json").write_bytes(data)
+
+
+def _config_text(bundle: Bundle) -> str:
+    import json
+    return json.dumps(bundle.config)
+
+
+@pytest.mark.parametrize("mangle, fragment", [
+    pytest.param(lambda t: t[:-1] + ', "x": ' + "[" * 1000 + "]" * 1000 + "}", "nested more than 64 levels",
+                 id="deep"),
+    pytest.param(lambda t: t[:-1] + ', "x": ' + "1" * 5000 + "}", "out of range", id="5000-digits"),
+    pytest.param(lambda t: t[:-1] + ', "x": NaN}', "NaN is not valid JSON", id="nan"),
+    pytest.param(lambda t: t[:-1] + ', "hostname": "again"}', '(root): has the key "hostname" twice',
+                 id="duplicate-key"),
+    pytest.param(lambda t: "\ufeff" + t, "byte-order mark", id="bom"),
+    pytest.param(lambda t: t[:-1] + ', "annotations": {"a": "\\ud800"}}', "annotations.a: holds a lone",
+                 id="lone-surrogate"),
+])
+def test_malformed_json_is_a_clear_error(runtime: Runtime, bundle: Bundle, mangle: Callable[[str], str],
+                                         fragment: str) -> None:
+    _raw_config(bundle, mangle(_config_text(bundle)))
+    assert_error(runtime("create", "--bundle", str(bundle.path), runtime.new_id()), fragment)
+    assert runtime.listed_ids() == []
+    result = runtime("validate", "--bundle", str(bundle.path))
+    assert result.returncode == 1 and "internal error" not in result.stderr, result
+
+
+@pytest.mark.parametrize("where, value, path", [
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": 2 ** 32, "minor": 1}], "linux.devices[0].major"),
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": -1, "minor": 1}], "linux.devices[0].major"),
+    ("process.consoleSize", {"height": 65536, "width": 80}, "process.consoleSize.height"),
+    ("process.env", ["NOEQUALS"], "process.env[0]"),
+])
+def test_out_of_range_values(runtime: Runtime, bundle: Bundle, where: str, value: Any, path: str) -> None:
+    bundle.set(where, value)
+    if where == "process.consoleSize":
+        bundle.set("process.terminal", False)
+    assert_error(runtime.try_create(bundle), path)
+    assert runtime.listed_ids() == []
+    result = runtime("validate", "--bundle", str(bundle.path))
+    assert result.returncode == 1 and path in result.stdout, result
+
+
+def test_error_lines_are_one_line_and_bounded(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("hostname", "h" * 100_000)
+    message = assert_error(runtime.try_create(bundle), "hostname")
+    assert len(message) < 3000
+    # A message that quotes the value as it is: a newline and 100 KB in it.
+    bundle.set("hostname", "h").set("linux.seccomp", {"defaultAction": "SCMP_\n" + "X" * 100_000})
+    message = assert_error(runtime.try_create(bundle), "linux.seccomp.defaultAction")
+    assert "SCMP_\\nXXX" in message and len(message) < 3000
+    assert runtime.listed_ids() == []
+
+
+def test_rootfs_through_a_symlink_is_refused(runtime: Runtime, bundle: Bundle) -> None:
+    # runc: "invalid rootfs: not an absolute path, or a symlink".
+    link = bundle.path / "rootfs-link"
+    link.symlink_to(bundle.rootfs)
+    bundle.set("root.path", str(link))
+    assert_error(runtime.try_create(bundle), "root.path", "symlink")
+    assert runtime.listed_ids() == []
+
+
+def test_deep_process_and_resources_files(runtime: Runtime, bundle: Bundle) -> None:
+    container = runtime.create(bundle.payload("sleep", "30"))
+    deep = runtime.scratch / "deep.json"
+    deep.write_text('{"args": ["/payload"], "x": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert_error(runtime("exec", "--process", str(deep), container.cid), "--process", "nested more than", status=255)
+    assert_error(runtime("update", "--resources", str(deep), container.cid), "nested more than")
+    with open(deep, "rb") as stdin:
+        assert_error(runtime("update", "--resources", "-", container.cid, stdin=stdin), "nested more than")
+    assert container.state()["status"] == "created"
+
+
+def test_validate_prints_one_bounded_line_per_problem(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("linux.sysctl", {"x" * 50_000 + "\n": "1"}).write()
+    result = runtime("validate", "--bundle", str(bundle.path))
+    assert result.returncode == 1, result
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 3000 and "linux.sysctl" in lines[0], result

@@ -74,6 +74,9 @@ def manager_from_state(data: dict) -> CgroupManager:
         created = [str(path) for path in data.get("created", [])]
     except (KeyError, TypeError, AttributeError):
         raise PyruncError("the saved cgroup state is unreadable") from None
+    for path in created:
+        if not _removable(root, mode, path):
+            raise PyruncError(f"the saved cgroup state names {path!r}, which is not a cgroup pyrunc can have made")
     if version != STATE_VERSION or mode not in ("v1", "hybrid", "v2"):
         raise PyruncError(f"unsupported saved cgroup state (version {version!r}, mode {mode!r})")
     if mode == "v2":
@@ -83,6 +86,17 @@ def manager_from_state(data: dict) -> CgroupManager:
         return V2Manager(root, inner, paths, created)
     from .v1 import V1Manager
     return V1Manager(root, inner, paths, mode, created)
+
+
+def _removable(root: str, mode: str, path: str) -> bool:
+    """A directory pyrunc may have made: below the cgroup mounts, written
+    plainly, and never a hierarchy's root cgroup (v1 and hybrid mount each
+    hierarchy one level below the root, v2 at the root).  An edited state
+    must not make delete kill or remove a host cgroup."""
+    top = root.rstrip("/") + "/" if isinstance(root, str) else None
+    if top is None or not path.startswith(top) or os.path.normpath(path) != path:
+        return False
+    return len(path[len(top):].split("/")) >= (1 if mode == "v2" else 2)
 
 
 def device_rules_v2(rules: list[dict], path: str = "linux.resources.devices") -> list[dict]:

@@ -678,7 +678,7 @@ class CgroupManager:
     def _explain(self, write: Write, exc: OSError) -> PyruncError:
         return write_error(write[1], write[2], exc, write[3])
 
-    def _unique_dirs(self) -> list[str]:
+    def unique_dirs(self) -> list[str]:
         """Each cgroup directory once (co-mounted controllers share one)."""
         return list(dict.fromkeys(self.paths.values()))
 
@@ -765,7 +765,7 @@ class CgroupManager:
         """Remove what pyrunc made, innermost first: the container's cgroup
         with whatever the container made below it, then the parents made for
         it if they are empty (another container may use them still)."""
-        leaves = set(self._unique_dirs())
+        leaves = set(self.unique_dirs())
         for directory in reversed(self.created):
             if directory in leaves:
                 remove_tree(directory)

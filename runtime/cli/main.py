@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from ..errors import PyruncError
+from ..errors import PyruncError, one_line
 from .. import log
-from ..integers import printable
 from .args import Opt, check_count, columns, help_text, option_rows, parse
 
 VERSION = "0.1.0"
@@ -202,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         message = _describe(exc)
-    # One line whatever the message quotes from argv or a file.
-    message = printable(message)
+    # One bounded line whatever the message quotes from argv or a file.
+    message = one_line(message)
     log.logger.error(message)
     sys.stderr.write(f"pyrunc: {message}\n")
     return status

@@ -6,7 +6,7 @@ import os
 import sys
 
 from .. import jsonio
-from ..errors import PyruncError
+from ..errors import PyruncError, one_line
 from ..validate import validate_config
 from .args import Opt, Parsed
 
@@ -21,7 +21,7 @@ def run(parsed: Parsed, context: object) -> int:
     config = jsonio.read_file(path, PyruncError)
     problems = validate_config(config, bundle)
     for problem in problems:
-        sys.stdout.write(f"{problem}\n")
+        sys.stdout.write(f"{one_line(str(problem))}\n")
     if problems:
         raise PyruncError(f"{path}: {len(problems)} problem(s) found")
     sys.stdout.write(f"{path}: valid\n")

@@ -10,8 +10,8 @@ from hypothesis import given, strategies as st
 
 from pyrunc.runtime.cli.args import Opt, check_count, parse, reorder
 from pyrunc.runtime.container import parse_signal
-from pyrunc.runtime.errors import PyruncError
-from pyrunc.runtime.integers import parse_integer, printable, quote
+from pyrunc.runtime.errors import PyruncError, printable
+from pyrunc.runtime.integers import parse_integer, quote
 
 OPTIONS = [Opt("bundle", ("b",), takes_value=True), Opt("detach", ("d",)),
            Opt("env", ("e",), takes_value=True, repeat=True), Opt("fds", bounds=(0, 100)),

@@ -105,3 +105,32 @@ def test_any_value_parses_or_raises_config_error(key: str, value: object) -> Non
         spec.parse(config)
     except ConfigError as exc:
         assert exc.path
+
+
+# Values the kernel's types cannot hold were OverflowErrors deep in the
+# native encoder (after the cgroup was made); now each is a path-named
+# refusal at parse time.
+@pytest.mark.parametrize("where, value, path", [
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": 2 ** 32, "minor": 1}], "linux.devices[0].major"),
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": 1, "minor": -1}], "linux.devices[0].minor"),
+    ("linux.devices", [{"path": "/dev/x", "type": "c", "major": 4096, "minor": 1}], "linux.devices[0].major"),
+    ("process.consoleSize", {"height": 65536, "width": 80}, "process.consoleSize.height"),
+    ("process.oomScoreAdj", -1001, "process.oomScoreAdj"),
+    ("process.env", ["PATH=/bin", "NOEQUALS"], "process.env[1]"),
+    ("process.env", ["=value"], "process.env[0]"),
+    ("hostname", "h" * 100_000, "hostname"),
+    ("domainname", "d" * 65, "domainname"),
+    ("process.args", ["", "x"], "process.args[0]"),
+    ("root.path", "", "root.path"),
+])
+def test_out_of_range_values_are_refused_by_path(where: str, value: object, path: str) -> None:
+    config = copy.deepcopy(BASE)
+    *parents, last = where.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    with pytest.raises(ConfigError) as error:
+        spec.parse(config)
+    assert error.value.path == path
+    assert len(str(error.value)) < 200

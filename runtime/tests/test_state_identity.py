@@ -8,6 +8,8 @@ import os
 import pytest
 
 from pyrunc.runtime.state import ContainerState, cgroup_of, process_start_time
+from pyrunc.runtime.cgroups.base import STATE_VERSION
+from pyrunc.runtime.errors import PyruncError
 
 
 def unified_or_first() -> tuple[str, str]:
@@ -55,3 +57,17 @@ def test_the_recorded_pid_namespace() -> None:
     own = os.stat("/proc/self/ns/pid").st_ino
     assert state(initPidNs=own).init_alive()
     assert not state(initPidNs=own + 1).init_alive()
+
+
+@pytest.mark.parametrize("created", [
+    "/sys/fs/cgroup/memory",                 # a hierarchy's root cgroup
+    "/sys/fs/cgroup/memory/../memory/x",     # not written plainly
+    "/sys/fs/cgroup/memory/",                # the root again
+    "/etc",                                  # not below the cgroup mounts
+])
+def test_an_edited_state_cannot_name_a_host_cgroup_as_made_by_pyrunc(created: str) -> None:
+    from pyrunc.runtime.cgroups import manager_from_state
+    saved = {"version": STATE_VERSION, "mode": "v1", "root": "/sys/fs/cgroup", "path": "/x",
+             "paths": {"memory": "/sys/fs/cgroup/memory/x"}, "created": [created]}
+    with pytest.raises(PyruncError, match="not a cgroup pyrunc can have made"):
+        manager_from_state(saved)

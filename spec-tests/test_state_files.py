@@ -1,0 +1,139 @@
+"""Damaged state files: every verb says which file is bad in one line,
+`list` still shows the other containers, and `delete --force` removes
+what it can identify safely and fails, naming the rest, rather than
+report success with anything left."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from harness import Bundle, Runtime, assert_error, poll, process_alive
+
+Tamper = Callable[[dict[str, Any]], Any]
+
+
+def state_file(runtime: Runtime, cid: str) -> Path:
+    return runtime.root / cid / "state.json"
+
+
+def created(runtime: Runtime, bundle: Bundle) -> tuple[str, int]:
+    container = runtime.create(bundle.payload("sleep", "30"))
+    return container.cid, container.pid
+
+
+def rewrite(runtime: Runtime, cid: str, tamper: Tamper) -> None:
+    path = state_file(runtime, cid)
+    data = json.loads(path.read_text())
+    replacement = tamper(data)
+    path.write_text(json.dumps(data if replacement is None else replacement))
+
+
+# Each breaks the state in a way that was an internal error (TypeError,
+# AttributeError) or a silent success of `delete -f` before.
+TAMPERINGS: list[tuple[str, Tamper | str]] = [
+    ("empty", ""),
+    ("truncated", "{\"ociVersion\": \"1.2.0\", \"id\""),
+    ("deep", "[" * 2000 + "]" * 2000),
+    ("list", lambda data: [data]),
+    ("pid-string", lambda data: data.update(pid=str(data["pid"]))),
+    ("pid-list", lambda data: data.update(pid=[data["pid"]])),
+    ("config-list", lambda data: data.update(config=[])),
+    ("annotations-list", lambda data: data.update(annotations=["x"])),
+]
+
+
+def tamper_with(runtime: Runtime, cid: str, how: Tamper | str) -> None:
+    if isinstance(how, str):
+        state_file(runtime, cid).write_text(how)
+    else:
+        rewrite(runtime, cid, how)
+
+
+@pytest.mark.parametrize("how", [h for _, h in TAMPERINGS], ids=[i for i, _ in TAMPERINGS])
+def test_damaged_state(runtime: Runtime, bundle: Bundle, make_bundle: Any, how: Tamper | str) -> None:
+    cid, pid = created(runtime, bundle)
+    other = runtime.create(make_bundle("other").payload("sleep", "30"))
+    tamper_with(runtime, cid, how)
+    for verb in (["state", cid], ["kill", cid, "KILL"], ["delete", cid], ["start", cid]):
+        assert_error(runtime(*verb), cid, "corrupt state", str(state_file(runtime, cid)))
+    # list shows every container, the damaged one marked.
+    listed = {c["id"]: c for c in json.loads(runtime("list", "--format", "json").ok().stdout)}
+    assert listed[other.cid]["status"] == "created"
+    assert listed[cid]["status"] == "unknown"
+    # delete --force removes it: its cgroup, found by name, holds the init.
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    assert runtime.listed_ids() == [other.cid]
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/pyrunc/{cid}"))
+    assert other.state()["status"] == "created"
+
+
+def test_hooks_that_cannot_be_parsed_do_not_stop_delete_force(runtime: Runtime, bundle: Bundle) -> None:
+    """A poststop entry edited into nonsense: start refuses before the
+    program runs; delete --force removes the container anyway."""
+    cid, pid = created(runtime, bundle)
+    rewrite(runtime, cid, lambda data: data["config"].update(hooks={"poststart": [1], "poststop": [1]}))
+    assert_error(runtime("start", cid), "hooks.poststart[0]")
+    assert runtime.state(cid)["status"] == "created"
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    assert runtime.listed_ids() == []
+
+
+def test_delete_force_says_what_it_could_not_remove(runtime: Runtime, bundle: Bundle) -> None:
+    """With its own cgroupsPath and no readable pid, nothing identifies the
+    init: delete --force removes the state, fails and says so."""
+    bundle.set("linux.cgroupsPath", f"/pyrunc-test-{runtime.prefix}")
+    cid, pid = created(runtime, bundle)
+    saved = json.loads(state_file(runtime, cid).read_text())
+    state_file(runtime, cid).write_text("")
+    try:
+        assert_error(runtime("delete", "--force", cid), cid, "could not remove", "its init process")
+        assert runtime.listed_ids() == []
+    finally:
+        # Put the state back so that the audit can clean up what we could not.
+        (runtime.root / cid).mkdir(exist_ok=True)
+        state_file(runtime, cid).write_text(json.dumps(saved))
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+
+
+def test_delete_force_with_a_sound_cgroup_and_a_bad_pid(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set("linux.cgroupsPath", f"/pyrunc-test-{runtime.prefix}")
+    cid, pid = created(runtime, bundle)
+    rewrite(runtime, cid, lambda data: data.update(pid="oops"))
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    assert runtime.listed_ids() == []
+
+
+@pytest.mark.parametrize("edit", [
+    lambda config: config.update(hooks=["x"]),
+    lambda config: config.update(process=[1]),
+    lambda config: config["process"].update(capabilities=[1]),
+], ids=["hooks-list", "process-list", "capabilities-list"])
+def test_edited_config_in_the_state(runtime: Runtime, bundle: Bundle, edit: Tamper) -> None:
+    """The state's copy of config.json, edited where the verbs read it
+    (exec --cap was an AttributeError): a clear error; delete --force
+    still removes the container."""
+    cid, pid = created(runtime, bundle)
+    rewrite(runtime, cid, lambda data: edit(data["config"]))
+    for verb in (["start", cid], ["exec", "--cap", "CAP_KILL", cid, "true"], ["state", cid]):
+        # runc's exit status for any exec failure is 255.
+        assert_error(runtime(*verb), cid, "corrupt state", "config must be", status=255 if verb[0] == "exec" else 1)
+    runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    assert runtime.listed_ids() == []
+
+
+def test_exec_cap_with_an_unknown_capability_member(runtime: Runtime, bundle: Bundle) -> None:
+    """create ignores unknown members of process.capabilities; exec --cap,
+    which reads them back from the state, did not (TypeError)."""
+    bundle.set("process.capabilities.vendorExtension", 1)
+    container = runtime.create(bundle.payload("sleep", "30"))
+    result = runtime("exec", "--cap", "CAP_KILL", container.cid, "/payload", "caps")
+    assert result.returncode == 0 and "internal error" not in result.stderr, result
+    assert container.state()["status"] == "created"
