@@ -37,9 +37,11 @@ def open_destination(uri: str) -> int:
 def open_source(uri: str) -> int:
     if "://" in uri:
         raise TtrpcError(INVALID_ARGUMENT, f"unsupported stdin URI {uri!r}")
-    # Read-write as well: holding a writer ourselves, the client closing
-    # its end is no EOF; CloseIO is (as for containerd's own shims).
-    return os.open(uri, os.O_RDWR | os.O_CLOEXEC)
+    # Non-blocking: the client may open its end later.  Before any writer
+    # came, poll() reports nothing (Linux marks a fifo hung up only once a
+    # writer has come and gone), so copying waits; then the client closing
+    # its end is EOF, as CloseIO is.
+    return os.open(uri, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
 def _write_all(fd: int, data: bytes) -> bool:
@@ -134,7 +136,6 @@ class Stdio:
         stdin, stdout, stderr = self.paths
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.process_fds = [null, os.dup(null), os.dup(null)]
-        os.close(null)
         if stdin:
             source = open_source(stdin)
             read_end, write_end = os.pipe()
