@@ -1,0 +1,142 @@
+"""containerd running containers through pyrunc's own shim: `ctr run
+--runtime io.containerd.pyrunc.v2`, the way it loads any shim v2 runtime
+(the binary containerd-shim-pyrunc-v2 on its PATH).  The common engine
+scenarios, and what only a shim does: stdin, exec, kill of one process or
+all, ps, pause, events, and a shim killed under a container."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+# ctr events: "DATE TIME +0000 UTC NAMESPACE TOPIC JSON"
+
+import pytest
+
+import engines
+from engines import IMAGE, SHIM_ROOT, CTR_NAMESPACE, Ctr, audited, ctr_argv, engine_session, label_for
+from harness import TIMEOUT, poll, process_alive
+
+RUNTIME = "io.containerd.pyrunc.v2"
+
+
+@pytest.fixture(scope="session")
+def containerd() -> Iterator[None]:
+    yield from engine_session("containerd", "ctr")
+
+
+class ShimCtr(Ctr):
+    """ctr with the pyrunc shim as the runtime (not runc's shim + pyrunc)."""
+
+    @property
+    def runtime_root(self) -> Path:
+        return SHIM_ROOT / CTR_NAMESPACE
+
+    def _run(self, flags: Sequence[str], cmd: Sequence[str], name: str,
+             spec: dict[str, Any] | None = None) -> list[str]:
+        argv = super()._run(flags, cmd, name, spec)
+        at = argv.index("--runc-binary")
+        argv[at:at + 4] = ["--runtime", RUNTIME]
+        return argv
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, tmp_path: Path, containerd: None) -> Iterator[ShimCtr]:
+    yield from audited(ShimCtr(label_for(request.node.name), tmp_path))
+
+
+class TestCommon(engines.CommonScenarios):
+    """Run, stop, kill, pause, exec, terminals, binds, twenty at once."""
+
+
+def shim_pid(name: str) -> int:
+    """The shim serving container `name` (its command line names it)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pyrunc.shim.main" in argv and b"serve" in argv and name.encode() in argv:
+            return int(entry)
+    raise AssertionError(f"no shim serves {name}")
+
+
+def test_stdin_reaches_the_container(engine: ShimCtr) -> None:
+    name = engine.new_name()
+    out = subprocess.run(ctr_argv("run", "--runtime", RUNTIME, "--rm", IMAGE, name, "sh", "-c", "cat; exit 3"),
+                         input="typed in\n", capture_output=True, text=True, timeout=TIMEOUT)
+    assert (out.returncode, out.stdout) == (3, "typed in\n"), out
+
+
+def test_exec_ps_and_kill_of_one_process_or_all(engine: ShimCtr) -> None:
+    name = engine.start(cmd=["sh", "-c", "sleep 600 & sleep 600 & wait"])
+    out = engine.exec(name, cmd=["sh", "-c", "echo from exec; echo err >&2; exit 5"])
+    assert (out.returncode, out.stdout) == (5, "from exec\n"), out
+    assert "err" in out.stderr
+    engine("task", "exec", "-d", "--exec-id", "bg", name, "sleep", "600").ok()
+    rows = engine("task", "ps", name).ok().stdout.splitlines()[1:]
+    assert len(rows) == 4, rows   # sh, two sleeps, the exec'd sleep
+    assert any("bg" in row for row in rows), rows
+    init = engine.pid(name)
+    children = [int(row.split()[0]) for row in rows if int(row.split()[0]) != init]
+    engine("task", "kill", "--signal", "SIGKILL", "--exec-id", "bg", name).ok()   # one process
+    poll(lambda: len(engine("task", "ps", name).ok().stdout.splitlines()) == 4, TIMEOUT, "the exec to die")
+    assert engine.status(name) == "running"
+    engine("task", "kill", "--all", "--signal", "SIGKILL", name).ok()
+    engine.wait_status(name, "stopped", TIMEOUT)
+    assert not any(process_alive(pid) for pid in children)
+    assert engine.exit_code(name) == 137
+
+
+def test_detached_run_deleted_after_exit_reports_its_status(engine: ShimCtr) -> None:
+    name = engine.start(cmd=["sh", "-c", "echo logged; sleep 0.5; exit 6"])
+    assert engine.exit_code(name) == 6
+    assert engine.logs(name) == "logged\n"
+
+
+def test_pause_resume_and_events(engine: ShimCtr) -> None:
+    events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+    try:
+        name = engine.start(cmd=["sleep", "600"])
+        engine.pause(name).ok()
+        assert engine.status(name) == "paused"
+        engine.resume(name).ok()
+        assert engine.status(name) == "running"
+        engine("task", "exec", "--exec-id", "ev", name, "true").ok()
+        engine.kill(name, "SIGKILL").ok()
+        assert engine.exit_code(name) == 137
+    finally:
+        events.terminate()
+        lines = events.communicate(timeout=TIMEOUT)[0].splitlines()
+    mine = [line.split()[5] for line in lines if f'"{name}"' in line]
+    for topic in ("/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exec-added",
+                  "/tasks/exec-started", "/tasks/exit", "/tasks/delete"):
+        assert topic in mine, (topic, lines)
+    exits = [json.loads(line.split(None, 6)[6]) for line in lines if f'"{name}"' in line and "/tasks/exit" in line]
+    assert {e.get("exit_status") for e in exits if e.get("id") == name} == {137}, exits
+
+
+def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
+    events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+    try:
+        name = engine.start(cmd=["sh", "-c", "sleep 1; exit 9"])
+        engine.wait_status(name, "stopped", TIMEOUT)
+        pid = shim_pid(name)
+        os.kill(pid, signal.SIGKILL)
+        poll(lambda: not process_alive(pid), TIMEOUT, "the shim to die")
+        # containerd runs `containerd-shim-pyrunc-v2 delete` for the dead shim
+        # and tells the exit it reports: the one the shim recorded.
+        poll(lambda: engine.status(name) is None, TIMEOUT, "containerd to clean up")
+    finally:
+        events.terminate()
+        lines = events.communicate(timeout=TIMEOUT)[0].splitlines()
+    exits = [json.loads(line.split(None, 6)[6]) for line in lines if f'"{name}"' in line and "/tasks/exit" in line]
+    assert exits and all(e.get("exit_status") == 9 for e in exits), lines
+    # The delete command removed the container's state (containerd may list
+    # the task as gone a moment before the command ends).
+    poll(lambda: not (SHIM_ROOT / CTR_NAMESPACE / name).exists(), TIMEOUT, "the state to go")
