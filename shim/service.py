@@ -75,6 +75,7 @@ class Task:
     def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool) -> None:
         self.id, self.bundle, self.init, self.mounted = container_id, bundle, init, mounted
         self.execs: dict[str, Process] = {}
+        self.oom: Any = None
 
     def process(self, exec_id: str) -> Process:
         if not exec_id:
@@ -199,11 +200,20 @@ class TaskService:
             self.tasks[req.id] = task
             self.by_pid[init.pid] = (task, init)
             exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
+            self._watch_oom(task, state)
         events = _events()
         self.publisher.publish(events.TaskCreate(
             container_id=req.id, bundle=req.bundle, rootfs=req.rootfs, checkpoint=req.checkpoint, pid=init.pid,
             io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr, terminal=req.terminal)))
         return _pb().CreateTaskResponse(pid=init.pid)
+
+    def _watch_oom(self, task: Task, state: Any) -> None:
+        from .oom import OomWatcher
+        manager = container.cgroup_manager(state)
+        if manager is None:
+            return
+        task.oom = OomWatcher(manager, lambda: self.publisher.publish(_events().TaskOOM(container_id=task.id)))
+        task.oom.start()
 
     def _attach_terminal(self, stdio: Stdio, sock: Any, container_id: str) -> None:
         from pyrunc.runtime.console import receive_pty_master
@@ -336,6 +346,8 @@ class TaskService:
             process.stdio.close()
             for other in task.execs.values():
                 other.stdio.close()
+            if task.oom is not None:
+                task.oom.stop()
             if task.mounted:
                 rootfs.unmount(os.path.join(task.bundle, "rootfs"))
             exits.remove(self.exits_dir, task.id)

@@ -121,6 +121,20 @@ def test_pause_resume_and_events(engine: ShimCtr) -> None:
     assert {e.get("exit_status") for e in exits if e.get("id") == name} == {137}, exits
 
 
+def test_an_oom_kill_is_a_task_oom_event(engine: ShimCtr) -> None:
+    events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+    try:
+        name = engine.start("--memory-limit", str(32 << 20), cmd=engines.SLEEPER)
+        assert engine.exec(name, cmd=engines.MEMORY_HOG).returncode == 137
+        poll(lambda: engine.status(name) == "running", TIMEOUT, "the init to live on")
+        engine.kill(name, "SIGKILL").ok()
+        assert engine.exit_code(name) == 137
+    finally:
+        events.terminate()
+        lines = events.communicate(timeout=TIMEOUT)[0].splitlines()
+    assert [line for line in lines if "/tasks/oom" in line and f'"{name}"' in line], lines
+
+
 def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
     events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
     try:
