@@ -31,11 +31,14 @@ SOURCES = {
     f"{CONTAINERD}/api/services/ttrpc/events/v1/events.proto": "events/ttrpc_events.proto",
     f"{CONTAINERD}/runtime/v2/runc/options/oci.proto": "options/oci.proto",
     "github.com/gogo/googleapis/google/rpc/status.proto": "rpc/status.proto",
+    # Stats answers with cgroup v1 metrics (what ctr and the CRI plugin read).
+    "github.com/containerd/cgroups/stats/v1/metrics.proto": "cgroups/metrics.proto",
 }
 # Ours: the ttrpc envelope (containerd/ttrpc ships no .proto for it).
 OWN = {os.path.join(HERE, "ttrpc.proto"): "ttrpc.proto"}
 
-_WEAK_IMPORT = re.compile(r'^\s*import\s+weak\s+"[^"]*";\s*$', re.M)
+# Go-only imports: gogoproto's options and containerd's fieldpath plugin.
+_GO_IMPORT = re.compile(r'^\s*import\s+(?:weak\s+)?"(?:gogoproto/gogo|[^"]*/protobuf/plugin/fieldpath)\.proto";\s*$', re.M)
 _GO_OPTION = re.compile(r'^\s*option\s+\((?:gogoproto|containerd\.plugin)\.[^;]*;\s*$', re.M)
 _GO_FIELD_OPTIONS = re.compile(r'\s*\[\s*\((?:gogoproto|containerd\.plugin)\.[^\]]*\]')
 _IMPORT = re.compile(r'^(\s*import\s+")([^"]+)(";)', re.M)
@@ -43,7 +46,7 @@ _IMPORT = re.compile(r'^(\s*import\s+")([^"]+)(";)', re.M)
 
 def rewrite(text: str) -> str:
     """One .proto, made protoc-ready for Python: our import paths, no Go options."""
-    text = _WEAK_IMPORT.sub("", text)
+    text = _GO_IMPORT.sub("", text)
     text = _GO_OPTION.sub("", text)
     text = _GO_FIELD_OPTIONS.sub("", text)
 

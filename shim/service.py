@@ -426,8 +426,17 @@ class TaskService:
         return _pb().WaitResponse(exit_status=process.exit_status or 0, exited_at=process.timestamp())
 
     def stats(self, req: Any) -> Any:
-        self._task(req.id)
-        raise TtrpcError(UNIMPLEMENTED, "stats are not supported by the pyrunc shim yet")
+        from .events import pack
+        from .stats import metrics
+        task = self._task(req.id)
+        with self._library():
+            manager = container.cgroup_manager(self.store.load(task.id))
+            if manager is None:
+                raise TtrpcError(FAILED_PRECONDITION, f"task {task.id} has no cgroup")
+            stats = manager.stats()
+        response = _pb().StatsResponse()
+        response.stats.CopyFrom(pack(metrics(stats)))
+        return response
 
     def connect(self, req: Any) -> Any:
         task = self.tasks.get(req.id)

@@ -154,3 +154,14 @@ def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
     # The delete command removed the container's state (containerd may list
     # the task as gone a moment before the command ends).
     poll(lambda: not (SHIM_ROOT / CTR_NAMESPACE / name).exists(), TIMEOUT, "the state to go")
+
+
+def test_metrics_come_from_the_cgroup(engine: ShimCtr) -> None:
+    name = engine.start("--memory-limit", str(64 << 20), cmd=engines.SLEEPER)
+    out = engine("task", "metrics", "--format", "json", name).ok().stdout
+    metrics = json.loads(out)
+    assert metrics["pids"]["current"] == 1, metrics
+    assert metrics["memory"]["usage"]["limit"] == 64 << 20, metrics
+    assert metrics["cpu"]["usage"]["total"] > 0, metrics
+    engine.kill(name, "SIGKILL").ok()
+    assert engine.exit_code(name) == 137
