@@ -122,7 +122,6 @@ def _write_address(address: str) -> None:
 def serve(args: Args) -> int:
     import socket as _socket
     import signal
-    import threading
 
     from . import reaper
     from .events import Publisher
@@ -139,11 +138,9 @@ def serve(args: Args) -> int:
     server: Server | None = None
 
     def shutdown() -> None:
-        def later() -> None:
-            publisher.flush()
-            if server is not None:
-                server.stop()
-        threading.Thread(target=later, daemon=True).start()
+        publisher.flush()
+        if server is not None:
+            server.stop_after_reply = True
 
     service = TaskService(namespace, state_root(namespace), exits_dir(namespace), publisher, shutdown)
     service.console_dir = os.path.dirname(listener.getsockname())

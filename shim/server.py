@@ -46,6 +46,8 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe()
         self.stopping = False
+        self.stop_lock = threading.Lock()
+        self.stop_after_reply = False     # set by a handler: its answer is the last
         self.connections: set[Connection] = set()
 
     def serve(self) -> None:
@@ -70,8 +72,11 @@ class Server:
             os.close(self.wake_write)
 
     def stop(self) -> None:
-        self.stopping = True
-        os.write(self.wake_write, b"x")
+        with self.stop_lock:
+            if self.stopping:   # once: the wake pipe is closed when serve() ends
+                return
+            self.stopping = True
+            os.write(self.wake_write, b"x")
 
     def _accept(self) -> None:
         try:
@@ -124,6 +129,8 @@ class Server:
 
     def _handle(self, connection: Connection, stream_id: int, request: Any) -> None:
         connection.send(stream_id, self.dispatch(request.service, request.method, request.payload))
+        if self.stop_after_reply:
+            self.stop()
 
     def dispatch(self, service: str, method: str, payload: bytes) -> bytes:
         """A serialized ttrpc.Response for one call."""

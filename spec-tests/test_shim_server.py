@@ -256,3 +256,46 @@ def test_start_reuses_the_running_shim_of_a_group(make_shim: Any) -> None:
     again = shim.command("start").stdout.decode()
     assert again == shim.address
     assert shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid == shim.pid
+
+
+def test_update_then_shutdown_ends_the_shim(make_shim: Any) -> None:
+    from google.protobuf import any_pb2
+    shim = make_shim(["sleep", "100"])
+    pid = create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    resources = any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                            value=json.dumps({"pids": {"limit": 42}}).encode())
+    shim.call("Update", pb.UpdateTaskRequest(id=shim.id, resources=resources))
+    pids_cgroup = next(line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                       if line.split(":")[1] == "pids")
+    assert Path(f"/sys/fs/cgroup/pids{pids_cgroup}/pids.max").read_text().strip() == "42"
+    # With a task left, Shutdown is refused quietly (containerd asks after each delete).
+    shim.call("Shutdown", pb.ShutdownRequest(id=shim.id))
+    assert process_alive(shim.pid)
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    shim.call("Shutdown", pb.ShutdownRequest(id=shim.id))
+    poll(lambda: not process_alive(shim.pid), TIMEOUT, "the shim to exit")
+    assert not Path(shim.address[len("unix://"):]).exists()
+
+
+def test_a_terminal_and_its_size(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "read go; stty size; exit 2"])
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["process"]["terminal"] = True
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdin = str(shim.bundle / "stdin")
+    os.mkfifo(stdin, 0o600)
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdin=stdin, stdout=stdout, terminal=True)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("ResizePty", pb.ResizePtyRequest(id=shim.id, width=91, height=37))
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"go\n")
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 2
+    os.close(writer)
+    os.set_blocking(out_fd, False)
+    assert b"37 91" in os.read(out_fd, 4096)
+    os.close(out_fd)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
