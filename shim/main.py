@@ -131,6 +131,10 @@ def serve(args: Args) -> int:
 
     namespace = args.get("namespace")
     log.open(os.path.join(os.getcwd(), "log"), debug=args.get("debug") == "true")
+    # The library logs to stderr by default, which is a container's while
+    # it spawns one: to a file in the bundle instead (containerd removes it).
+    from pyrunc.runtime import log as runtime_log
+    runtime_log.configure(os.path.join(os.getcwd(), "pyrunc.log"), "json", args.get("debug") == "true")
     listener = _socket.socket(fileno=LISTEN_FD)
     reaper.set_subreaper()
     publisher = Publisher(namespace, os.environ.get("TTRPC_ADDRESS", ""), args.get("address"),
