@@ -64,12 +64,28 @@ class Copier(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.source, self.destination, self.on_done = source, destination, on_done
         self.wake_read, self.wake_write = os.pipe()
+        self.lock = threading.Lock()
 
     def stop(self) -> None:
-        try:
-            os.write(self.wake_write, b"x")
-        except OSError:
-            pass
+        with self.lock:
+            if self.wake_write >= 0:
+                os.write(self.wake_write, b"x")
+
+    def dispose(self) -> None:
+        """Stop, and close what is left.  The wake pipe is closed here, not
+        by the thread, so a stop() never writes into a reused fd number."""
+        if self.ident is None:      # never started: its fds are ours to close
+            for fd in (self.source, self.destination):
+                os.close(fd)
+        else:
+            self.stop()
+            self.join(5)
+            if self.is_alive():     # blocked writing to a fifo nobody reads: leave it be
+                return
+        with self.lock:
+            os.close(self.wake_read)
+            os.close(self.wake_write)
+            self.wake_read = self.wake_write = -1
 
     def run(self) -> None:
         poller = select.poll()
@@ -90,11 +106,8 @@ class Copier(threading.Thread):
                 if not data or not _write_all(self.destination, data):
                     return
         finally:
-            for fd in (self.source, self.destination, self.wake_read, self.wake_write):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            os.close(self.source)
+            os.close(self.destination)
             if self.on_done is not None:
                 self.on_done()
 
@@ -189,11 +202,7 @@ class Stdio:
     def close(self) -> None:
         """Everything of ours, once the process is gone (and its output copied)."""
         for copier in [*self.copiers, *([self.stdin_copier] if self.stdin_copier else [])]:
-            if copier.is_alive():
-                copier.stop()
-            elif copier.ident is None:      # never started: its fds are ours to close
-                for fd in (copier.source, copier.destination, copier.wake_read, copier.wake_write):
-                    os.close(fd)
+            copier.dispose()
         self.copiers, self.stdin_copier = [], None
         if self.process_fds:
             self.close_child_side()
