@@ -299,3 +299,28 @@ def test_a_terminal_and_its_size(make_shim: Any) -> None:
     assert b"37 91" in os.read(out_fd, 4096)
     os.close(out_fd)
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_events_fall_back_to_the_publish_binary(tmp_path: Path) -> None:
+    """No ttrpc events service: each event goes through `BINARY --address A
+    publish --topic T --namespace NS` with the event (an Any) on stdin."""
+    from google.protobuf import any_pb2
+
+    from pyrunc.shim.events import Publisher
+    from pyrunc.shim.proto.events import task_pb2
+    record = tmp_path / "published"
+    binary = tmp_path / "publish"
+    binary.write_text(f"#!/bin/sh\necho \"$@\" >> {record}\ncat >> {record}\necho >> {record}\n")
+    binary.chmod(0o700)
+    publisher = Publisher("ns1", str(tmp_path / "no-such-socket"), "/containerd.sock", str(binary))
+    publisher.publish(task_pb2.TaskPaused(container_id="c9"))
+    publisher.flush(TIMEOUT)
+    args, event = record.read_bytes().split(b"\n", 1)
+    assert args.decode().split() == ["--address", "/containerd.sock", "publish", "--topic", "/tasks/paused",
+                                     "--namespace", "ns1"]
+    parsed = any_pb2.Any()
+    parsed.ParseFromString(event[:-1])
+    assert parsed.type_url == "containerd.events.TaskPaused"
+    paused = task_pb2.TaskPaused()
+    paused.ParseFromString(parsed.value)
+    assert paused.container_id == "c9"
