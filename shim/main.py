@@ -136,6 +136,7 @@ def serve(args: Args) -> int:
     from pyrunc.runtime import log as runtime_log
     runtime_log.configure(os.path.join(os.getcwd(), "pyrunc.log"), "json", args.get("debug") == "true")
     listener = _socket.socket(fileno=LISTEN_FD)
+    listener.set_inheritable(False)     # inherited from `start`; no container may get it
     reaper.set_subreaper()
     publisher = Publisher(namespace, os.environ.get("TTRPC_ADDRESS", ""), args.get("address"),
                           args.get("publish-binary"))

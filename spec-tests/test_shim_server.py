@@ -324,3 +324,15 @@ def test_events_fall_back_to_the_publish_binary(tmp_path: Path) -> None:
     paused = task_pb2.TaskPaused()
     paused.ParseFromString(parsed.value)
     assert paused.container_id == "c9"
+
+
+def test_no_fd_of_the_shim_reaches_a_container(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "ls /proc/1/fd; true"])  # sh stays pid 1
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
+    os.set_blocking(out_fd, False)
+    assert os.read(out_fd, 4096).split() == [b"0", b"1", b"2"]
+    os.close(out_fd)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
