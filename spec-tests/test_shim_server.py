@@ -32,12 +32,14 @@ SHIM = str(Path(sys.executable).parent / "containerd-shim-pyrunc-v2")
 class Shim:
     """One shim serving one container of a bundle in `directory`."""
 
-    def __init__(self, directory: Path, container_id: str, args: list[str]) -> None:
-        self.root = directory / "root"     # short: the socket path must fit 108 bytes
+    def __init__(self, directory: Path, container_id: str, args: list[str], root: Path | None = None,
+                 annotations: dict[str, str] | None = None) -> None:
+        self.root = root or directory / "root"     # short: the socket path must fit 108 bytes
         self.bundle = directory / "bundle"
         self.bundle.mkdir()
         config = base_config()
         config["process"]["args"] = args
+        config["annotations"] = annotations or {}
         (self.bundle / "config.json").write_text(json.dumps(config))
         self.id = container_id
         self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": ""}
@@ -81,11 +83,12 @@ def make_shim() -> Iterator[Any]:
     shims: list[Shim] = []
     directory = Path(tempfile.mkdtemp(prefix="shim", dir="/tmp"))
 
-    def make(args: list[str], container_id: str = "c1") -> Shim:
+    def make(args: list[str], container_id: str = "c1", **options: Any) -> Shim:
         place = directory / str(len(shims))
         place.mkdir()
-        shims.append(Shim(place, container_id, args))
+        shims.append(Shim(place, container_id, args, **options))
         return shims[-1]
+    make.root = directory / "root"      # type: ignore[attr-defined]  # for shims that share one
     try:
         yield make
     finally:
@@ -336,3 +339,21 @@ def test_no_fd_of_the_shim_reaches_a_container(make_shim: Any) -> None:
     assert os.read(out_fd, 4096).split() == [b"0", b"1", b"2"]
     os.close(out_fd)
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
+    pod = {"io.kubernetes.cri.sandbox-id": "pod1"}
+    first = make_shim(["sleep", "100"], "first", root=make_shim.root, annotations=pod)
+    second = make_shim(["sh", "-c", "exit 3"], "second", root=make_shim.root, annotations=pod)
+    assert (second.address, second.pid) == (first.address, first.pid)
+    for shim in (first, second):
+        create(shim)
+        shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert second.call("Wait", pb.WaitRequest(id="second"), pb.WaitResponse).exit_status == 3
+    assert first.call("State", pb.StateRequest(id="first"), pb.StateResponse).status == 2
+    second.call("Delete", pb.DeleteRequest(id="second"), pb.DeleteResponse)
+    second.call("Shutdown", pb.ShutdownRequest(id="second"))
+    assert process_alive(first.pid)     # it still serves the first
+    first.call("Kill", pb.KillRequest(id="first", signal=signal.SIGKILL))
+    assert first.call("Wait", pb.WaitRequest(id="first"), pb.WaitResponse).exit_status == 137
+    first.call("Delete", pb.DeleteRequest(id="first"), pb.DeleteResponse)
