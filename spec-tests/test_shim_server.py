@@ -357,3 +357,22 @@ def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
     first.call("Kill", pb.KillRequest(id="first", signal=signal.SIGKILL))
     assert first.call("Wait", pb.WaitRequest(id="first"), pb.WaitResponse).exit_status == 137
     first.call("Delete", pb.DeleteRequest(id="first"), pb.DeleteResponse)
+
+
+def test_a_failed_create_is_an_error_and_leaves_nothing(make_shim: Any) -> None:
+    shim = make_shim(["/no/such/program"])
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["process"]["cwd"] = "relative"       # invalid: must be absolute
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdout, out_fd = shim.fifo("stdout")
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        create(shim, stdout=stdout)
+    assert error.value.code == ttrpc.UNKNOWN and "cwd" in error.value.message, error.value
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    assert error.value.code == ttrpc.NOT_FOUND
+    # Its fds are closed: our end of the fifo is its only end.
+    assert str(shim.bundle / "stdout") not in [os.readlink(f"/proc/{shim.pid}/fd/{fd}")
+                                                for fd in os.listdir(f"/proc/{shim.pid}/fd")]
+    os.close(out_fd)
