@@ -120,8 +120,9 @@ def _write_address(address: str) -> None:
 
 
 def serve(args: Args) -> int:
-    import socket as _socket
     import signal
+    import socket as _socket
+    import threading
 
     from . import reaper
     from .events import Publisher
@@ -135,6 +136,9 @@ def serve(args: Args) -> int:
     # it spawns one: to a file in the bundle instead (containerd removes it).
     from pyrunc.runtime import log as runtime_log
     runtime_log.configure(os.path.join(os.getcwd(), "pyrunc.log"), "json", args.get("debug") == "true")
+    # No stderr here: what a thread did not expect goes to containerd's log.
+    threading.excepthook = lambda hook: log.error(f"thread {hook.thread.name if hook.thread else '?'}: "
+                                                  f"{hook.exc_type.__name__}: {hook.exc_value}")
     listener = _socket.socket(fileno=LISTEN_FD)
     listener.set_inheritable(False)     # inherited from `start`; no container may get it
     reaper.set_subreaper()

@@ -69,4 +69,8 @@ class Reaper(threading.Thread):
                     return
                 if pid == 0:
                     return
-                self.on_exit(pid, exit_code(status))
+                try:
+                    self.on_exit(pid, exit_code(status))
+                except Exception as exc:    # the one reaper must live on
+                    from .log import log
+                    log.error(f"reaper: exit of {pid}: {exc!r}")
