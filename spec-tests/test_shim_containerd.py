@@ -165,3 +165,15 @@ def test_metrics_come_from_the_cgroup(engine: ShimCtr) -> None:
     assert metrics["cpu"]["usage"]["total"] > 0, metrics
     engine.kill(name, "SIGKILL").ok()
     assert engine.exit_code(name) == 137
+
+
+def test_containerd_restarted_finds_its_running_shims_again(engine: ShimCtr) -> None:
+    name = engine.start(cmd=engines.SLEEPER)
+    shim = shim_pid(name)
+    engines.stop_containerd()
+    engines.start_containerd()
+    # Reconnected through the address the shim left in the bundle: same shim.
+    assert engine.status(name) == "running"
+    assert shim_pid(name) == shim
+    engine.kill(name, "SIGKILL").ok()
+    assert engine.exit_code(name) == 137
