@@ -17,7 +17,8 @@ from typing import Any, Iterator, Sequence
 import pytest
 
 import engines
-from engines import IMAGE, SHIM_ROOT, CTR_NAMESPACE, Ctr, audited, ctr_argv, engine_session, label_for
+from engines import (CTR_NAMESPACE, IMAGE, SHIM_ROOT, Ctr, audited, ctr_argv, engine_session, label_for,
+                     runtime_path)
 from harness import TIMEOUT, poll, process_alive
 
 RUNTIME = "io.containerd.pyrunc.v2"
@@ -25,7 +26,24 @@ RUNTIME = "io.containerd.pyrunc.v2"
 
 @pytest.fixture(scope="session")
 def containerd() -> Iterator[None]:
-    yield from engine_session("containerd", "ctr")
+    session = engine_session("containerd", "ctr")
+    next(session)
+    try:
+        yield
+    finally:
+        remove_leftover_shims()
+        next(session, None)     # the engines' own teardown
+
+
+def remove_leftover_shims() -> None:
+    """Shims live in sessions of their own: one a failed test left behind
+    outlives containerd.  Its containers go first, then the shim."""
+    root = SHIM_ROOT / CTR_NAMESPACE
+    for state in root.glob("*/state.json") if root.exists() else []:
+        subprocess.run([runtime_path(), "--root", str(root), "delete", "--force", state.parent.name],
+                       capture_output=True, timeout=TIMEOUT)
+    for pid in shim_pids(str(engines.CTR_SOCKET)):
+        os.kill(pid, signal.SIGKILL)
 
 
 class ShimCtr(Ctr):
@@ -52,8 +70,10 @@ class TestCommon(engines.CommonScenarios):
     """Run, stop, kill, pause, exec, terminals, binds, twenty at once."""
 
 
-def shim_pid(name: str) -> int:
-    """The shim serving container `name` (its command line names it)."""
+def shim_pids(word: str) -> list[int]:
+    """Shim servers whose command line has `word` (a container's id, our
+    containerd's address)."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -61,9 +81,16 @@ def shim_pid(name: str) -> int:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"pyrunc.shim.main" in argv and b"serve" in argv and name.encode() in argv:
-            return int(entry)
-    raise AssertionError(f"no shim serves {name}")
+        if b"pyrunc.shim.main" in argv and b"serve" in argv and word.encode() in argv:
+            found.append(int(entry))
+    return found
+
+
+def shim_pid(name: str) -> int:
+    """The shim serving container `name`."""
+    found = shim_pids(name)
+    assert found, f"no shim serves {name}"
+    return found[0]
 
 
 def test_stdin_reaches_the_container(engine: ShimCtr) -> None:
