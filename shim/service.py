@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket as _socket
 import os
+import signal
 import struct
 import threading
 import time
@@ -140,7 +141,26 @@ class TaskService:
         process.exit_status, process.exited_at_ns = code, time.time_ns()
         if process is task.init:
             exits.write(self.exits_dir, task.id, code, pid, process.exited_at_ns)
+            self._kill_orphans(task)
         threading.Thread(target=self._publish_exit, args=(task, process), name="exit", daemon=True).start()
+
+    def _kill_orphans(self, task: Task) -> None:
+        """Without a pid namespace of its own, nothing ends the rest of a
+        container with its init: kill what is left in its cgroup (as
+        containerd-shim-runc-v2 does), so it cannot hold the output open."""
+        try:
+            state = self.store.load(task.id)
+        except PyruncError:
+            return
+        namespaces = ((state.data.get("config") or {}).get("linux") or {}).get("namespaces") or []
+        if any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
+            return      # the kernel killed them with the init
+        manager = container.cgroup_manager(state)
+        if manager is not None:
+            try:
+                manager.kill_all(signal.SIGKILL)
+            except PyruncError as exc:
+                log.warning(f"{task.id}: killing what the init left: {exc}")
 
     def _publish_exit(self, task: Task, process: Process) -> None:
         if not process.stdio.wait_output(IO_DRAIN_TIMEOUT):

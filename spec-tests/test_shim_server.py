@@ -376,3 +376,20 @@ def test_a_failed_create_is_an_error_and_leaves_nothing(make_shim: Any) -> None:
     assert str(shim.bundle / "stdout") not in [os.readlink(f"/proc/{shim.pid}/fd/{fd}")
                                                 for fd in os.listdir(f"/proc/{shim.pid}/fd")]
     os.close(out_fd)
+
+
+def test_without_a_pid_namespace_the_init_takes_the_rest_with_it(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "sleep 600 & echo $!; exit 4"])
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "pid"]
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    waited = shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    assert waited.exit_status == 4
+    os.set_blocking(out_fd, False)
+    sleeper = int(os.read(out_fd, 100))     # a host pid: no pid namespace
+    os.close(out_fd)
+    poll(lambda: not process_alive(sleeper), TIMEOUT, "the orphan to be killed")
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
