@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -70,6 +71,31 @@ class TestCommon(engines.CommonScenarios):
     """Run, stop, kill, pause, exec, terminals, binds, twenty at once."""
 
 
+class Events:
+    """`ctr events`, read in a thread: (topic, event JSON) of one container."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout or []), daemon=True)
+        self.reader.start()
+
+    def of(self, name: str) -> list[tuple[str, dict[str, Any]]]:
+        fields = [line.split(None, 6) for line in list(self.lines) if f'"{name}"' in line]
+        return [(f[5], json.loads(f[6])) for f in fields if len(f) == 7]
+
+    def wait_for(self, name: str, topics: set[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Until every topic was seen (events are sent after the call that
+        caused them returns): the container's events."""
+        poll(lambda: topics <= {topic for topic, _ in self.of(name)}, TIMEOUT, f"events {sorted(topics)}")
+        return self.of(name)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(TIMEOUT)
+        self.reader.join(TIMEOUT)
+
+
 def shim_pids(word: str) -> list[int]:
     """Shim servers whose command line has `word` (a container's id, our
     containerd's address)."""
@@ -127,7 +153,7 @@ def test_detached_run_deleted_after_exit_reports_its_status(engine: ShimCtr) -> 
 
 
 def test_pause_resume_and_events(engine: ShimCtr) -> None:
-    events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+    events = Events()
     try:
         name = engine.start(cmd=["sleep", "600"])
         engine.pause(name).ok()
@@ -137,33 +163,29 @@ def test_pause_resume_and_events(engine: ShimCtr) -> None:
         engine("task", "exec", "--exec-id", "ev", name, "true").ok()
         engine.kill(name, "SIGKILL").ok()
         assert engine.exit_code(name) == 137
+        seen = events.wait_for(name, {"/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed",
+                                      "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/delete"})
     finally:
-        events.terminate()
-        lines = events.communicate(timeout=TIMEOUT)[0].splitlines()
-    mine = [line.split()[5] for line in lines if f'"{name}"' in line]
-    for topic in ("/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exec-added",
-                  "/tasks/exec-started", "/tasks/exit", "/tasks/delete"):
-        assert topic in mine, (topic, lines)
-    exits = [json.loads(line.split(None, 6)[6]) for line in lines if f'"{name}"' in line and "/tasks/exit" in line]
-    assert {e.get("exit_status") for e in exits if e.get("id") == name} == {137}, exits
+        events.close()
+    exits = [event for topic, event in seen if topic == "/tasks/exit" and event.get("id") == name]
+    assert [event.get("exit_status") for event in exits] == [137], seen
 
 
 def test_an_oom_kill_is_a_task_oom_event(engine: ShimCtr) -> None:
-    events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+    events = Events()
     try:
         name = engine.start("--memory-limit", str(32 << 20), cmd=engines.SLEEPER)
         assert engine.exec(name, cmd=engines.MEMORY_HOG).returncode == 137
-        poll(lambda: engine.status(name) == "running", TIMEOUT, "the init to live on")
+        events.wait_for(name, {"/tasks/oom"})
+        assert engine.status(name) == "running"     # the init lives on
         engine.kill(name, "SIGKILL").ok()
         assert engine.exit_code(name) == 137
     finally:
-        events.terminate()
-        lines = events.communicate(timeout=TIMEOUT)[0].splitlines()
-    assert [line for line in lines if "/tasks/oom" in line and f'"{name}"' in line], lines
+        events.close()
 
 
 def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
-    events = subprocess.Popen(ctr_argv("events"), stdout=subprocess.PIPE, text=True)
+    events = Events()
     try:
         name = engine.start(cmd=["sh", "-c", "sleep 1; exit 9"])
         engine.wait_status(name, "stopped", TIMEOUT)
@@ -171,13 +193,14 @@ def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
         os.kill(pid, signal.SIGKILL)
         poll(lambda: not process_alive(pid), TIMEOUT, "the shim to die")
         # containerd runs `containerd-shim-pyrunc-v2 delete` for the dead shim
-        # and tells the exit it reports: the one the shim recorded.
+        # and tells the exit it reports: the one the shim recorded (its own
+        # TaskExit, sent before it died, says the same).
         poll(lambda: engine.status(name) is None, TIMEOUT, "containerd to clean up")
+        poll(lambda: len([t for t, _ in events.of(name) if t == "/tasks/exit"]) >= 2, TIMEOUT, "both exits")
+        exits = [event for topic, event in events.of(name) if topic == "/tasks/exit"]
     finally:
-        events.terminate()
-        lines = events.communicate(timeout=TIMEOUT)[0].splitlines()
-    exits = [json.loads(line.split(None, 6)[6]) for line in lines if f'"{name}"' in line and "/tasks/exit" in line]
-    assert exits and all(e.get("exit_status") == 9 for e in exits), lines
+        events.close()
+    assert all(event.get("exit_status") == 9 for event in exits), exits
     # The delete command removed the container's state (containerd may list
     # the task as gone a moment before the command ends).
     poll(lambda: not (SHIM_ROOT / CTR_NAMESPACE / name).exists(), TIMEOUT, "the state to go")
