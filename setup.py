@@ -6,9 +6,13 @@ import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "native"))
 import build_ffi  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim"))
+import protogen  # noqa: E402
 
 
 class BuildExtAndInit(build_ext):
@@ -33,4 +37,14 @@ class BuildExtAndInit(build_ext):
                 f.write(commit + "\n")
 
 
-setup(cffi_modules=["native/build_ffi.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit})
+class BuildPyAndProto(build_py):
+    """Also generates the shim's protobuf modules (pyrunc.shim.proto) from
+    containerd's .proto files: see shim/protogen.py."""
+
+    def run(self) -> None:
+        super().run()
+        protogen.generate(self.build_lib)
+
+
+setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
+      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto})

@@ -57,6 +57,9 @@ CTR_PIDFILE = CTR_DIR / "containerd.pid"
 CTR_LOG = CTR_DIR / "containerd.log"
 CTR_NAMESPACE = "pyrunc-test"
 CTR_RUNTIME_ROOT = CTR_DIR / "pyrunc"  # pyrunc's --root; the shim adds /<namespace>
+# containerd-shim-pyrunc-v2 (runtime io.containerd.pyrunc.v2): found on
+# containerd's PATH, keeping its state under our directory.
+SHIM_ROOT = CTR_DIR / "pyrunc-shim"
 
 # The clients' working directory: conmon writes an `oom` file into its
 # working directory when a container's v1 memory cgroup goes away, and
@@ -373,9 +376,12 @@ def start_containerd() -> None:
     if containerd_up():
         return
     with open(CTR_LOG, "ab") as log:
+        shim_dir = Path(runtime_path()).parent
+        env = {**os.environ, "PATH": f"{shim_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+               "PYRUNC_SHIM_ROOT": str(SHIM_ROOT)}
         daemon = subprocess.Popen(["containerd", "--config", str(CTR_CONFIG)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                  start_new_session=True)
+                                  start_new_session=True, env=env)
     CTR_PIDFILE.write_text(f"{daemon.pid}\n")
     poll(containerd_up, 30, "containerd to answer")
 

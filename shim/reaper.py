@@ -1,0 +1,76 @@
+"""The shim is the child subreaper of what it starts (the container init
+is a grandchild: the native side forks an intermediate that exits), and
+it reaps in exactly one place: the Reaper thread, woken by SIGCHLD.
+
+The runtime library also waits for children of its own (the intermediate,
+hook processes); it runs under `lock`, which the reaper takes too, so the
+two never race for one child's status."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_subreaper() -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")
+
+
+def exit_code(status: int) -> int:
+    """A wait status as containerd reports it: 128+N when killed by signal N."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class Reaper(threading.Thread):
+    """Calls on_exit(pid, exit_code) for every child that exits, holding lock."""
+
+    def __init__(self, lock: threading.RLock, on_exit: Callable[[int, int], None]) -> None:
+        super().__init__(name="reaper", daemon=True)
+        self.lock, self.on_exit = lock, on_exit
+        self.wake_read, self.wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def install(self) -> None:
+        """From the main thread: SIGCHLD writes to our pipe (its handler
+        does nothing, the wakeup fd is what counts)."""
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_write, warn_on_full_buffer=False)
+        self.start()
+
+    def run(self) -> None:
+        import select
+        poller = select.poll()
+        poller.register(self.wake_read, select.POLLIN)
+        while True:
+            poller.poll(1000)   # the timeout is a safety net only
+            try:
+                os.read(self.wake_read, 4096)
+            except BlockingIOError:
+                pass
+            self.reap()
+
+    def reap(self) -> None:
+        with self.lock:
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return
+                if pid == 0:
+                    return
+                try:
+                    self.on_exit(pid, exit_code(status))
+                except Exception as exc:    # the one reaper must live on
+                    from .log import log
+                    log.error(f"reaper: exit of {pid}: {exc!r}")

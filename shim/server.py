@@ -1,0 +1,182 @@
+"""A ttrpc server on a unix socket: one thread runs a selectors loop that
+accepts connections and decodes frames; each request runs in a thread of
+its own, so a blocked Wait never holds up a Kill or a State.
+
+Errors follow containerd/ttrpc: an oversized frame gets RESOURCE_EXHAUSTED
+on its stream, a request that does not parse or comes on an even stream
+id gets INVALID_ARGUMENT, frames of other types are ignored, an unknown
+service or method gets UNIMPLEMENTED; a handler's TtrpcError is its
+status, any other exception UNKNOWN.  Only broken framing (EOF in the
+middle of a frame) ends a connection."""
+from __future__ import annotations
+
+import socket as _socket
+import os
+import selectors
+import threading
+import traceback
+
+from . import ttrpc
+from .log import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Handler = tuple[Any, Callable[[Any], Any]]    # (request type, function)
+
+
+class Connection:
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.decoder = ttrpc.FrameDecoder()
+        self.write_lock = threading.Lock()
+
+    def send(self, stream_id: int, payload: bytes) -> None:
+        with self.write_lock:
+            try:
+                self.sock.sendall(ttrpc.encode_frame(stream_id, ttrpc.RESPONSE, payload))
+            except OSError:
+                pass    # the client is gone; nothing to tell it
+
+
+class Server:
+    def __init__(self, listener: _socket.socket, services: dict[str, dict[str, Handler]]) -> None:
+        self.listener, self.services = listener, services
+        self.selector = selectors.DefaultSelector()
+        self.wake_read, self.wake_write = os.pipe()
+        self.stopping = False
+        self.stop_lock = threading.Lock()
+        self.stop_after_reply = False     # set by a handler: its answer is the last
+        self.connections: set[Connection] = set()
+
+    def serve(self) -> None:
+        """Until stop(); then every connection is closed."""
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, None)
+        self.selector.register(self.wake_read, selectors.EVENT_READ, None)
+        try:
+            while not self.stopping:
+                for key, _ in self.selector.select():
+                    if key.fileobj is self.listener:
+                        self._accept()
+                    elif key.fileobj == self.wake_read:
+                        os.read(self.wake_read, 64)
+                    else:
+                        self._readable(key.data)
+        finally:
+            for connection in list(self.connections):
+                self._close(connection)
+            self.selector.close()
+            os.close(self.wake_read)
+            os.close(self.wake_write)
+
+    def stop(self) -> None:
+        with self.stop_lock:
+            if self.stopping:   # once: the wake pipe is closed when serve() ends
+                return
+            self.stopping = True
+            os.write(self.wake_write, b"x")
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        sock.setblocking(True)      # sends come from request threads; reads only when readable
+        connection = Connection(sock)
+        self.connections.add(connection)
+        self.selector.register(sock, selectors.EVENT_READ, connection)
+
+    def _close(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        try:
+            self.selector.unregister(connection.sock)
+        except (KeyError, ValueError):
+            pass
+        connection.sock.close()
+
+    def _readable(self, connection: Connection) -> None:
+        try:
+            data = connection.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            if connection.decoder.pending:
+                log.debug("ttrpc: connection closed in the middle of a frame")
+            self._close(connection)
+            return
+        for frame in connection.decoder.feed(data):
+            self._frame(connection, frame)
+
+    def _frame(self, connection: Connection, frame: ttrpc.Frame) -> None:
+        if frame.oversized:
+            connection.send(frame.stream_id, ttrpc.encode_response(
+                code=ttrpc.RESOURCE_EXHAUSTED,
+                message=f"message length {frame.oversized} exceed maximum message size of {ttrpc.MAX_MESSAGE}"))
+            return
+        if frame.type != ttrpc.REQUEST:
+            return      # ignored, for compatibility with later protocol versions
+        try:
+            request = ttrpc.decode_request(frame.payload)
+            if frame.stream_id % 2 != 1:
+                raise ttrpc.TtrpcError(ttrpc.INVALID_ARGUMENT, "StreamID must be odd for client initiated streams")
+        except ttrpc.TtrpcError as exc:
+            connection.send(frame.stream_id, ttrpc.encode_response(code=exc.code, message=exc.message))
+            return
+        threading.Thread(target=self._handle, args=(connection, frame.stream_id, request),
+                         name=f"{request.method}", daemon=True).start()
+
+    def _handle(self, connection: Connection, stream_id: int, request: Any) -> None:
+        connection.send(stream_id, self.dispatch(request.service, request.method, request.payload))
+        if self.stop_after_reply:
+            self.stop()
+
+    def dispatch(self, service: str, method: str, payload: bytes) -> bytes:
+        """A serialized ttrpc.Response for one call."""
+        try:
+            methods = self.services.get(service)
+            if methods is None:
+                raise ttrpc.TtrpcError(ttrpc.UNIMPLEMENTED, f"service {service}")
+            handler = methods.get(method)
+            if handler is None:
+                raise ttrpc.TtrpcError(ttrpc.UNIMPLEMENTED, f"method {method}")
+            request_type, function = handler
+            message = request_type()
+            try:
+                message.ParseFromString(payload)
+            except Exception as exc:
+                raise ttrpc.TtrpcError(ttrpc.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}") from None
+            log.debug(f"{method} {_brief(message)}")
+            response = function(message)
+            return ttrpc.encode_response(response.SerializeToString())
+        except ttrpc.TtrpcError as exc:
+            log.debug(f"{method}: {exc.message}")
+            return ttrpc.encode_response(code=exc.code, message=exc.message)
+        except Exception as exc:
+            log.error(f"{method}: {exc!r}: {traceback.format_exc()}")
+            return ttrpc.encode_response(code=ttrpc.UNKNOWN, message=str(exc) or repr(exc))
+
+
+def _brief(message: Any) -> str:
+    text = str(message).replace("\n", " ")
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def listen(path: str) -> _socket.socket:
+    """A listening socket at path, mode 0600, in a directory that is
+    made 0700 (only root reaches the socket, whatever the umask)."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    sock.listen(64)
+    return sock

@@ -1,0 +1,507 @@
+"""containerd.task.v2.Task: the shim's API, over pyrunc's runtime library
+called in-process (no interpreter start per operation).
+
+Every call into the library runs under `lock`, which the reaper takes
+too (see reaper.py).  Wait does not take it: it waits for its process's
+exit event, so Kill and State are answered while a Wait is blocked.
+"""
+from __future__ import annotations
+
+import socket as _socket
+import os
+import signal
+import struct
+import threading
+import time
+
+from pyrunc.runtime import container, resources
+from pyrunc.runtime.errors import ContainerNotFound, PyruncError
+from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, StateStore
+
+from . import exits, rootfs
+from .log import log
+from .stdio import Stdio
+from .ttrpc import ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNKNOWN, TtrpcError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator
+
+    from .events import Publisher
+
+SERVICE = "containerd.task.v2.Task"
+VERSION = "pyrunc-shim 0.1.0"
+IO_DRAIN_TIMEOUT = 5.0      # output still open past this (a daemon holds it) is not waited for
+UNKNOWN_STATUS, CREATED_STATUS, RUNNING_STATUS, STOPPED_STATUS, PAUSED_STATUS = 0, 1, 2, 3, 4
+_STATUS = {CREATED: CREATED_STATUS, RUNNING: RUNNING_STATUS, PAUSED: PAUSED_STATUS}
+
+
+def _pb() -> Any:
+    from pyrunc.shim.proto.task import shim_pb2
+    return shim_pb2
+
+
+def _events() -> Any:
+    from pyrunc.shim.proto.events import task_pb2
+    return task_pb2
+
+
+def _empty() -> Any:
+    from google.protobuf import empty_pb2
+    return empty_pb2.Empty()
+
+
+class Process:
+    """The init (exec_id "") or an exec'd process of a task."""
+
+    def __init__(self, exec_id: str, stdio: Stdio, paths: tuple[str, str, str], terminal: bool,
+                 spec: dict[str, Any] | None = None) -> None:
+        self.exec_id, self.stdio, self.paths, self.terminal = exec_id, stdio, paths, terminal
+        self.spec = spec
+        self.pid = 0
+        self.started = False
+        self.exit_status: int | None = None     # set when reaped
+        self.exited_at_ns = 0
+        self.exited = threading.Event()         # set once the exit is published
+
+    def timestamp(self) -> Any:
+        from google.protobuf import timestamp_pb2
+        stamp = timestamp_pb2.Timestamp()
+        if self.exited_at_ns:
+            stamp.FromNanoseconds(self.exited_at_ns)
+        return stamp
+
+
+class Task:
+    def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool) -> None:
+        self.id, self.bundle, self.init, self.mounted = container_id, bundle, init, mounted
+        self.execs: dict[str, Process] = {}
+        self.oom: Any = None
+
+    def process(self, exec_id: str) -> Process:
+        if not exec_id:
+            return self.init
+        try:
+            return self.execs[exec_id]
+        except KeyError:
+            raise TtrpcError(NOT_FOUND, f"process {exec_id} does not exist in task {self.id}: not found") from None
+
+
+def _library_error(exc: PyruncError) -> TtrpcError:
+    """containerd's errdefs read the status code; the message is shown."""
+    if isinstance(exc, ContainerNotFound):
+        return TtrpcError(NOT_FOUND, f"{exc}: not found")
+    if exc.errno == 17:
+        return TtrpcError(ALREADY_EXISTS, f"{exc}: already exists")
+    return TtrpcError(UNKNOWN, str(exc))
+
+
+class TaskService:
+    def __init__(self, namespace: str, state_root: str, exits_dir: str, publisher: Publisher,
+                 on_shutdown: Callable[[], None]) -> None:
+        self.namespace = namespace
+        self.store = StateStore(state_root)
+        self.exits_dir = exits_dir
+        self.publisher, self.on_shutdown = publisher, on_shutdown
+        self.lock = threading.RLock()
+        self.tasks: dict[str, Task] = {}
+        self.by_pid: dict[int, tuple[Task, Process]] = {}
+        self.console_dir = ""
+
+    def handlers(self) -> dict[str, dict[str, Any]]:
+        pb = _pb()
+        methods = {
+            "State": pb.StateRequest, "Create": pb.CreateTaskRequest, "Start": pb.StartRequest,
+            "Delete": pb.DeleteRequest, "Pids": pb.PidsRequest, "Pause": pb.PauseRequest,
+            "Resume": pb.ResumeRequest, "Checkpoint": pb.CheckpointTaskRequest, "Kill": pb.KillRequest,
+            "Exec": pb.ExecProcessRequest, "ResizePty": pb.ResizePtyRequest, "CloseIO": pb.CloseIORequest,
+            "Update": pb.UpdateTaskRequest, "Wait": pb.WaitRequest, "Stats": pb.StatsRequest,
+            "Connect": pb.ConnectRequest, "Shutdown": pb.ShutdownRequest,
+        }
+        return {SERVICE: {name: (request_type, getattr(self, name.lower()))
+                          for name, request_type in methods.items()}}
+
+    # ---- helpers ---------------------------------------------------------------
+
+    def _task(self, container_id: str) -> Task:
+        try:
+            return self.tasks[container_id]
+        except KeyError:
+            raise TtrpcError(NOT_FOUND, f"task {container_id} does not exist: not found") from None
+
+    def _library(self) -> Any:
+        return _LibraryCall(self.lock)
+
+    def on_exit(self, pid: int, code: int) -> None:
+        """From the reaper (lock held): record, then publish once output is copied."""
+        found = self.by_pid.pop(pid, None)
+        if found is None:
+            return
+        task, process = found
+        process.exit_status, process.exited_at_ns = code, time.time_ns()
+        if process is task.init:
+            exits.write(self.exits_dir, task.id, code, pid, process.exited_at_ns)
+            self._kill_orphans(task)
+        threading.Thread(target=self._publish_exit, args=(task, process), name="exit", daemon=True).start()
+
+    def _kill_orphans(self, task: Task) -> None:
+        """Without a pid namespace of its own, nothing ends the rest of a
+        container with its init: kill what is left in its cgroup (as
+        containerd-shim-runc-v2 does), so it cannot hold the output open."""
+        try:
+            state = self.store.load(task.id)
+        except PyruncError:
+            return
+        namespaces = ((state.data.get("config") or {}).get("linux") or {}).get("namespaces") or []
+        if any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
+            return      # the kernel killed them with the init
+        manager = container.cgroup_manager(state)
+        if manager is not None:
+            try:
+                manager.kill_all(signal.SIGKILL)
+            except PyruncError as exc:
+                log.warning(f"{task.id}: killing what the init left: {exc}")
+
+    def _publish_exit(self, task: Task, process: Process) -> None:
+        if not process.stdio.wait_output(IO_DRAIN_TIMEOUT):
+            log.warning(f"{task.id} {process.exec_id}: output still open {IO_DRAIN_TIMEOUT}s after exit")
+        process.exited.set()
+        self.publisher.publish(_events().TaskExit(
+            container_id=task.id, id=process.exec_id or task.id, pid=process.pid,
+            exit_status=process.exit_status, exited_at=process.timestamp()))
+
+    def _status(self, task: Task, process: Process) -> int:
+        if process.exit_status is not None:
+            return STOPPED_STATUS
+        if process is not task.init:
+            return RUNNING_STATUS if process.started else CREATED_STATUS
+        with self._library():
+            try:
+                status = container.status_of(self.store.load(task.id))
+            except PyruncError:
+                return STOPPED_STATUS
+        return _STATUS.get(status, STOPPED_STATUS)
+
+    # ---- the API ---------------------------------------------------------------
+
+    def create(self, req: Any) -> Any:
+        if req.checkpoint or req.parent_checkpoint:
+            raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
+        paths = (req.stdin, req.stdout, req.stderr)
+        with self._library():
+            if req.id in self.tasks:
+                raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
+            mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
+            try:
+                stdio = Stdio(*paths, terminal=req.terminal)
+                try:
+                    options = container.CreateOptions(bundle=req.bundle)
+                    if req.terminal:
+                        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                        with ours, theirs:
+                            state, _ = container.create(self.store, req.id, options, console_fd=theirs.fileno())
+                            theirs.close()
+                            self._attach_terminal(stdio, ours, req.id)
+                    else:
+                        with _as_own_stdio(stdio.process_fds):
+                            state, _ = container.create(self.store, req.id, options)
+                        stdio.close_child_side()
+                        stdio.start()
+                except BaseException:
+                    stdio.close()
+                    raise
+            except BaseException:
+                if mounted:
+                    rootfs.unmount(os.path.join(req.bundle, "rootfs"))
+                raise
+            init = Process("", stdio, paths, req.terminal)
+            init.pid = state.pid
+            task = Task(req.id, req.bundle, init, mounted)
+            self.tasks[req.id] = task
+            self.by_pid[init.pid] = (task, init)
+            exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
+            self._watch_oom(task, state)
+        events = _events()
+        self.publisher.publish(events.TaskCreate(
+            container_id=req.id, bundle=req.bundle, rootfs=req.rootfs, checkpoint=req.checkpoint, pid=init.pid,
+            io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr, terminal=req.terminal)))
+        return _pb().CreateTaskResponse(pid=init.pid)
+
+    def _watch_oom(self, task: Task, state: Any) -> None:
+        from .oom import OomWatcher
+        manager = container.cgroup_manager(state)
+        if manager is None:
+            return
+        task.oom = OomWatcher(manager, lambda: self.publisher.publish(_events().TaskOOM(container_id=task.id)))
+        task.oom.start()
+
+    def _attach_terminal(self, stdio: Stdio, sock: Any, container_id: str) -> None:
+        from pyrunc.runtime.console import receive_pty_master
+        sock.settimeout(30)
+        try:
+            _name, master = receive_pty_master(sock)
+        except BaseException:
+            container.delete(self.store, container_id, force=True)
+            raise
+        stdio.attach_terminal(master)
+
+    def start(self, req: Any) -> Any:
+        task = self._task(req.id)
+        process = task.process(req.exec_id)
+        with self._library():
+            if process.started:
+                raise TtrpcError(FAILED_PRECONDITION, f"process {req.exec_id or req.id} already started")
+            if process is task.init:
+                container.start(self.store, task.id)
+            else:
+                self._start_exec(task, process)
+            process.started = True
+        events = _events()
+        if process is task.init:
+            self.publisher.publish(events.TaskStart(container_id=task.id, pid=process.pid))
+        else:
+            self.publisher.publish(events.TaskExecStarted(container_id=task.id, exec_id=process.exec_id,
+                                                          pid=process.pid))
+        return _pb().StartResponse(pid=process.pid)
+
+    def _start_exec(self, task: Task, process: Process) -> None:
+        """Lock held: the pid is registered before the reaper can see it exit."""
+        from pyrunc.runtime.console import receive_pty_master
+        from pyrunc.runtime.exec_process import ExecOptions, exec_process
+        if task.init.exit_status is not None:
+            raise TtrpcError(FAILED_PRECONDITION, f"container {task.id} has stopped")
+        pid_file = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.pid")
+        listener = console_path = None
+        try:
+            if process.terminal:
+                from .server import listen
+                console_path = pid_file[:-4] + ".console"
+                listener = listen(console_path)
+            options = ExecOptions(process.spec or {}, detach=True, pid_file=pid_file, console_socket=console_path)
+            state = self.store.load(task.id)
+            with _as_own_stdio(process.stdio.process_fds):
+                exec_process(state, options)
+            with open(pid_file) as f:
+                process.pid = int(f.read())
+            self.by_pid[process.pid] = (task, process)
+            if listener is not None:
+                listener.settimeout(30)
+                connection, _ = listener.accept()
+                with connection:
+                    _name, master = receive_pty_master(connection)
+                process.stdio.attach_terminal(master)
+            else:
+                process.stdio.close_child_side()
+                process.stdio.start()
+        finally:
+            for path in (pid_file, console_path):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+            if listener is not None:
+                listener.close()
+
+    def exec(self, req: Any) -> Any:
+        from pyrunc.runtime import jsonio
+        task = self._task(req.id)
+        try:
+            spec = jsonio.loads(req.spec.value)
+        except ValueError as exc:
+            raise TtrpcError(INVALID_ARGUMENT, f"exec {req.exec_id}: process spec is not JSON: {exc}") from None
+        if not isinstance(spec, dict):
+            raise TtrpcError(INVALID_ARGUMENT, f"exec {req.exec_id}: process spec must be an object")
+        spec["terminal"] = req.terminal
+        with self._library():
+            if req.exec_id in task.execs:
+                raise TtrpcError(ALREADY_EXISTS, f"id {req.exec_id}: already exists")
+            paths = (req.stdin, req.stdout, req.stderr)
+            task.execs[req.exec_id] = Process(req.exec_id, Stdio(*paths, terminal=req.terminal), paths,
+                                              req.terminal, spec)
+        self.publisher.publish(_events().TaskExecAdded(container_id=task.id, exec_id=req.exec_id))
+        return _empty()
+
+    def state(self, req: Any) -> Any:
+        task = self._task(req.id)
+        process = task.process(req.exec_id)
+        stdin, stdout, stderr = process.paths
+        return _pb().StateResponse(
+            id=process.exec_id or task.id, bundle=task.bundle, pid=process.pid,
+            status=self._status(task, process), stdin=stdin, stdout=stdout, stderr=stderr,
+            terminal=process.terminal, exit_status=process.exit_status or 0,
+            exited_at=process.timestamp(), exec_id=process.exec_id)
+
+    def kill(self, req: Any) -> Any:
+        task = self._task(req.id)
+        process = task.process(req.exec_id)
+        with self._library():
+            if process.exit_status is not None or (process is not task.init and not process.started):
+                raise TtrpcError(NOT_FOUND, "process already finished: not found")
+            if process is task.init:
+                container.kill(self.store, task.id, req.signal, all_processes=req.all)
+            else:
+                # Not reaped yet (the reaper needs the lock we hold): the pid is still ours.
+                os.kill(process.pid, req.signal)
+        return _empty()
+
+    def delete(self, req: Any) -> Any:
+        task = self._task(req.id)
+        process = task.process(req.exec_id)
+        if process is not task.init:
+            if process.started and not process.exited.is_set():
+                raise TtrpcError(FAILED_PRECONDITION, f"cannot delete a running process {process.exec_id}")
+            with self._library():
+                task.execs.pop(process.exec_id, None)
+                process.stdio.close()
+            return _pb().DeleteResponse(pid=process.pid, exit_status=process.exit_status or 0,
+                                        exited_at=process.timestamp())
+        with self._library():
+            try:
+                container.delete(self.store, task.id, force=True)
+            except PyruncError as exc:
+                raise _library_error(exc) from None
+        # A created (never started) init was killed just now: its exit comes
+        # through the reaper like any other.
+        if process.pid and not process.exited.wait(IO_DRAIN_TIMEOUT + 5):
+            log.warning(f"{task.id}: init {process.pid} not reaped after delete")
+        with self._library():
+            process.stdio.close()
+            for other in task.execs.values():
+                other.stdio.close()
+            if task.oom is not None:
+                task.oom.stop()
+            if task.mounted:
+                rootfs.unmount(os.path.join(task.bundle, "rootfs"))
+            exits.remove(self.exits_dir, task.id)
+            self.tasks.pop(task.id, None)
+        self.publisher.publish(_events().TaskDelete(
+            container_id=task.id, id=task.id, pid=process.pid, exit_status=process.exit_status or 0,
+            exited_at=process.timestamp()))
+        return _pb().DeleteResponse(pid=process.pid, exit_status=process.exit_status or 0,
+                                    exited_at=process.timestamp())
+
+    def pids(self, req: Any) -> Any:
+        from pyrunc.shim.proto.options import oci_pb2
+        from pyrunc.shim.proto.types import task_pb2
+
+        from .events import pack
+        task = self._task(req.id)
+        with self._library():
+            pids = resources.container_pids(self.store, task.id)
+            exec_ids = {process.pid: exec_id for exec_id, process in task.execs.items() if process.pid}
+        response = _pb().PidsResponse()
+        for pid in pids:
+            info = task_pb2.ProcessInfo(pid=pid)
+            if pid in exec_ids:
+                info.info.CopyFrom(pack(oci_pb2.ProcessDetails(exec_id=exec_ids[pid])))
+            response.processes.append(info)
+        return response
+
+    def pause(self, req: Any) -> Any:
+        task = self._task(req.id)
+        with self._library():
+            resources.pause(self.store, task.id)
+        self.publisher.publish(_events().TaskPaused(container_id=task.id))
+        return _empty()
+
+    def resume(self, req: Any) -> Any:
+        task = self._task(req.id)
+        with self._library():
+            resources.resume(self.store, task.id)
+        self.publisher.publish(_events().TaskResumed(container_id=task.id))
+        return _empty()
+
+    def checkpoint(self, req: Any) -> Any:
+        raise TtrpcError(UNIMPLEMENTED, "checkpoint is not supported by pyrunc")
+
+    def resizepty(self, req: Any) -> Any:
+        import fcntl
+        import termios
+        process = self._task(req.id).process(req.exec_id)
+        if process.stdio.master < 0:
+            raise TtrpcError(FAILED_PRECONDITION, f"process {req.exec_id or req.id} has no terminal")
+        fcntl.ioctl(process.stdio.master, termios.TIOCSWINSZ, struct.pack("HHHH", req.height, req.width, 0, 0))
+        return _empty()
+
+    def closeio(self, req: Any) -> Any:
+        process = self._task(req.id).process(req.exec_id)
+        if req.stdin:
+            process.stdio.close_stdin()
+        return _empty()
+
+    def update(self, req: Any) -> Any:
+        from pyrunc.runtime import jsonio
+        task = self._task(req.id)
+        try:
+            changes = jsonio.loads(req.resources.value) if req.resources.value else {}
+        except ValueError as exc:
+            raise TtrpcError(INVALID_ARGUMENT, f"update: resources are not JSON: {exc}") from None
+        if not isinstance(changes, dict):
+            raise TtrpcError(INVALID_ARGUMENT, "update: resources must be an object")
+        with self._library():
+            resources.update(self.store, task.id, changes)
+        return _empty()
+
+    def wait(self, req: Any) -> Any:
+        process = self._task(req.id).process(req.exec_id)
+        process.exited.wait()
+        return _pb().WaitResponse(exit_status=process.exit_status or 0, exited_at=process.timestamp())
+
+    def stats(self, req: Any) -> Any:
+        from .events import pack
+        from .stats import metrics
+        task = self._task(req.id)
+        with self._library():
+            manager = container.cgroup_manager(self.store.load(task.id))
+            if manager is None:
+                raise TtrpcError(FAILED_PRECONDITION, f"task {task.id} has no cgroup")
+            stats = manager.stats()
+        response = _pb().StatsResponse()
+        response.stats.CopyFrom(pack(metrics(stats)))
+        return response
+
+    def connect(self, req: Any) -> Any:
+        task = self.tasks.get(req.id)
+        return _pb().ConnectResponse(shim_pid=os.getpid(), task_pid=task.init.pid if task else 0, version=VERSION)
+
+    def shutdown(self, req: Any) -> Any:
+        with self.lock:
+            if self.tasks and not req.now:
+                return _empty()
+        self.on_shutdown()
+        return _empty()
+
+
+class _LibraryCall:
+    """The lock, with the library's errors turned into ttrpc statuses."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        self.lock.release()
+        if isinstance(exc, PyruncError):
+            raise _library_error(exc) from None
+        return False
+
+
+class _as_own_stdio:
+    """fds 0, 1, 2 of the shim become fds while the library spawns: the
+    runtime's own stdio is the container's (as for the runc CLI).  The
+    shim uses neither (its log has an fd of its own), and this runs under
+    the lock, so nothing else sees them."""
+
+    def __init__(self, fds: list[int]) -> None:
+        self.fds = fds
+        self.saved: list[int] = []
+
+    def __enter__(self) -> None:
+        self.saved = [os.dup(number) for number in range(3)]
+        for number, fd in enumerate(self.fds):
+            os.dup2(fd, number)
+
+    def __exit__(self, *exc: object) -> None:
+        for number, fd in enumerate(self.saved):
+            os.dup2(fd, number)
+            os.close(fd)

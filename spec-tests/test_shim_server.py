@@ -1,0 +1,395 @@
+"""The shim server, driven by a Python ttrpc client as containerd drives
+it: real containers, real fifos, the real `start` and `delete` commands."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from harness import TIMEOUT, base_config, poll, process_alive
+
+from pyrunc.shim import ttrpc
+from pyrunc.shim.proto.task import shim_pb2 as pb
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the shim runs real containers: needs root")
+
+SERVICE = "containerd.task.v2.Task"
+NAMESPACE = "shimtest"
+SHIM = str(Path(sys.executable).parent / "containerd-shim-pyrunc-v2")
+
+
+class Shim:
+    """One shim serving one container of a bundle in `directory`."""
+
+    def __init__(self, directory: Path, container_id: str, args: list[str], root: Path | None = None,
+                 annotations: dict[str, str] | None = None) -> None:
+        self.root = root or directory / "root"     # short: the socket path must fit 108 bytes
+        self.bundle = directory / "bundle"
+        self.bundle.mkdir()
+        config = base_config()
+        config["process"]["args"] = args
+        config["annotations"] = annotations or {}
+        (self.bundle / "config.json").write_text(json.dumps(config))
+        self.id = container_id
+        self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": ""}
+        out = self.command("start")
+        self.address = out.stdout.decode()
+        assert self.address.startswith("unix://"), out
+        self.client = ttrpc.Client.at(self.address, timeout=TIMEOUT)
+        self.pid = self.call("Connect", pb.ConnectRequest(id=container_id), pb.ConnectResponse).shim_pid
+
+    def command(self, verb: str) -> subprocess.CompletedProcess[bytes]:
+        argv = [SHIM, "-namespace", NAMESPACE, "-id", self.id, "-address", "", "-publish-binary", "",
+                "-bundle", str(self.bundle), verb]
+        out = subprocess.run(argv, cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
+        assert out.returncode == 0, out
+        return out
+
+    def call(self, method: str, request: Any, response_type: Any = None) -> Any:
+        from google.protobuf import empty_pb2
+        return self.client.call(SERVICE, method, request, response_type or empty_pb2.Empty)
+
+    def fifo(self, name: str) -> tuple[str, int]:
+        """A fifo as containerd makes one, with our reading end open."""
+        path = str(self.bundle / name)
+        os.mkfifo(path, 0o600)
+        return path, os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+    def close(self) -> None:
+        """Whatever the test did: no shim, no container, no state left."""
+        self.client.close()
+        if process_alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+            poll(lambda: not process_alive(self.pid), TIMEOUT, "the shim to die")
+        subprocess.run([SHIM, "-namespace", NAMESPACE, "-id", self.id, "-bundle", str(self.bundle), "delete"],
+                       cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
+        leftover = list((self.root / NAMESPACE).glob("*")) if (self.root / NAMESPACE).exists() else []
+        assert not [p for p in leftover if "@" not in p.name], leftover
+
+
+@pytest.fixture
+def make_shim() -> Iterator[Any]:
+    shims: list[Shim] = []
+    directory = Path(tempfile.mkdtemp(prefix="shim", dir="/tmp"))
+
+    def make(args: list[str], container_id: str = "c1", **options: Any) -> Shim:
+        place = directory / str(len(shims))
+        place.mkdir()
+        shims.append(Shim(place, container_id, args, **options))
+        return shims[-1]
+    make.root = directory / "root"      # type: ignore[attr-defined]  # for shims that share one
+    try:
+        yield make
+    finally:
+        for shim in shims:
+            shim.close()
+        shutil.rmtree(directory)
+
+
+def read_all(fd: int) -> bytes:
+    os.set_blocking(fd, True)
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    os.close(fd)
+    return data
+
+
+def create(shim: Shim, **io: str) -> int:
+    return shim.call("Create", pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), **io),
+                     pb.CreateTaskResponse).pid
+
+
+def test_output_and_exit_status_of_a_process_that_exits_at_once(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    stdout, out_fd = shim.fifo("stdout")
+    stderr, err_fd = shim.fifo("stderr")
+    pid = create(shim, stdout=stdout, stderr=stderr)
+    state = shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    assert (state.pid, state.status) == (pid, 1)        # CREATED
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    waited = shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    assert waited.exit_status == 3 and waited.exited_at.seconds > 0
+    # Drained before the exit was told: everything is in the fifos already.
+    os.set_blocking(out_fd, False)
+    assert os.read(out_fd, 100) == b"out\n"
+    assert os.read(err_fd, 100) == b"err\n"
+    state = shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    assert (state.status, state.exit_status) == (3, 3)      # STOPPED
+    # The exit is on disk before anyone hears of it.
+    assert (shim.root / "exits" / NAMESPACE / f"{shim.id}.exit").read_text().split()[0] == "3"
+    deleted = shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    assert (deleted.pid, deleted.exit_status) == (pid, 3)
+    assert not (shim.root / "exits" / NAMESPACE / f"{shim.id}.exit").exists()
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    for fd in (out_fd, err_fd):
+        os.close(fd)
+
+
+def test_kill_and_state_are_answered_while_a_wait_blocks(make_shim: Any) -> None:
+    shim = make_shim(["sleep", "100"])
+    create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    waited: list[Any] = []
+    waiter = threading.Thread(target=lambda: waited.append(
+        shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)))
+    waiter.start()
+    assert shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse).status == 2   # RUNNING
+    assert not waited
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    waiter.join(TIMEOUT)
+    assert waited[0].exit_status == 128 + signal.SIGKILL
+    with pytest.raises(ttrpc.TtrpcError) as error:   # what containerd reads as "already finished"
+        shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    assert error.value.code == ttrpc.NOT_FOUND
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_stdin_exec_pids_pause_and_close_io(make_shim: Any) -> None:
+    from google.protobuf import any_pb2
+    shim = make_shim(["sh", "-c", "read line; echo got $line; sleep 100"])
+    stdin = str(shim.bundle / "stdin")
+    os.mkfifo(stdin, 0o600)
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdin=stdin, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"hello\n")
+    os.close(writer)
+    os.set_blocking(out_fd, True)
+    assert os.read(out_fd, 100) == b"got hello\n"
+
+    process = {"args": ["sh", "-c", "cat; exit 4"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    exec_in = str(shim.bundle / "exec-in")
+    os.mkfifo(exec_in, 0o600)
+    exec_out, exec_fd = shim.fifo("exec-out")
+    spec = any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                       value=json.dumps(process).encode())
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", stdin=exec_in, stdout=exec_out, spec=spec))
+    exec_pid = shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
+    pids = shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse)
+    assert exec_pid in [p.pid for p in pids.processes]
+    writer = os.open(exec_in, os.O_WRONLY | os.O_NONBLOCK)
+    os.write(writer, b"to exec\n")
+    # CloseIO ends the exec's stdin even while our writer stays open.
+    shim.call("CloseIO", pb.CloseIORequest(id=shim.id, exec_id="e1", stdin=True))
+    waited = shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse)
+    os.close(writer)
+    assert waited.exit_status == 4
+    assert read_all(exec_fd) == b"to exec\n"
+    shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="e1"), pb.DeleteResponse)
+
+    shim.call("Pause", pb.PauseRequest(id=shim.id))
+    assert shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse).status == 4   # PAUSED
+    shim.call("Resume", pb.ResumeRequest(id=shim.id))
+    assert shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse).status == 2
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL, all=True))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 137
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    os.close(out_fd)
+
+
+def test_protocol_errors_get_containerds_statuses(make_shim: Any) -> None:
+    shim = make_shim(["true"])
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        shim.call("Checkpoint", pb.CheckpointTaskRequest(id=shim.id))
+    assert error.value.code == ttrpc.UNIMPLEMENTED and "not supported" in error.value.message
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        shim.client.call_raw(SERVICE, "NoSuchMethod", b"")
+    assert error.value.code == ttrpc.UNIMPLEMENTED
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        shim.call("State", pb.StateRequest(id="nope"), pb.StateResponse)
+    assert error.value.code == ttrpc.NOT_FOUND
+
+    raw = ttrpc.connect(shim.address, timeout=TIMEOUT)
+    with raw:
+        # Oversized: answered on its stream, then the connection goes on.
+        raw.sendall(struct.pack(">IIBB", ttrpc.MAX_MESSAGE + 1, 5, ttrpc.REQUEST, 0) + b"\0" * (ttrpc.MAX_MESSAGE + 1))
+        # Garbage where a Request should be, and an even stream id.
+        raw.sendall(ttrpc.encode_frame(7, ttrpc.REQUEST, b"\xff\xff\xff"))
+        raw.sendall(ttrpc.encode_frame(8, ttrpc.REQUEST, ttrpc.encode_request(SERVICE, "Connect", b"")))
+        raw.sendall(ttrpc.encode_frame(9, ttrpc.REQUEST, ttrpc.encode_request(SERVICE, "Connect", b"")))
+        decoder = ttrpc.FrameDecoder()
+        frames: dict[int, bytes] = {}
+        while len(frames) < 4:
+            data = raw.recv(65536)
+            assert data, frames
+            frames.update((f.stream_id, f.payload) for f in decoder.feed(data))
+    codes = {}
+    for stream_id, payload in frames.items():
+        try:
+            ttrpc.decode_response(payload)
+            codes[stream_id] = ttrpc.OK
+        except ttrpc.TtrpcError as exc:
+            codes[stream_id] = exc.code
+    assert codes == {5: ttrpc.RESOURCE_EXHAUSTED, 7: ttrpc.INVALID_ARGUMENT, 8: ttrpc.INVALID_ARGUMENT,
+                     9: ttrpc.OK}
+    # The socket is root's alone.
+    path = shim.address[len("unix://"):]
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
+
+
+def test_delete_after_the_shim_was_killed_reports_the_recorded_status(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "exit 9"])
+    pid = create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 9
+    os.kill(shim.pid, signal.SIGKILL)
+    poll(lambda: not process_alive(shim.pid), TIMEOUT, "the shim to die")
+    response = pb.DeleteResponse()
+    response.ParseFromString(shim.command("delete").stdout)
+    assert (response.pid, response.exit_status) == (pid, 9)
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+
+
+def test_start_reuses_the_running_shim_of_a_group(make_shim: Any) -> None:
+    shim = make_shim(["true"])
+    again = shim.command("start").stdout.decode()
+    assert again == shim.address
+    assert shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid == shim.pid
+
+
+def test_update_then_shutdown_ends_the_shim(make_shim: Any) -> None:
+    from google.protobuf import any_pb2
+    shim = make_shim(["sleep", "100"])
+    pid = create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    resources = any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                            value=json.dumps({"pids": {"limit": 42}}).encode())
+    shim.call("Update", pb.UpdateTaskRequest(id=shim.id, resources=resources))
+    pids_cgroup = next(line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                       if line.split(":")[1] == "pids")
+    assert Path(f"/sys/fs/cgroup/pids{pids_cgroup}/pids.max").read_text().strip() == "42"
+    # With a task left, Shutdown is refused quietly (containerd asks after each delete).
+    shim.call("Shutdown", pb.ShutdownRequest(id=shim.id))
+    assert process_alive(shim.pid)
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    shim.call("Shutdown", pb.ShutdownRequest(id=shim.id))
+    poll(lambda: not process_alive(shim.pid), TIMEOUT, "the shim to exit")
+    assert not Path(shim.address[len("unix://"):]).exists()
+
+
+def test_a_terminal_and_its_size(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "read go; stty size; exit 2"])
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["process"]["terminal"] = True
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdin = str(shim.bundle / "stdin")
+    os.mkfifo(stdin, 0o600)
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdin=stdin, stdout=stdout, terminal=True)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("ResizePty", pb.ResizePtyRequest(id=shim.id, width=91, height=37))
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"go\n")
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 2
+    os.close(writer)
+    os.set_blocking(out_fd, False)
+    assert b"37 91" in os.read(out_fd, 4096)
+    os.close(out_fd)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_events_fall_back_to_the_publish_binary(tmp_path: Path) -> None:
+    """No ttrpc events service: each event goes through `BINARY --address A
+    publish --topic T --namespace NS` with the event (an Any) on stdin."""
+    from google.protobuf import any_pb2
+
+    from pyrunc.shim.events import Publisher
+    from pyrunc.shim.proto.events import task_pb2
+    record = tmp_path / "published"
+    binary = tmp_path / "publish"
+    binary.write_text(f"#!/bin/sh\necho \"$@\" >> {record}\ncat >> {record}\necho >> {record}\n")
+    binary.chmod(0o700)
+    publisher = Publisher("ns1", str(tmp_path / "no-such-socket"), "/containerd.sock", str(binary))
+    publisher.publish(task_pb2.TaskPaused(container_id="c9"))
+    publisher.flush(TIMEOUT)
+    args, event = record.read_bytes().split(b"\n", 1)
+    assert args.decode().split() == ["--address", "/containerd.sock", "publish", "--topic", "/tasks/paused",
+                                     "--namespace", "ns1"]
+    parsed = any_pb2.Any()
+    parsed.ParseFromString(event[:-1])
+    assert parsed.type_url == "containerd.events.TaskPaused"
+    paused = task_pb2.TaskPaused()
+    paused.ParseFromString(parsed.value)
+    assert paused.container_id == "c9"
+
+
+def test_no_fd_of_the_shim_reaches_a_container(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "ls /proc/1/fd; true"])  # sh stays pid 1
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
+    os.set_blocking(out_fd, False)
+    assert os.read(out_fd, 4096).split() == [b"0", b"1", b"2"]
+    os.close(out_fd)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
+    pod = {"io.kubernetes.cri.sandbox-id": "pod1"}
+    first = make_shim(["sleep", "100"], "first", root=make_shim.root, annotations=pod)
+    second = make_shim(["sh", "-c", "exit 3"], "second", root=make_shim.root, annotations=pod)
+    assert (second.address, second.pid) == (first.address, first.pid)
+    for shim in (first, second):
+        create(shim)
+        shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert second.call("Wait", pb.WaitRequest(id="second"), pb.WaitResponse).exit_status == 3
+    assert first.call("State", pb.StateRequest(id="first"), pb.StateResponse).status == 2
+    second.call("Delete", pb.DeleteRequest(id="second"), pb.DeleteResponse)
+    second.call("Shutdown", pb.ShutdownRequest(id="second"))
+    assert process_alive(first.pid)     # it still serves the first
+    first.call("Kill", pb.KillRequest(id="first", signal=signal.SIGKILL))
+    assert first.call("Wait", pb.WaitRequest(id="first"), pb.WaitResponse).exit_status == 137
+    first.call("Delete", pb.DeleteRequest(id="first"), pb.DeleteResponse)
+
+
+def test_a_failed_create_is_an_error_and_leaves_nothing(make_shim: Any) -> None:
+    shim = make_shim(["/no/such/program"])
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["process"]["cwd"] = "relative"       # invalid: must be absolute
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdout, out_fd = shim.fifo("stdout")
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        create(shim, stdout=stdout)
+    assert error.value.code == ttrpc.UNKNOWN and "cwd" in error.value.message, error.value
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    with pytest.raises(ttrpc.TtrpcError) as error:
+        shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    assert error.value.code == ttrpc.NOT_FOUND
+    # Its fds are closed: our end of the fifo is its only end.
+    assert str(shim.bundle / "stdout") not in [os.readlink(f"/proc/{shim.pid}/fd/{fd}")
+                                                for fd in os.listdir(f"/proc/{shim.pid}/fd")]
+    os.close(out_fd)
+
+
+def test_without_a_pid_namespace_the_init_takes_the_rest_with_it(make_shim: Any) -> None:
+    shim = make_shim(["sh", "-c", "sleep 600 & echo $!; exit 4"])
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "pid"]
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    waited = shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    assert waited.exit_status == 4
+    os.set_blocking(out_fd, False)
+    sleeper = int(os.read(out_fd, 100))     # a host pid: no pid namespace
+    os.close(out_fd)
+    poll(lambda: not process_alive(sleeper), TIMEOUT, "the orphan to be killed")
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
