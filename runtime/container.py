@@ -266,11 +266,21 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
             manager.add_pid(pid)
             manager.refuse_frozen()
 
+    def thawed_if_frozen() -> bool:
+        # A cgroup frozen during setup holds the init for good: an error,
+        # and a cgroup of ours is thawed so that the init can be killed.
+        if not manager.held_frozen():
+            return False
+        if manager.owned():
+            manager.thaw()
+        return True
+
     try:
         with idmap.DetachedMounts(the_plan.mounts):
             pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd,
                                            go_text=init_hook_state if in_init else None,
-                                           on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent)
+                                           on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent,
+                                           frozen=thawed_if_frozen if manager is not None else None)
     finally:
         os.close(fifo)
     undo.add(lambda: spawn.kill_child(pid))

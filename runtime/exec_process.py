@@ -110,7 +110,8 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
         console_fd = (theirs if ours is not None else console).fileno() if (ours or console) else -1
         try:
             pid, parent_sock = spawn.spawn(the_plan, place, console_fd=console_fd,
-                                           on_seccomp_fd=lambda pid, fd: _seccomp_agent(the_plan, state, pid, fd))
+                                           on_seccomp_fd=lambda pid, fd: _seccomp_agent(the_plan, state, pid, fd),
+                                           patient=opts.ignore_paused)
         finally:
             if ours is not None:
                 theirs.close()

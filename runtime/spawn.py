@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import _signal
 import os
+import select
+import time
 
 from . import native, sync
 from .errors import PyruncError
@@ -21,12 +23,49 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 
-def expect(sock: Any, kind: int, what: str) -> sync.Message:
+# What the init's own setup may take between two messages, besides its
+# createContainer hooks: far more than any real one, yet not forever.
+SETUP_SECONDS = 120.0
+
+
+class Watch:
+    """Bounds each wait for the init's next message: an init that is frozen
+    (by a cgroup frozen from outside) or silent for longer than its setup
+    can take is an error, never a hang.  seconds None: no time limit (a
+    hook without a timeout may run as long as it likes)."""
+
+    def __init__(self, seconds: float | None = SETUP_SECONDS, frozen: Callable[[], bool] | None = None) -> None:
+        self.seconds, self.frozen = seconds, frozen
+
+    def wait(self, sock: Any, what: str) -> None:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        end = None if self.seconds is None else time.monotonic() + self.seconds
+        while not poller.poll(1000):
+            if self.frozen is not None and self.frozen():
+                raise PyruncError(f"the container's cgroup is frozen while {what}: the init cannot go on")
+            if end is not None and time.monotonic() > end:
+                raise PyruncError(f"the container's init gave no sign for {self.seconds:.0f} s while {what}")
+
+
+def setup_watch(plan: Plan, frozen: Callable[[], bool] | None = None) -> Watch:
+    """The Watch for a plan's setup: createContainer hooks run in it, each
+    for at most its timeout (none: unbounded)."""
+    timeouts = [hook.timeout for hook in plan.hooks.get("createContainer", [])]
+    seconds = None if 0 in timeouts else SETUP_SECONDS + sum(timeouts)
+    return Watch(seconds, frozen)
+
+
+def expect(sock: Any, kind: int, what: str, watch: Watch | None = None) -> sync.Message:
+    if watch is not None:
+        watch.wait(sock, what)
     return _checked(sync.receive(sock), kind, what)
 
 
-def expect_fd(sock: Any, kind: int, what: str) -> int:
+def expect_fd(sock: Any, kind: int, what: str, watch: Watch | None = None) -> int:
     """Like expect, for a message carrying an fd; returns the fd."""
+    if watch is not None:
+        watch.wait(sock, what)
     message, fd = sync.receive_with_fd(sock)
     try:
         _checked(message, kind, what)
@@ -49,12 +88,23 @@ def _checked(message: sync.Message | None, kind: int, what: str) -> sync.Message
     return message
 
 
-def kill_child(pid: int) -> None:
+def kill_child(pid: int, timeout: float = 10.0) -> None:
+    """SIGKILL a child and reap it; a frozen one cannot die, so the wait is
+    bounded: the cgroup's cleanup takes it later, and we never hang."""
     try:
-        os.kill(pid, _signal.SIGKILL)
-        os.waitpid(pid, 0)
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if poller.poll(int(timeout * 1000)):
+            os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+    finally:
+        os.close(pidfd)
 
 
 def _write_proc(path: str, text: str) -> None:
@@ -86,12 +136,17 @@ def write_id_maps(pid: int, uid_map: str, gid_map: str) -> None:
 def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_fd: int = -1,
           go_text: Callable[[int], str] | None = None,
           on_hooks: Callable[[int], None] | None = None,
-          on_seccomp_fd: Callable[[int, int], None] | None = None) -> tuple[int, Any]:
+          on_seccomp_fd: Callable[[int, int], None] | None = None,
+          frozen: Callable[[], bool] | None = None, patient: bool = False) -> tuple[int, Any]:
     """Spawn and set up; returns (pid, parent end of the channel) once the
     process is READY.  On failure nothing of it is left running.
     go_text(pid) is sent with GO (the hooks' state JSON); on_hooks(pid)
     runs when the init stops for the runtime's hooks; on_seccomp_fd(pid, fd)
-    gets the listener of a notify filter (closed after it returns)."""
+    gets the listener of a notify filter (closed after it returns);
+    frozen() tells whether the process's cgroup is frozen (see Watch);
+    patient: wait as long as it takes (exec --ignore-paused waits for a
+    resume, as runc's does)."""
+    watch = Watch(None) if patient else setup_watch(plan, frozen)
     parent_sock, child_sock = sync.channel()
     pid = 0
     try:
@@ -101,10 +156,10 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
             child_sock.close()
         try:
             if plan.uid_map is not None:
-                expect(parent_sock, sync.USERNS, "creating the user namespace")
+                expect(parent_sock, sync.USERNS, "creating the user namespace", watch)
                 write_id_maps(intermediate, plan.uid_map, plan.gid_map or "")
                 sync.send(parent_sock, sync.Message(sync.GO))
-            pid = expect(parent_sock, sync.PID, "starting").value
+            pid = expect(parent_sock, sync.PID, "starting", watch).value
         except BaseException:
             kill_child(intermediate)
             raise
@@ -117,13 +172,13 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
             _write_proc(f"/proc/{pid}/oom_score_adj", str(plan.process.oom_score_adj))
         sync.send(parent_sock, sync.Message(sync.GO, text=go_text(pid) if go_text else ""))
         if plan.runtime_hooks:
-            expect(parent_sock, sync.HOOKS, "setting up the container")
+            expect(parent_sock, sync.HOOKS, "setting up the container", watch)
             if on_hooks is not None:
                 on_hooks(pid)
             sync.send(parent_sock, sync.Message(sync.GO))
         if plan.seccomp is not None and plan.seccomp.notify:
-            _take_seccomp_fd(parent_sock, pid, on_seccomp_fd)
-        expect(parent_sock, sync.READY, "setting up the container")
+            _take_seccomp_fd(parent_sock, pid, on_seccomp_fd, watch)
+        expect(parent_sock, sync.READY, "setting up the container", watch)
     except BaseException:
         if pid > 0:
             kill_child(pid)
@@ -132,8 +187,9 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     return pid, parent_sock
 
 
-def _take_seccomp_fd(sock: Any, pid: int, on_seccomp_fd: Callable[[int, int], None] | None) -> None:
-    fd = expect_fd(sock, sync.SECCOMP_FD, "loading the seccomp filter")
+def _take_seccomp_fd(sock: Any, pid: int, on_seccomp_fd: Callable[[int, int], None] | None,
+                     watch: Watch) -> None:
+    fd = expect_fd(sock, sync.SECCOMP_FD, "loading the seccomp filter", watch)
     try:
         if on_seccomp_fd is None:
             raise PyruncError("a seccomp notify filter needs someone to take its listener fd")

@@ -67,6 +67,24 @@ def test_start_in_a_cgroup_frozen_since_create_fails_without_hanging(runtime: Ru
     assert not sandbox.exists("ctr")
 
 
+def test_a_cgroup_frozen_during_setup_fails_create_without_hanging(runtime: Runtime, bundle: Bundle,
+                                                                    sandbox: CgroupSandbox) -> None:
+    """A createRuntime hook freezes the container's own cgroup while the
+    init waits to go on: create fails in a bounded time, and the init, its
+    cgroup and its state go with it."""
+    bundle.set("linux.cgroupsPath", sandbox.path("ctr"))
+    state = (CGROUP_ROOT / sandbox.path("ctr").lstrip("/") / "cgroup.freeze" if V2 else
+             CGROUP_ROOT / "freezer" / sandbox.path("ctr").lstrip("/") / "freezer.state")
+    bundle.set("hooks.createRuntime", [{"path": "/bin/sh",
+                                        "args": ["sh", "-c", f"echo {1 if V2 else 'FROZEN'} > {state}"]}])
+    started = time.monotonic()
+    result = runtime.try_create(bundle.payload("sleep", "600"), timeout=30)
+    assert_error(result, "cgroup is frozen while setting up the container")
+    assert time.monotonic() - started < 15
+    assert runtime.listed_ids() == []
+    assert not sandbox.exists("ctr")
+
+
 # ---- limits the host cannot apply ------------------------------------------------------
 
 def mounted(controller: str) -> bool:
