@@ -333,7 +333,10 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
             console_fd = console.fileno()
         state = store.new(container_id)
         undo.add(lambda: store.remove(state))
-        parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
+        # Held until the state file is saved: a directory without one whose
+        # lock is free is a create that died half-way (see StateStore.load).
+        with Lock(state.dir):
+            parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
     except BaseException:
         undo.run()
         raise
@@ -548,7 +551,9 @@ def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
     container_id, good = exc.container_id, exc.good
     state = ContainerState(container_id, exc.dir, good)
     failed: list[str] = []
-    init_known = "pid" in good and "pidStartTime" in good
+    # A create that died before its cgroup left no process: PDEATHSIG ends
+    # an init whose runtime died, and its cgroup (if any) is found below.
+    init_known = ("pid" in good and "pidStartTime" in good) or exc.half_made
     if init_known:
         try:
             _kill_and_wait(state)

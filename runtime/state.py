@@ -218,9 +218,27 @@ class CorruptState(PyruncError):
     """A state file that cannot be used as it is; `good` holds the fields
     that are still sound, for `delete --force` to clean up with."""
 
-    def __init__(self, container_id: str, directory: str, reason: str, good: dict[str, Any]) -> None:
+    def __init__(self, container_id: str, directory: str, reason: str, good: dict[str, Any],
+                 half_made: bool = False) -> None:
         super().__init__(f"container {container_id}: corrupt state: {reason}")
         self.container_id, self.dir, self.reason, self.good = container_id, directory, reason, good
+        self.half_made = half_made      # its create died before saving any state
+
+
+def _interrupted_create(directory: str, file: str) -> bool:
+    """A state directory without a state file whose lock is free: the
+    create that made it died (a live one holds the lock until it saves)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False    # a create (or delete) is at work on it
+    finally:
+        os.close(fd)
+    return not os.path.exists(file)     # else saved just before we looked
 
 
 class StateStore:
@@ -256,6 +274,9 @@ class StateStore:
             with open(file, "rb") as f:
                 data = f.read(jsonio.MAX_DOCUMENT + 1)
         except FileNotFoundError:
+            if _interrupted_create(path, file):
+                raise CorruptState(container_id, path, "no state file: its create was interrupted", {},
+                                   half_made=True) from None
             raise ContainerNotFound(container_id) from None
         except OSError as exc:
             raise CorruptState(container_id, path, f"cannot read {file}: {exc.strerror}", {}) from None
@@ -276,7 +297,8 @@ class StateStore:
         except FileNotFoundError:
             return
         for name in names:
-            if os.path.exists(os.path.join(self.root, name, STATE_FILE)):
+            # Half-made containers too, so that `list` shows them.
+            if CACHE_MARK not in name and os.path.isdir(os.path.join(self.root, name)):
                 yield name
 
     def remove(self, state: ContainerState) -> None:
