@@ -182,6 +182,10 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return entered_cwd;
     if ((ret = pyrunc_close_fds_on_exec(p->preserve_fds, err)) < 0)
         return ret;
+    /* The final affinity is the runtime's act (runc's parent sets it), so
+     * the container's filter must not get a say: it is inherited by exec. */
+    if ((ret = pyrunc_set_cpu_affinity(&p->cpu_affinity_final, err)) < 0)
+        return ret;
     if ((ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_IDENTITY, err)) < 0)
         return ret;
     if ((ret = pyrunc_apply_identity(p, err)) < 0)
@@ -208,8 +212,6 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
         ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_READY, 0, NULL, &err);
     if (ret >= 0)
         ret = wait_for_start(plan, &err);
-    if (ret >= 0)
-        ret = pyrunc_set_cpu_affinity(&plan->process.cpu_affinity_final, &err);
     if (ret >= 0) {
         execve(program, (char *const *)plan->process.argv, (char *const *)program_envp);
         ret = pyrunc_fail_errno(&err, "exec %s", program);

@@ -116,7 +116,7 @@ struct pyrunc_process {
     struct pyrunc_scheduler scheduler;
     int io_priority;            /* ioprio_set value (class << 13 | level); -1 = leave */
     struct pyrunc_mask cpu_affinity_initial;  /* applied as the process starts */
-    struct pyrunc_mask cpu_affinity_final;    /* applied just before execve */
+    struct pyrunc_mask cpu_affinity_final;    /* applied before any seccomp filter */
     long long personality;      /* personality(2) value; -1 = leave */
     const char *apparmor_profile;   /* NULL = none */
     const char *selinux_label;      /* NULL = none */
