@@ -23,6 +23,7 @@
 #include "placement.h"
 #include "pty.h"
 #include "seccomp_load.h"
+#include "stage.h"
 #include "sync.h"
 #include "util.h"
 
@@ -244,6 +245,8 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
         if ((ret = pyrunc_write_procfs("/proc/self/timens_offsets", plan->time_offsets, err)) < 0)
             return ret;
     }
+    if ((ret = pyrunc_stage_detached_mounts(plan, err)) < 0)
+        return ret;
     if ((ret = pyrunc_join_namespaces(plan, err)) < 0)
         return ret;
     /* A new user namespace comes first so that it owns the others. */
@@ -254,6 +257,8 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
     later = CLONE_NEWUSER | CLONE_NEWCGROUP | (plan->time_offsets ? CLONE_NEWTIME : 0);
     if (unshare(pyrunc_new_namespace_flags(plan) & ~later) < 0)
         return pyrunc_fail_errno(err, "create namespaces");
+    if ((ret = pyrunc_take_staged_mounts(plan, err)) < 0)
+        return ret;
     /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
      * wait for it; the new pid namespace (if any) starts with it. */
     init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);

@@ -148,6 +148,7 @@ struct pyrunc_plan {
     int no_pivot;
     int new_session_keyring;    /* join a fresh anonymous session keyring */
     const char *time_offsets;   /* /proc/self/timens_offsets text, or NULL */
+    const char *staging_dir;    /* an empty host directory of ours (stage.h), or NULL */
     int memory_policy_mode;     /* set_mempolicy mode | flags; -1 = leave */
     struct pyrunc_mask memory_policy_nodes;
     int n_mounts;

@@ -229,6 +229,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
+    the_plan.staging_dir = state.dir
     os.mkfifo(state.fifo_path, 0o622)
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.
