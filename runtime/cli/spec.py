@@ -1,5 +1,7 @@
-"""pyrunc spec: write a default config.json (runc's defaults), with
---network, hooks that give the container a network (runtime/net)."""
+"""pyrunc spec: write a default config.json (runc's defaults).
+
+With --network, the config gets hooks that give the container a network
+(runtime/net)."""
 from __future__ import annotations
 
 import json

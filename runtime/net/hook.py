@@ -29,11 +29,13 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=options.SCRIPT, description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=DEFAULT_ROOT, help="pyrunc's state root (records live in ROOT/net)")
-    parser.add_argument("--bridge", default=options.DEFAULT_BRIDGE)
-    parser.add_argument("--subnet", default=options.DEFAULT_SUBNET)
+    parser.add_argument("--bridge", default=options.DEFAULT_BRIDGE, help="default %(default)s")
+    parser.add_argument("--subnet", default=options.DEFAULT_SUBNET,
+                        help="the bridge's; its first address is the gateway (default %(default)s)")
     parser.add_argument("--ip", help="this address instead of the next free one")
-    parser.add_argument("--mtu", type=int, default=options.DEFAULT_MTU)
-    parser.add_argument("--publish", "-p", action="append", default=[], metavar="HOST:CONTAINER[/PROTO]")
+    parser.add_argument("--mtu", type=int, default=options.DEFAULT_MTU, help="default %(default)s")
+    parser.add_argument("--publish", "-p", action="append", default=[], metavar="HOST:CONTAINER[/PROTO]",
+                        help="publish a container port on the host's addresses and 127.0.0.1")
     parser.add_argument("--cni", metavar="CONFLIST", help="run the CNI plugins of this configuration list")
     parser.add_argument("--cni-path", help="where CNI plugins are (default $CNI_PATH, then /usr/lib/cni)")
     parser.add_argument("command", choices=COMMANDS)

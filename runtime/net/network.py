@@ -56,8 +56,9 @@ def up(opts: Options, container_id: str, pid: int) -> dict[str, Any]:
                 _cni_up(store, record, opts)
             else:
                 _bridge_up(store, record, opts)
-            if record.get("bridge") and opts.ports:
-                # Published ports reached on 127.0.0.1 (see firewall.py).
+            if record["mode"] == "cni" and record.get("bridge") and opts.ports:
+                # Published ports reached on 127.0.0.1 (see firewall.py);
+                # our own bridge has that from links.ensure_bridge.
                 links.allow_localnet(record["bridge"])
                 firewall.add_bridge(record["bridge"])
             firewall.publish(opts.ports, record["address"])
