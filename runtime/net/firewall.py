@@ -98,22 +98,24 @@ def unpublish(ports: list[dict], address: str) -> None:
              f"unpublish {port['host']}/{port['protocol']}", missing_ok=True)
 
 
-def _set_elements(name: str) -> list:
-    proc = subprocess.run(["nft", "-j", "list", "set" if name == "bridges" else "map", *_T.split(), name],
-                          capture_output=True)
+def _elements() -> dict[str, list]:
+    """The elements of the table's sets and maps, by name (none when the
+    table is not there): one listing."""
+    proc = subprocess.run(["nft", "-j", "list", "table", *_T.split()], capture_output=True)
     if proc.returncode != 0:
-        return []
+        return {}
+    result: dict[str, list] = {}
     for item in json.loads(proc.stdout).get("nftables", []):
         body = item.get("set") or item.get("map")
         if body is not None:
-            return body.get("elem", [])
-    return []
+            result[body["name"]] = body.get("elem", [])
+    return result
 
 
 def published() -> dict[tuple[str, int], str]:
     """(protocol, host port) -> the container address it leads to."""
     result: dict[tuple[str, int], str] = {}
-    for elem in _set_elements("publish"):
+    for elem in _elements().get("publish", []):
         key, value = elem  # [{"concat": [proto, port]}, {"concat": [addr, port]}]
         protocol, port = key["concat"]
         result[(protocol, int(port))] = value["concat"][0]
@@ -122,6 +124,6 @@ def published() -> dict[tuple[str, int], str]:
 
 def remove_table_if_unused() -> None:
     """Drop the table once no bridge and no published port is left in it."""
-    if _set_elements("bridges") or _set_elements("publish"):
+    if any(_elements().values()):
         return
     _nft(f"delete table {_T}\n", f"delete nftables table {_T}", missing_ok=True)

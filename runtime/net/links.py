@@ -1,19 +1,30 @@
 """Links, addresses and routes through netlink (pyroute2): the bridge,
-one veth pair per container with `eth0` inside its network namespace."""
+one veth pair per container with `eth0` inside its network namespace.
+
+pyroute2 takes about 0.2 s to import: it is imported by the functions
+that change something, not for questions sysfs answers (a `down` whose
+veth went with the container's namespace never pays for it)."""
 from __future__ import annotations
 
 import errno
 import os
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from ..errors import PyruncError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTAINER_IFNAME = "eth0"
 
 
-def _fail(what: str, exc: NetlinkError) -> PyruncError:
+def _netlink() -> tuple[Any, Any]:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+    return IPRoute, NetlinkError
+
+
+def _fail(what: str, exc: Any) -> PyruncError:
     return PyruncError(f"{what}: {os.strerror(exc.code)}", errno=exc.code)
 
 
@@ -25,7 +36,7 @@ def _sysctl(path: str, value: str) -> None:
         raise PyruncError(f"set net.{path.replace('/', '.')}: {exc.strerror}", errno=exc.errno) from None
 
 
-def _index(ipr: IPRoute, name: str) -> int | None:
+def _index(ipr: Any, name: str) -> int | None:
     found = ipr.link_lookup(ifname=name)
     return found[0] if found else None
 
@@ -33,6 +44,7 @@ def _index(ipr: IPRoute, name: str) -> int | None:
 def ensure_bridge(name: str, gateway: str, prefix: int, mtu: int) -> None:
     """The bridge up with the gateway address; safe when many starts make
     it at once (the one that loses the race finds it made)."""
+    IPRoute, NetlinkError = _netlink()
     with IPRoute() as ipr:
         try:
             ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
@@ -62,6 +74,7 @@ def allow_localnet(bridge: str) -> None:
 def attach(bridge: str, veth: str, pid: int, address: str, prefix: int, gateway: str, mtu: int) -> None:
     """A veth pair from the bridge into the network namespace of `pid`,
     where it is eth0 with `address` and a default route via `gateway`."""
+    IPRoute, NetlinkError = _netlink()
     netns = f"/proc/{pid}/ns/net"
     try:
         ns_fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -93,6 +106,7 @@ def attach(bridge: str, veth: str, pid: int, address: str, prefix: int, gateway:
 
 def container_address(pid: int) -> str | None:
     """The IPv4 address of eth0 in the network namespace of `pid`."""
+    IPRoute, _ = _netlink()
     with IPRoute(netns=f"/proc/{pid}/ns/net", flags=0) as ns:
         index = _index(ns, CONTAINER_IFNAME)
         if index is None:
@@ -103,13 +117,13 @@ def container_address(pid: int) -> str | None:
 
 
 def exists(name: str) -> bool:
-    with IPRoute() as ipr:
-        return _index(ipr, name) is not None
+    return os.path.exists(f"/sys/class/net/{name}")
 
 
 def remove(name: str) -> None:
     """Delete a link if it is there (a veth goes with its peer, and with
     the namespace its peer was in)."""
+    IPRoute, NetlinkError = _netlink()
     with IPRoute() as ipr:
         try:
             ipr.link("del", ifname=name)
@@ -119,6 +133,7 @@ def remove(name: str) -> None:
 
 
 def has_ports(bridge: str) -> bool:
-    with IPRoute() as ipr:
-        index = _index(ipr, bridge)
-        return index is not None and bool(ipr.get_links(master=index))
+    try:
+        return bool(os.listdir(f"/sys/class/net/{bridge}/brif"))
+    except FileNotFoundError:
+        return False

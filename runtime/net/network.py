@@ -125,7 +125,7 @@ def _teardown(store: ipam.Store, record: dict[str, Any], failed: Callable[[Pyrun
         settings = record["cni"]
         netns = f"/proc/{record['pid']}/ns/net" if ipam.alive(record) else ""
         attempt(cni.delete, settings["conf"], record["id"], netns, settings["path"], settings["result"])
-    elif record.get("veth"):
+    elif record.get("veth") and links.exists(record["veth"]):     # else gone with the namespace
         attempt(links.remove, record["veth"])
     if errors:
         return False
