@@ -107,8 +107,8 @@ def _warn(error: PyruncError) -> None:
 
 
 def _teardown(store: ipam.Store, record: dict[str, Any], failed: Callable[[PyruncError], None]) -> bool:
-    """Remove all the record names; the record goes only when all of it
-    did (a later start or delete tries the rest again).  Each failure is
+    """Remove everything the record names; the record goes only when all
+    of it did (a later start or delete tries again).  Each failure is
     passed to `failed`; returns whether everything went."""
     errors: list[PyruncError] = []
 
