@@ -195,6 +195,22 @@ def test_bridge_containers_host_and_published_ports(runtime: Runtime, make_bundl
     assert not our_links(), "the bridge outlived its last container"
 
 
+def test_a_published_udp_port_is_mapped(runtime: Runtime, make_bundle: MakeBundle) -> None:
+    """The rootfs has no UDP server (busybox nc is TCP only): the rule is
+    read back from nftables instead."""
+    bundle = network_bundle(runtime, make_bundle, "udp", ["sleep", "60"], "--network", "bridge",
+                            "--publish", "18085:53/udp", "--publish", "18085:80")
+    container = runtime.create(bundle)
+    address = record(runtime, container.cid)["address"]
+    listing = subprocess.run(["nft", "-j", "list", "map", "ip", "pyrunc", "publish"],
+                             capture_output=True, check=True)
+    elements = next(item["map"] for item in json.loads(listing.stdout)["nftables"] if "map" in item)["elem"]
+    mapped = sorted((key["concat"][0], key["concat"][1], value["concat"][0], value["concat"][1])
+                    for key, value in elements)
+    assert mapped == [("tcp", 18085, address, 80), ("udp", 18085, address, 53)], mapped
+    container.delete("--force").ok()
+
+
 def test_parallel_starts_get_distinct_addresses(runtime: Runtime, make_bundle: MakeBundle) -> None:
     bundle = network_bundle(runtime, make_bundle, "many", ["sleep", "60"], "--network", "bridge").write()
     calls = [runtime.spawn("create", "--bundle", str(bundle.path), runtime.new_id())
