@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import fcntl
 import ipaddress
+import json
 import os
 
-import json
 from ..errors import PyruncError, from_os_error
 from ..state import process_start_time
 from . import STORE_DIR, record_path
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
-Record = dict  # a container's JSON record: see network.up for its fields
+Record = dict  # a container's JSON record: its fields are listed in network.py
 _SUFFIX = ".json"
 
 
