@@ -334,6 +334,7 @@ def test_cni_check(runtime: Runtime, make_bundle: MakeBundle, conflist: Path) ->
     (["--network", "bridge", "-p", "80:80", "-p", "80:81"], "published twice"),
     (["--network", "bridge", "--ip", "10.99.0.2"], "not in the subnet"),
     (["--publish", "80:80"], "need --network"),
+    (["--rootless", "--network", "bridge"], "--network needs root"),
 ])
 def test_spec_refuses_bad_network_flags(runtime: Runtime, tmp_path: Path, flags: list[str],
                                         fragment: str) -> None:

@@ -30,6 +30,8 @@ def run(parsed: Parsed, context: object) -> int:
         raise PyruncError(f"File {path} exists. Remove it first")
     config = default_config(rootless=parsed.flag("rootless"))
     network, ports, ip = parsed.value("network"), parsed.values_of("publish"), parsed.value("ip")
+    if network and parsed.flag("rootless"):
+        raise PyruncError("--network needs root: its hooks change the host's links and firewall")
     if network:
         from ..net import options
         config["hooks"] = options.hooks(context.root, network, ports, ip)  # type: ignore[attr-defined]
