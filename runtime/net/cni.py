@@ -101,7 +101,20 @@ def add(conf: dict[str, Any], container_id: str, netns: str, cni_path: str) -> A
     return result
 
 
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (0,)
+
+
 def check(conf: dict[str, Any], container_id: str, netns: str, cni_path: str, result: Any) -> None:
+    """CHECK, which the spec defines from version 0.4.0 on; nothing when
+    the list says disableCheck."""
+    if conf.get("disableCheck") is True:
+        return
+    if _version(conf["cniVersion"]) < (0, 4, 0):
+        raise PyruncError(f"CNI CHECK needs cniVersion 0.4.0 or later, not {conf['cniVersion']}")
     for plugin in conf["plugins"]:
         _exec("CHECK", conf, plugin, result, container_id, netns, cni_path)
 

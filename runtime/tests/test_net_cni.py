@@ -104,3 +104,12 @@ def test_bridge_name_and_address() -> None:
     assert cni.bridge_name({"plugins": [{"type": "macvlan"}]}) is None
     with pytest.raises(PyruncError, match="no IPv4 address"):
         cni.address({"ips": [{"address": "fd00::2/64"}]})
+
+
+def test_check_is_for_version_0_4_and_later_unless_disabled(tmp_path: Path, plugins: Path) -> None:
+    conf = dict(conflist(tmp_path, {}), cniVersion="0.3.1")
+    with pytest.raises(PyruncError, match="CHECK needs cniVersion 0.4.0 or later, not 0.3.1"):
+        cni.check(conf, "c1", "/proc/1/ns/net", str(plugins), None)
+    cni.check(dict(conf, disableCheck=True), "c1", "/proc/1/ns/net", str(plugins), None)
+    cni.check(dict(conf, cniVersion="0.4.0"), "c1", "/proc/1/ns/net", str(plugins), None)
+    assert [c["env"]["CNI_COMMAND"] for c in calls(tmp_path)] == ["CHECK"]
