@@ -177,6 +177,7 @@ def teardown(client: Client | None) -> list[str]:
         try:
             for sandbox in client.ListPodSandbox().items:
                 problems += remove_pod(client, sandbox.id)
+            problems += settled(lambda: node_leftovers(client))
         finally:
             client.close()
     if Path(f"/sys/class/net/{BRIDGE}").exists():
@@ -186,6 +187,27 @@ def teardown(client: Client | None) -> list[str]:
             problems += _rmdir(pod)
         problems += _rmdir(hierarchy)
     engines.teardown()
+    return problems
+
+
+def node_leftovers(client: Client) -> list[str]:
+    """Traces of any pod on the node, for when none should be left: what
+    the CRI and containerd list, shims of either runtime, runtime state,
+    container cgroups, mounts and network namespaces."""
+    problems = [f"pod left: {p.id}" for p in client.ListPodSandbox().items]
+    problems += [f"container left: {c.id}" for c in client.ListContainers().containers]
+    problems += [f"{kind} left in containerd: {name}" for kind in ("containers", "tasks")
+                 for name in ctr(kind, "ls", "-q").stdout.split()]
+    problems += [f"snapshot left: {row[0]}" for row in map(str.split, ctr("snapshots", "ls").stdout.splitlines()[1:])
+                 if row[-1:] == ["Active"]]
+    problems += [f"{runtime} shim left: pid {pid}" for runtime in ("pyrunc", "runc")
+                 for pid in shim_processes(runtime)]
+    for root in (engines.SHIM_ROOT / NAMESPACE, engines.CTR_DIR / "runc" / NAMESPACE):
+        problems += [f"runtime state left: {root / name}" for name in (os.listdir(root) if root.is_dir() else [])]
+    problems += [f"cgroup left: {d}" for d in CGROUP_ROOT.glob(f"*/{CGROUP_PARENT}/pod*/*") if d.is_dir()]
+    state = engines.CTR_DIR / "state"
+    problems += [f"mount left: {line}" for line in mounts_under(
+        state / "io.containerd.runtime.v2.task" / NAMESPACE, state / "io.containerd.grpc.v1.cri")]
     return problems
 
 
@@ -447,10 +469,10 @@ def session() -> Iterator[Client]:
         assert not problems, "the CRI session left things behind:\n  " + "\n  ".join(problems)
 
 
-def wait_gone(pod: Pod, timeout: float = 10.0) -> list[str]:
-    """The pod's leftovers once they have had `timeout` to go (a shim
-    exits just after its last Delete answers)."""
+def settled(leftovers: Callable[[], list[str]], timeout: float = 10.0) -> list[str]:
+    """What `leftovers()` still finds once things have had `timeout` to
+    go (a shim exits just after its last Delete answers)."""
     deadline = time.monotonic() + timeout
-    while (left := pod.leftovers()) and time.monotonic() < deadline:
+    while (left := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left

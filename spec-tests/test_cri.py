@@ -30,7 +30,7 @@ def pods(client: Client) -> Iterator[list[Pod]]:
     made: list[Pod] = []
     yield made
     problems = [problem for pod in made for problem in pod.remove()]
-    problems += [problem for pod in made for problem in cri.wait_gone(pod)]
+    problems += [problem for pod in made for problem in cri.settled(pod.leftovers)]
     assert not problems, "test left things behind:\n  " + "\n  ".join(problems)
 
 
@@ -147,7 +147,7 @@ def test_a_host_network_pod_from_start_to_removal(client: Client, pods: list[Pod
     client.StopPodSandbox(pod_sandbox_id=pod.id)
     assert pod.status().status.state == pb().SANDBOX_NOTREADY
     client.RemovePodSandbox(pod_sandbox_id=pod.id)
-    assert cri.wait_gone(pod) == []
+    assert cri.settled(pod.leftovers) == []
 
 
 def test_a_pod_on_a_cni_bridge_network(client: Client, pods: list[Pod], tmp_path: Path) -> None:
@@ -182,4 +182,4 @@ def test_a_pod_on_a_cni_bridge_network(client: Client, pods: list[Pod], tmp_path
         assert pod.container_status(container_id).state == pb().CONTAINER_EXITED
     assert not cri.bridge_ports()
     client.RemovePodSandbox(pod_sandbox_id=pod.id)      # removes its containers too
-    assert cri.wait_gone(pod) == []
+    assert cri.settled(pod.leftovers) == []
