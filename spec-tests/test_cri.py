@@ -175,11 +175,12 @@ def test_a_pod_on_a_cni_bridge_network(client: Client, pods: list[Pod], tmp_path
     assert ping.exit_code == 0, ping
     assert log_lines(pod.log("second"), "stdout") == ["ready"]
 
-    # StopPodSandbox stops the containers still running (SIGKILL: `sleep`
-    # as pid 1 ignores SIGTERM) and releases the network.
+    # StopPodSandbox kills the containers still running (SIGKILL, status
+    # 137) and releases the network.
     client.StopPodSandbox(pod_sandbox_id=pod.id)
     for container_id in (first, second):
-        assert pod.container_status(container_id).state == pb().CONTAINER_EXITED
+        stopped = pod.container_status(container_id)
+        assert (stopped.state, stopped.exit_code) == (pb().CONTAINER_EXITED, 137), stopped
     assert not cri.bridge_ports()
     client.RemovePodSandbox(pod_sandbox_id=pod.id)      # removes its containers too
     assert cri.settled(pod.leftovers) == []
