@@ -315,7 +315,8 @@ def log_entries(path: Path) -> list[tuple[str, str, str, str]]:
     for line in path.read_text(errors="replace").splitlines():
         match = LOG_LINE.fullmatch(line)
         assert match, f"not a CRI log line in {path}: {line[:200]!r}"
-        entries.append(match.groups())
+        stamp, stream, tag, content = match.groups()
+        entries.append((stamp, stream, tag, content))
     return entries
 
 

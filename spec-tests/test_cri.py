@@ -7,6 +7,7 @@ of a pod left on the host once it is removed."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -34,14 +35,14 @@ def pods(client: Client) -> Iterator[list[Pod]]:
     assert not problems, "test left things behind:\n  " + "\n  ".join(problems)
 
 
-def one_shim_serves(pod: Pod, *container_ids: str) -> int:
-    """The pod's sandbox and containers are all children of one pyrunc
-    shim, the only one serving CRI pods now; its pid."""
+def shim_of(pod: Pod, *container_ids: str) -> int:
+    """The one pyrunc shim that the pod's sandbox and the containers all
+    hang from (their subreaper)."""
     shims = cri.shim_processes()
     pids = [pod.pid(), *(pod.container_pid(c) for c in container_ids)]
     serving = {cri.nearest_shim(pid, shims) for pid in pids}
-    assert len(shims) == 1 and serving == set(shims), (shims, pids, serving)
-    return shims[0]
+    assert len(serving) == 1 and None not in serving, (shims, pids, serving)
+    return serving.pop()
 
 
 def test_the_runtime_speaks_cri_v1_and_v1alpha2(client: Client) -> None:
@@ -74,6 +75,7 @@ WORKER = ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; "
 
 
 def test_a_host_network_pod_from_start_to_removal(client: Client, pods: list[Pod], tmp_path: Path) -> None:
+    opened = datetime.now(timezone.utc)
     pod = Pod(client, "host-net", tmp_path, host_network=True)
     pods.append(pod)
     status = pod.status().status
@@ -86,7 +88,7 @@ def test_a_host_network_pod_from_start_to_removal(client: Client, pods: list[Pod
         state = pod.container_status(container_id)
         assert state.state == pb().CONTAINER_RUNNING and state.started_at > 0, state
     poll(lambda: "to-stderr" in pod.log("server").read_text(), TIMEOUT, "the server's output")
-    one_shim_serves(pod, server, worker)
+    assert cri.shim_processes() == [shim_of(pod, server, worker)]
     # Containers of a pod share its network (the host's here), not its pid namespace.
     assert ns_inode(pod.container_pid(server), "net") == ns_inode("self", "net")
     assert ns_inode(pod.container_pid(server), "pid") != ns_inode(pod.pid(), "pid")
@@ -136,6 +138,8 @@ def test_a_host_network_pod_from_start_to_removal(client: Client, pods: list[Pod
     client.StopContainer(container_id=worker, timeout=0)      # already stopped: no error
 
     entries = log_entries(pod.log("server"))
+    stamps = [datetime.fromisoformat(stamp) for stamp, _, _, _ in entries]
+    assert all(opened - timedelta(seconds=5) < stamp < datetime.now(timezone.utc) for stamp in stamps), stamps
     assert {stream for _, stream, _, _ in entries} == {"stdout", "stderr"}
     assert any(tag == "P" for _, _, tag, _ in entries), entries[:4]
     assert log_lines(pod.log("server"), "stdout") == ["started", "x" * 40000, "got TERM"]
@@ -166,7 +170,7 @@ def test_a_pod_on_a_cni_bridge_network(client: Client, pods: list[Pod], tmp_path
     pod_net = ns_inode(pod.pid(), "net")
     assert pod_net != ns_inode("self", "net")
     assert {ns_inode(pod.container_pid(c), "net") for c in (first, second)} == {pod_net}
-    one_shim_serves(pod, first, second)
+    assert cri.shim_processes() == [shim_of(pod, first, second)]
 
     seen = client.ExecSync(container_id=second, cmd=["ip", "-4", "-o", "addr", "show", "eth0"], timeout=30)
     assert seen.exit_code == 0 and f"inet {address}/24" in seen.stdout.decode(), seen
@@ -184,3 +188,16 @@ def test_a_pod_on_a_cni_bridge_network(client: Client, pods: list[Pod], tmp_path
     assert not cri.bridge_ports()
     client.RemovePodSandbox(pod_sandbox_id=pod.id)      # removes its containers too
     assert cri.settled(pod.leftovers) == []
+
+
+def test_two_pods_have_a_shim_each(client: Client, pods: list[Pod], tmp_path: Path) -> None:
+    """Grouping is by pod: a second pod's containers get a shim of their
+    own, and removing one pod leaves the other's shim serving it."""
+    first, second = (Pod(client, f"pod-{n}", tmp_path / str(n), host_network=True) for n in (1, 2))
+    pods += [first, second]
+    shims = [shim_of(pod, pod.container("main", ["sleep", "600"])) for pod in (first, second)]
+    assert shims[0] != shims[1] and sorted(cri.shim_processes()) == sorted(shims)
+    first.remove()
+    poll(lambda: cri.shim_processes() == [shims[1]], TIMEOUT, "the first pod's shim to exit")
+    main = second.containers[0]
+    assert client.ExecSync(container_id=main, cmd=["sh", "-c", "exit 3"]).exit_code == 3
