@@ -171,22 +171,24 @@ def prepare() -> Client:
 
 def teardown(client: Client | None) -> list[str]:
     """Every pod removed, the bridge and pod cgroups gone, containerd down
-    (engines.teardown); what could not be removed."""
+    (engines.teardown), whatever fails on the way; what was left."""
     problems = []
-    if client is not None:
-        try:
-            for sandbox in client.ListPodSandbox().items:
-                problems += remove_pod(client, sandbox.id)
-            problems += settled(lambda: node_leftovers(client))
-        finally:
-            client.close()
-    if Path(f"/sys/class/net/{BRIDGE}").exists():
-        subprocess.run(["ip", "link", "delete", BRIDGE], check=False)
-    for hierarchy in CGROUP_ROOT.glob(f"*/{CGROUP_PARENT}"):
-        for pod in hierarchy.glob("pod*"):
-            problems += _rmdir(pod)
-        problems += _rmdir(hierarchy)
-    engines.teardown()
+    try:
+        if client is not None:
+            try:
+                for sandbox in client.ListPodSandbox().items:
+                    problems += remove_pod(client, sandbox.id)
+                problems += settled(lambda: node_leftovers(client))
+            finally:
+                client.close()
+    finally:
+        if Path(f"/sys/class/net/{BRIDGE}").exists():
+            subprocess.run(["ip", "link", "delete", BRIDGE], check=False)
+        for hierarchy in CGROUP_ROOT.glob(f"*/{CGROUP_PARENT}"):
+            for pod in hierarchy.glob("pod*"):
+                problems += _rmdir(pod)
+            problems += _rmdir(hierarchy)
+        engines.teardown()
     return problems
 
 
@@ -253,18 +255,25 @@ def _flag(argv: list[bytes], name: bytes) -> bytes | None:
     return None
 
 
+def _argv(pid: int) -> list[bytes]:
+    return [arg for arg in _proc(pid, "cmdline").split(b"\0") if arg]
+
+
 def is_shim(pid: int, runtime: str) -> bool:
-    """Whether `pid` is a shim server of `runtime` ("pyrunc" or "runc"),
-    by its command line or its name (not the short-lived start/delete)."""
-    argv = _proc(pid, "cmdline").split(b"\0")
-    text = b" ".join(argv)
+    """Whether `pid` is a shim server of `runtime` ("pyrunc" or "runc"):
+    by its command line or name (pyrunc's, a Python program) or its
+    executable (runc's); not the short-lived `start` or `delete`."""
+    argv = _argv(pid)
     if runtime == "pyrunc":
+        text = b" ".join(argv)
         mine = (b"containerd-shim-pyrunc-v2" in text or b"pyrunc.shim" in text
                 or _proc(pid, "comm").strip() == b"pyrunc-shim")
     else:
-        mine = b"containerd-shim-runc-v2" in os.path.basename(os.readlink(f"/proc/{pid}/exe")).encode() \
-            if os.path.exists(f"/proc/{pid}/exe") else False
-    return mine and argv[-2:-1] not in ([b"start"], [b"delete"]) and process_alive(pid)
+        try:
+            mine = os.path.basename(os.readlink(f"/proc/{pid}/exe")) == "containerd-shim-runc-v2"
+        except OSError:     # gone, or a kernel thread
+            return False
+    return mine and argv[-1:] not in ([b"start"], [b"delete"]) and process_alive(pid)
 
 
 def shim_processes(runtime: str = "pyrunc", namespace: str = NAMESPACE) -> list[int]:
@@ -274,16 +283,10 @@ def shim_processes(runtime: str = "pyrunc", namespace: str = NAMESPACE) -> list[
     NAMESPACE)."""
     address, ttrpc = str(engines.CTR_SOCKET).encode(), f"{engines.CTR_SOCKET}.ttrpc".encode()
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
+        if not is_shim(pid, runtime):
             continue
-        pid = int(entry)
-        try:
-            if not is_shim(pid, runtime):
-                continue
-        except OSError:
-            continue    # gone meanwhile, or not ours to read
-        argv = _proc(pid, "cmdline").split(b"\0")
+        argv = _argv(pid)
         env = dict(line.partition(b"=")[::2] for line in _proc(pid, "environ").split(b"\0") if line)
         serves = _flag(argv, b"address") == address or env.get(b"TTRPC_ADDRESS") == ttrpc
         in_namespace = (_flag(argv, b"namespace") or env.get(b"NAMESPACE")) == namespace.encode()
