@@ -13,6 +13,7 @@ import select
 
 from . import jsonio
 from . import spec as spec_mod
+from . import trace
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
 from .integers import INT64_MAX, parse_integer, quote
@@ -224,11 +225,13 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
     manager = _create_cgroup(spec, state.id, opts, undo)
+    trace.mark("cgroup")
     host = plan.read_host(manager.paths if manager is not None else {})
     the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
+    trace.mark("plan")
     os.mkfifo(state.fifo_path, 0o622)
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.
@@ -283,6 +286,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                                            frozen=thawed_if_frozen if manager is not None else None)
     finally:
         os.close(fifo)
+    trace.mark("spawn")
     undo.add(lambda: spawn.kill_child(pid))
     undo.add(parent_sock.close)
     state.data.update({
@@ -302,6 +306,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     state.save()
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
+    trace.mark("state")
     return parent_sock
 
 
@@ -324,6 +329,7 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
     opts.bundle = os.path.abspath(opts.bundle)
     if spec is None:
         spec = spec_mod.load(opts.bundle)
+        trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     undo = Undo()
     try:
@@ -690,6 +696,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
 
     opts.bundle = os.path.abspath(opts.bundle)
     spec = spec_mod.load(opts.bundle)
+    trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     master = -1
     if terminal and opts.console_socket is None and not detach:   # we attach our own terminal
@@ -720,6 +727,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
             raise
         spawn.wait_exec(parent_sock)
         _run_poststart(store, state, _container_hooks(state, "poststart"))
+        trace.mark("start")
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)
@@ -727,6 +735,8 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     if detach:
         return 0
     status = attach_and_wait(state.pid, master)
+    trace.mark("container")
     if not keep:
         delete(store, container_id, force=True)
+        trace.mark("delete")
     return status

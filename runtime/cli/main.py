@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import sys
 from ..errors import PyruncError, one_line
-from .. import log
+from .. import log, trace
 from .args import Opt, check_count, columns, help_text, option_rows, parse
+
+# The interpreter's start-up and the CLI's own modules end here.
+trace.mark("interpreter")
 
 VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
@@ -162,6 +165,7 @@ def _run(argv: list[str]) -> int:
     if verb in HELP_VERBS:
         return _help_command(rest)
     module = _import(_known(verb))
+    trace.mark("imports")
     verb_args = parse(rest, module.OPTIONS + [HELP_OPTION], getattr(module, "REORDER", True))
     if verb_args.flag("help"):
         sys.stdout.write(_verb_help(verb))
@@ -171,6 +175,7 @@ def _run(argv: list[str]) -> int:
                       systemd_cgroup=parsed.flag("systemd-cgroup"), debug=parsed.flag("debug"),
                       rootless=parsed.value("rootless"))
     log.logger.debug(f"{verb} {' '.join(rest)}")
+    trace.mark("arguments")
     status = getattr(module, "FAILURE_STATUS", 1)
     try:
         return module.run(verb_args, context)
@@ -194,7 +199,9 @@ def _describe(exc: Exception) -> str:
 def main(argv: list[str] | None = None) -> int:
     status = 1
     try:
-        return _run(sys.argv[1:] if argv is None else argv)
+        status = _run(sys.argv[1:] if argv is None else argv)
+        trace.mark("work")
+        return status
     except Failure as exc:
         message, status = str(exc), exc.status
     except KeyboardInterrupt:
