@@ -7,6 +7,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+from distutils.command.build_scripts import build_scripts
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "native"))
 import build_ffi  # noqa: E402
@@ -46,5 +47,28 @@ class BuildPyAndProto(build_py):
         protogen.generate(self.build_lib)
 
 
+LAUNCHER_SOURCE = "native/launcher/main.c"
+
+
+class BuildLauncher(build_scripts):
+    """The `pyrunc` command is a compiled launcher (native/launcher/main.c),
+    not a console script: pip writes console scripts that start the
+    interpreter with `site`, and drops any flag from their shebang."""
+
+    def run(self) -> None:
+        from distutils.ccompiler import new_compiler
+        from distutils.sysconfig import customize_compiler
+
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        python = sys.executable.replace("\\", "\\\\").replace('"', '\\"')
+        objects = compiler.compile([LAUNCHER_SOURCE], output_dir=self.get_finalized_command("build").build_temp,
+                                   macros=[("PYRUNC_PYTHON", f'"{python}"')],
+                                   extra_postargs=build_ffi.COMPILE_ARGS)
+        compiler.link_executable(objects, "pyrunc", output_dir=self.build_dir)
+
+
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
-      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto})
+      # Built, not copied: see BuildLauncher.
+      scripts=[LAUNCHER_SOURCE],
+      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLauncher})
