@@ -19,6 +19,7 @@ from .log import logger
 from .integers import INT64_MAX, parse_integer, quote
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, CorruptState, Lock, StateStore
 from .state import cgroup_of, now_rfc3339, process_start_time
+from .linux_constants import CLONE_NEWUSER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -262,11 +263,20 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
 
     in_init = the_plan.hooks["createContainer"] or the_plan.hooks["startContainer"]
 
+    # The init joins the cgroup by itself where the kernel makes that cheap;
+    # cloned into a v2 cgroup only by root outside a user namespace (the
+    # kernel checks the cloner's rights on the cgroup then).
+    cgroup_fds, cgroup_dir_fd, by_pid = [], -1, None
+    if manager is not None:
+        clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
+        cgroup_fds, cgroup_dir_fd, by_pid = manager.init_joins(clone_into)
+
     def place(pid: int) -> None:
-        # Into the cgroup before the init runs a single container step; a
-        # cgroup frozen since it was checked would hold the init for good.
+        # Into the cgroup before the init runs a single container step (the
+        # init joins what it can itself after GO); a cgroup frozen since it
+        # was checked would hold the init for good.
         if manager is not None:
-            manager.add_pid(pid)
+            manager.add_pid(pid, by_pid)
             manager.refuse_frozen()
 
     def thawed_if_frozen() -> bool:
@@ -283,9 +293,12 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
             pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd,
                                            go_text=init_hook_state if in_init else None,
                                            on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent,
-                                           frozen=thawed_if_frozen if manager is not None else None)
+                                           frozen=thawed_if_frozen if manager is not None else None,
+                                           cgroup_fds=cgroup_fds, cgroup_dir_fd=cgroup_dir_fd)
     finally:
         os.close(fifo)
+        for fd in cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else []):
+            os.close(fd)
     trace.mark("spawn")
     undo.add(lambda: spawn.kill_child(pid))
     undo.add(parent_sock.close)

@@ -156,7 +156,8 @@ def _fill_sysctl(c: Any, sysctl: tuple[str, str], enc: Encoded) -> None:
     c.key, c.value = enc.cstr(sysctl[0]), enc.cstr(sysctl[1])
 
 
-def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Encoded:
+def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
+           cgroup_dir_fd: int = -1) -> Encoded:
     enc = Encoded(ffi.new("struct pyrunc_plan *"))
     c = enc.plan
     c.n_namespaces = len(plan.namespaces)
@@ -194,6 +195,11 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
         setattr(c, array_field, enc.structs("struct pyrunc_hook", hooks, lambda s, h: _fill_hook(s, h, enc)))
     c.sync_fd = sync_fd
     c.fifo_fd = fifo_fd
+    c.n_cgroup_fds = len(cgroup_fds or ())
+    if cgroup_fds:
+        c.cgroup_fds = ffi.new("int[]", cgroup_fds)
+        enc.keepalive.append(c.cgroup_fds)
+    c.cgroup_dir_fd = cgroup_dir_fd
     return enc
 
 
@@ -243,12 +249,15 @@ def flatten(enc: Encoded) -> bytes | Any:
         capacity *= 4
 
 
-def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> int:
-    """Start the intermediate process (pyrunc-init); returns its pid."""
-    enc = encode(plan, sync_fd, fifo_fd, console_fd)
+def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
+          cgroup_dir_fd: int = -1) -> int:
+    """Start the intermediate process (pyrunc-init); returns its pid.
+    cgroup_fds, cgroup_dir_fd: see struct pyrunc_plan."""
+    enc = encode(plan, sync_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
     plan_fd = _write_memfd("pyrunc-plan", flatten(enc), 0)
     exe_fd = sealed_init()
-    passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, *(m.detached_fd for m in plan.mounts))
+    passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, cgroup_dir_fd, *(cgroup_fds or ()),
+                            *(m.detached_fd for m in plan.mounts))
               if fd >= 0]
     inheritable = {fd: os.get_inheritable(fd) for fd in passed}
     try:
