@@ -7,23 +7,21 @@ failure; a failed create leaves nothing behind.
 from __future__ import annotations
 
 import _signal
-import _socket
 import os
-import select
 
 from . import jsonio
-from . import spec as spec_mod
 from . import trace
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
 from .integers import INT64_MAX, parse_integer, quote
 from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerState, CorruptState, Lock, StateStore
 from .state import cgroup_of, now_rfc3339, process_start_time
-from .linux_constants import CLONE_NEWUSER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from . import spec as spec_mod
 
 OCI_VERSION = "1.2.0"
 # `list`'s status of a container whose state file is damaged.
@@ -117,6 +115,7 @@ def _signal_init(state: ContainerState, sig: int) -> bool:
 
 
 def _wait_pidfd_exit(pidfd: int, timeout: float) -> bool:
+    import select
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     return bool(poller.poll(int(timeout * 1000)))
@@ -223,6 +222,7 @@ def _init_identity(pid: int, manager: Any) -> dict[str, Any]:
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
     from . import hooks, idmap, plan, rootless, spawn, sync
+    from .linux_constants import CLONE_NEWUSER
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
     manager = _create_cgroup(spec, state.id, opts, undo)
@@ -341,6 +341,7 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
     the bundle's config when the caller has read it already."""
     opts.bundle = os.path.abspath(opts.bundle)
     if spec is None:
+        from . import spec as spec_mod
         spec = spec_mod.load(opts.bundle)
         trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
@@ -379,6 +380,7 @@ def _release_init(state: ContainerState) -> None:
     except FileNotFoundError:
         raise PyruncError(f"container {state.id} is not in the created state") from None
     try:
+        import select
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
@@ -688,6 +690,7 @@ def forward_signals(pid: int) -> None:
 
 def own_console() -> tuple[Any, Any]:
     """A socketpair standing in for --console-socket: (ours, theirs)."""
+    import _socket
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
 
 
@@ -706,6 +709,7 @@ def attach_and_wait(pid: int, master: int) -> int:
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
     from . import spawn
+    from . import spec as spec_mod
 
     opts.bundle = os.path.abspath(opts.bundle)
     spec = spec_mod.load(opts.bundle)
