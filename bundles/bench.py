@@ -17,8 +17,10 @@ run:       `run` of the hello bundle (prints one line), wall time and peak RSS.
 verbs:     create, start, state, list, kill, delete of a bundle running
            `sleep`, one cycle per iteration.
 engines:   `ctr run --rm IMAGE true` (containerd with runc's shim, the
-           runtime as --runc-binary) and `podman --runtime R run --rm IMAGE
-           true`, set up by spec-tests/engines.py under $PYRUNC_ENGINES_DIR.
+           runtime as --runc-binary), `podman --runtime R run --rm IMAGE
+           true`, set up by spec-tests/engines.py under $PYRUNC_ENGINES_DIR,
+           and `docker run --rm --runtime R IMAGE true` with a dockerd of its
+           own there (the runtimes added with --add-runtime).
 breakdown: where pyrunc's time goes, per verb, from PYRUNC_TRACE marks
            (runtime/trace.py) plus user and system CPU time.
 
@@ -29,11 +31,13 @@ unshare; the tables mark it `crun*`.
 """
 
 import argparse
+import glob
 import json
 import math
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -316,15 +320,75 @@ def bench_breakdown(pyrunc, bundle, runs, scratch):
 
 # ---- engines -----------------------------------------------------------------------------
 
+class Docker:
+    """A dockerd of our own (its own data and exec roots, socket, managed
+    containerd; no bridge, no iptables) with each runtime added by name,
+    and the image imported from the bundles' rootfs."""
+
+    IMAGE = "localhost/pyrunc/busybox-bench:latest"
+
+    def __init__(self, state_dir, runtimes):
+        self.dir = state_dir
+        self.socket = os.path.join(state_dir, "docker.sock")
+        self.runtimes = runtimes        # name -> executable
+        self.daemon = None
+        self.cgroups_before = set(glob.glob("/sys/fs/cgroup/*/docker"))
+
+    def cli(self, *args):
+        return ["docker", "-H", f"unix://{self.socket}", *args]
+
+    def start(self, rootfs):
+        os.makedirs(self.dir, exist_ok=True)
+        argv = ["dockerd", "--data-root", os.path.join(self.dir, "root"), "--exec-root",
+                os.path.join(self.dir, "exec"), "--pidfile", os.path.join(self.dir, "dockerd.pid"),
+                "-H", f"unix://{self.socket}", "--bridge", "none", "--iptables=false", "--ip-masq=false",
+                "--storage-driver", "overlay2"]
+        for name, exe in self.runtimes.items():
+            argv += ["--add-runtime", f"bench-{name}={exe}"]
+        with open(os.path.join(self.dir, "dockerd.log"), "ab") as log:
+            self.daemon = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                           start_new_session=True)
+        end = time.monotonic() + 60
+        while subprocess.run(self.cli("version"), capture_output=True).returncode != 0:
+            if self.daemon.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"dockerd did not start; see {self.dir}/dockerd.log")
+            time.sleep(0.5)
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(self.cli("import", "-", self.IMAGE), stdin=tar.stdout, check=True,
+                       capture_output=True)
+        tar.wait()
+
+    def run_argv(self, name, container_name):
+        return self.cli("run", "--rm", "--runtime", f"bench-{name}", "--network", "none", "--name",
+                        container_name, self.IMAGE, "true")
+
+    def stop(self, mounts_under):
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.terminate()
+            try:
+                self.daemon.wait(60)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        for line in reversed(mounts_under(self.dir)):
+            subprocess.run(["umount", "--lazy", line.split()[4]], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        # The parent cgroups dockerd made for its containers (never one that was there).
+        for path in set(glob.glob("/sys/fs/cgroup/*/docker")) - self.cgroups_before:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
 def bench_engines(runtimes, runs, scratch):
-    """`run --rm IMAGE true` through containerd (runc's shim) and Podman."""
+    """`run --rm IMAGE true` through containerd (runc's shim), Podman and Docker."""
     sys.path.insert(0, os.path.join(REPO, "spec-tests"))
     os.environ.setdefault("PYRUNC_ENGINES_DIR", os.path.join(scratch, "engines"))
     import engines  # noqa: E402  (reads PYRUNC_ENGINES_DIR)
 
-    tools = [tool for tool in ("containerd", "ctr", "podman", "conmon") if shutil.which(tool)]
-    print(f"\nengines: {', '.join(tools) or 'none'} found; Docker is "
-          f"{'found but not driven by this script' if shutil.which('dockerd') else 'not installed'}")
+    tools = [tool for tool in ("containerd", "ctr", "podman", "conmon", "dockerd", "docker") if shutil.which(tool)]
+    print(f"\nengines: {', '.join(tools) or 'none'} found")
     if not tools:
         return {}
     wrappers = {}
@@ -338,6 +402,7 @@ def bench_engines(runtimes, runs, scratch):
             wrappers[rt.name] = path
     engines.prepare()
     results = {}
+    docker = None
     try:
         stderr = os.path.join(scratch, "engine.err")
         kinds = []
@@ -345,6 +410,14 @@ def bench_engines(runtimes, runs, scratch):
             kinds.append("containerd")
         if shutil.which("podman"):
             kinds.append("podman")
+        if shutil.which("dockerd") and shutil.which("docker"):
+            docker = Docker(os.path.join(str(engines.STATE), "docker"),
+                            {rt.name: wrappers.get(rt.name, rt.exe) for rt in runtimes})
+            try:
+                docker.start(str(engines.ROOTFS))
+                kinds.append("docker")
+            except (RuntimeError, subprocess.CalledProcessError) as error:
+                print(f"note: Docker left out: {error}")
         for kind in kinds:
             working = list(runtimes)
             for i in range(-1, runs):      # -1: untimed warm-up
@@ -356,10 +429,12 @@ def bench_engines(runtimes, runs, scratch):
                                                 os.path.join(str(engines.CTR_DIR), f"root-{rt.name}"),
                                                 engines.IMAGE, name, "true")
                         env = None
-                    else:
+                    elif kind == "podman":
                         argv = ["podman", "--runtime", exe, "run", "--rm", "--pull", "never", "--network",
                                 "none", "--name", name, engines.IMAGE, "true"]
                         env = engines.podman_env()
+                    else:
+                        argv, env = docker.run_argv(rt.name, name), None
                     try:
                         report = spawn(argv, stderr, env=env)
                     except RuntimeError as error:
@@ -371,6 +446,8 @@ def bench_engines(runtimes, runs, scratch):
                         rt.record(kind, report)
             results[kind] = True
     finally:
+        if docker is not None:
+            docker.stop(lambda path: engines.mounts_under(engines.Path(path)))
         engines.teardown()
     return results
 

@@ -229,9 +229,26 @@ def sealed_init() -> int:
     that a process in the container could reopen and overwrite
     (CVE-2019-5736) -- and no Python interpreter image enters it at all."""
     import fcntl
-    with open(INIT_PROGRAM, "rb") as f:
-        fd = _write_memfd("pyrunc-init", f.read(), os.MFD_ALLOW_SEALING)
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _F_SEAL_ALL)
+    fd = os.memfd_create("pyrunc-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        # Copied by the kernel: the program never passes through our memory.
+        source = os.open(INIT_PROGRAM, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size, offset = os.fstat(source).st_size, 0
+            while offset < size:
+                sent = os.sendfile(fd, source, offset, size - offset)
+                if sent == 0:
+                    raise PyruncError(f"{INIT_PROGRAM} shrank while it was copied")
+                offset += sent
+        finally:
+            os.close(source)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _F_SEAL_ALL)
+    except OSError as exc:
+        os.close(fd)
+        raise PyruncError(f"copy {INIT_PROGRAM}: {exc.strerror}", errno=exc.errno) from None
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
