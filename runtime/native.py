@@ -197,8 +197,9 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_
     c.fifo_fd = fifo_fd
     c.n_cgroup_fds = len(cgroup_fds or ())
     if cgroup_fds:
-        c.cgroup_fds = ffi.new("int[]", cgroup_fds)
-        enc.keepalive.append(c.cgroup_fds)
+        array = ffi.new("int[]", cgroup_fds)
+        enc.keepalive.append(array)     # the owner: the struct's field does not keep it alive
+        c.cgroup_fds = array
     c.cgroup_dir_fd = cgroup_dir_fd
     return enc
 
