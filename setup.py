@@ -66,7 +66,8 @@ class BuildLauncher(build_scripts):
         objects = compiler.compile([LAUNCHER_SOURCE], output_dir=self.get_finalized_command("build").build_temp,
                                    macros=[("PYRUNC_PYTHON", f'"{python}"')],
                                    extra_postargs=build_ffi.COMPILE_ARGS)
-        compiler.link_executable(objects, "pyrunc", output_dir=self.build_dir, extra_postargs=["-s"])
+        # Static and stripped: no dynamic loader to run before the interpreter.
+        compiler.link_executable(objects, "pyrunc", output_dir=self.build_dir, extra_postargs=["-s", "-static"])
 
 
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
