@@ -172,16 +172,18 @@ def delete(args: Args) -> int:
 
     from google.protobuf import timestamp_pb2
 
-    from pyrunc.runtime import container
     from pyrunc.runtime.errors import PyruncError
-    from pyrunc.runtime.state import StateStore
 
     from . import exits, rootfs
     from .proto.task import shim_pb2
+    from .runtimes import Options, open_runtime
     namespace, container_id = args.get("namespace"), args.get("id")
     bundle = args.get("bundle") or os.getcwd()
     try:
-        container.delete(StateStore(state_root(namespace)), container_id, force=True)
+        # The runtime Create was given (BinaryName, Root), as the bundle keeps it.
+        runtime = open_runtime(Options.load(bundle), state_root(namespace), namespace)
+        runtime.remember(container_id, bundle)
+        runtime.delete(container_id)
     except PyruncError as exc:
         sys.stderr.write(f"pyrunc: {exc}\n")
     rootfs.unmount(os.path.join(bundle, "rootfs"))

@@ -7,19 +7,18 @@ exit event, so Kill and State are answered while a Wait is blocked.
 """
 from __future__ import annotations
 
-import socket as _socket
 import os
 import signal
 import struct
 import threading
 import time
 
-from pyrunc.runtime import container, resources
 from pyrunc.runtime.errors import ContainerNotFound, PyruncError
-from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, StateStore
+from pyrunc.runtime.state import CREATED, PAUSED, RUNNING
 
 from . import exits, rootfs
 from .log import log
+from .runtimes import Options, open_runtime
 from .stdio import Stdio
 from .ttrpc import ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNKNOWN, TtrpcError
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterator
 
     from .events import Publisher
+    from .runtimes import Binary, Library
 
 SERVICE = "containerd.task.v2.Task"
 VERSION = "pyrunc-shim 0.1.0"
@@ -73,8 +73,10 @@ class Process:
 
 
 class Task:
-    def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool) -> None:
+    def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool,
+                 runtime: Library | Binary) -> None:
         self.id, self.bundle, self.init, self.mounted = container_id, bundle, init, mounted
+        self.runtime = runtime
         self.execs: dict[str, Process] = {}
         self.oom: Any = None
 
@@ -99,8 +101,7 @@ def _library_error(exc: PyruncError) -> TtrpcError:
 class TaskService:
     def __init__(self, namespace: str, state_root: str, exits_dir: str, publisher: Publisher,
                  on_shutdown: Callable[[], None]) -> None:
-        self.namespace = namespace
-        self.store = StateStore(state_root)
+        self.namespace, self.state_root = namespace, state_root
         self.exits_dir = exits_dir
         self.publisher, self.on_shutdown = publisher, on_shutdown
         self.lock = threading.RLock()
@@ -148,14 +149,9 @@ class TaskService:
         """Without a pid namespace of its own, nothing ends the rest of a
         container with its init: kill what is left in its cgroup (as
         containerd-shim-runc-v2 does), so it cannot hold the output open."""
-        try:
-            state = self.store.load(task.id)
-        except PyruncError:
-            return
-        namespaces = ((state.data.get("config") or {}).get("linux") or {}).get("namespaces") or []
-        if any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
+        if task.runtime.has_own_pid_namespace(task.id):
             return      # the kernel killed them with the init
-        manager = container.cgroup_manager(state)
+        manager = task.runtime.cgroup(task.id)
         if manager is not None:
             try:
                 manager.kill_all(signal.SIGKILL)
@@ -176,10 +172,7 @@ class TaskService:
         if process is not task.init:
             return RUNNING_STATUS if process.started else CREATED_STATUS
         with self._library():
-            try:
-                status = container.status_of(self.store.load(task.id))
-            except PyruncError:
-                return STOPPED_STATUS
+            status = task.runtime.status(task.id)
         return _STATUS.get(status, STOPPED_STATUS)
 
     # ---- the API ---------------------------------------------------------------
@@ -187,63 +180,86 @@ class TaskService:
     def create(self, req: Any) -> Any:
         if req.checkpoint or req.parent_checkpoint:
             raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
+        try:
+            options = Options.from_any(req.options.type_url, req.options.value)
+        except PyruncError as exc:
+            raise TtrpcError(INVALID_ARGUMENT, str(exc)) from None
         paths = (req.stdin, req.stdout, req.stderr)
+        runtime = open_runtime(options, self.state_root, self.namespace)
+        init = Process("", Stdio(*paths, terminal=req.terminal, owner=(options.io_uid, options.io_gid)),
+                       paths, req.terminal)
         with self._library():
-            if req.id in self.tasks:
-                raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
-            mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
             try:
-                stdio = Stdio(*paths, terminal=req.terminal)
+                if req.id in self.tasks:
+                    raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
+                options.save(req.bundle)    # for `delete` and a restarted shim
+                mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
                 try:
-                    options = container.CreateOptions(bundle=req.bundle)
-                    if req.terminal:
-                        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                        with ours, theirs:
-                            state, _ = container.create(self.store, req.id, options, console_fd=theirs.fileno())
-                            theirs.close()
-                            self._attach_terminal(stdio, ours, req.id)
-                    else:
-                        with _as_own_stdio(stdio.process_fds):
-                            state, _ = container.create(self.store, req.id, options)
-                        stdio.close_child_side()
-                        stdio.start()
+                    self._spawn(init, runtime, lambda console, fds: setattr(
+                        init, "pid", runtime.create(req.id, req.bundle, console, **_fds(fds))),
+                        on_failure=lambda: runtime.delete(req.id))
                 except BaseException:
-                    stdio.close()
+                    if mounted:
+                        rootfs.unmount(os.path.join(req.bundle, "rootfs"))
                     raise
             except BaseException:
-                if mounted:
-                    rootfs.unmount(os.path.join(req.bundle, "rootfs"))
+                init.stdio.close()
                 raise
-            init = Process("", stdio, paths, req.terminal)
-            init.pid = state.pid
-            task = Task(req.id, req.bundle, init, mounted)
+            task = Task(req.id, req.bundle, init, mounted, runtime)
             self.tasks[req.id] = task
             self.by_pid[init.pid] = (task, init)
             exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
-            self._watch_oom(task, state)
+            self._watch_oom(task)
         events = _events()
         self.publisher.publish(events.TaskCreate(
             container_id=req.id, bundle=req.bundle, rootfs=req.rootfs, checkpoint=req.checkpoint, pid=init.pid,
             io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr, terminal=req.terminal)))
         return _pb().CreateTaskResponse(pid=init.pid)
 
-    def _watch_oom(self, task: Task, state: Any) -> None:
+    def _spawn(self, process: Process, runtime: Any, spawn: Callable[[str | None, list[int] | None], None],
+               on_failure: Callable[[], None] | None = None) -> None:
+        """Lock held (the pid is registered before the reaper can see it
+        exit).  spawn(console_socket, fds) starts the process; then its
+        stdio is wired: the pty master it sent, or the pipes it holds."""
+        from pyrunc.runtime.console import receive_pty_master
+
+        from .server import listen
+        console = listener = None
+        try:
+            if process.terminal:
+                console = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.console")
+                listener = listen(console)
+            if runtime.own_stdio:
+                with _as_own_stdio(process.stdio.process_fds):
+                    spawn(console, None)
+            else:
+                spawn(console, process.stdio.process_fds or None)
+            try:
+                if listener is not None:
+                    listener.settimeout(30)
+                    connection, _ = listener.accept()
+                    with connection:
+                        _name, master = receive_pty_master(connection)
+                    process.stdio.attach_terminal(master)
+                else:
+                    process.stdio.close_child_side()
+                    process.stdio.start()
+            except BaseException:
+                if on_failure is not None:
+                    on_failure()
+                raise
+        finally:
+            if listener is not None:
+                listener.close()
+                os.unlink(console)
+
+    def _watch_oom(self, task: Task) -> None:
         from .oom import OomWatcher
-        manager = container.cgroup_manager(state)
+        manager = task.runtime.cgroup(task.id)
         if manager is None:
             return
         task.oom = OomWatcher(manager, lambda: self.publisher.publish(_events().TaskOOM(container_id=task.id)))
         task.oom.start()
-
-    def _attach_terminal(self, stdio: Stdio, sock: Any, container_id: str) -> None:
-        from pyrunc.runtime.console import receive_pty_master
-        sock.settimeout(30)
-        try:
-            _name, master = receive_pty_master(sock)
-        except BaseException:
-            container.delete(self.store, container_id, force=True)
-            raise
-        stdio.attach_terminal(master)
 
     def start(self, req: Any) -> Any:
         task = self._task(req.id)
@@ -252,7 +268,7 @@ class TaskService:
             if process.started:
                 raise TtrpcError(FAILED_PRECONDITION, f"process {req.exec_id or req.id} already started")
             if process is task.init:
-                container.start(self.store, task.id)
+                task.runtime.start(task.id)
             else:
                 self._start_exec(task, process)
             process.started = True
@@ -265,40 +281,20 @@ class TaskService:
         return _pb().StartResponse(pid=process.pid)
 
     def _start_exec(self, task: Task, process: Process) -> None:
-        """Lock held: the pid is registered before the reaper can see it exit."""
-        from pyrunc.runtime.console import receive_pty_master
-        from pyrunc.runtime.exec_process import ExecOptions, exec_process
         if task.init.exit_status is not None:
             raise TtrpcError(FAILED_PRECONDITION, f"container {task.id} has stopped")
         pid_file = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.pid")
-        listener = console_path = None
-        try:
-            if process.terminal:
-                from .server import listen
-                console_path = pid_file[:-4] + ".console"
-                listener = listen(console_path)
-            options = ExecOptions(process.spec or {}, detach=True, pid_file=pid_file, console_socket=console_path)
-            state = self.store.load(task.id)
-            with _as_own_stdio(process.stdio.process_fds):
-                exec_process(state, options)
+
+        def spawn(console: str | None, fds: list[int] | None) -> None:
+            task.runtime.exec(task.id, process.spec or {}, pid_file, console, **_fds(fds))
             with open(pid_file) as f:
                 process.pid = int(f.read())
             self.by_pid[process.pid] = (task, process)
-            if listener is not None:
-                listener.settimeout(30)
-                connection, _ = listener.accept()
-                with connection:
-                    _name, master = receive_pty_master(connection)
-                process.stdio.attach_terminal(master)
-            else:
-                process.stdio.close_child_side()
-                process.stdio.start()
+        try:
+            self._spawn(process, task.runtime, spawn)
         finally:
-            for path in (pid_file, console_path):
-                if path and os.path.exists(path):
-                    os.unlink(path)
-            if listener is not None:
-                listener.close()
+            if os.path.exists(pid_file):
+                os.unlink(pid_file)
 
     def exec(self, req: Any) -> Any:
         from pyrunc.runtime import jsonio
@@ -314,8 +310,9 @@ class TaskService:
             if req.exec_id in task.execs:
                 raise TtrpcError(ALREADY_EXISTS, f"id {req.exec_id}: already exists")
             paths = (req.stdin, req.stdout, req.stderr)
-            task.execs[req.exec_id] = Process(req.exec_id, Stdio(*paths, terminal=req.terminal), paths,
-                                              req.terminal, spec)
+            owner = (task.runtime.options.io_uid, task.runtime.options.io_gid)
+            task.execs[req.exec_id] = Process(req.exec_id, Stdio(*paths, terminal=req.terminal, owner=owner),
+                                              paths, req.terminal, spec)
         self.publisher.publish(_events().TaskExecAdded(container_id=task.id, exec_id=req.exec_id))
         return _empty()
 
@@ -336,7 +333,7 @@ class TaskService:
             if process.exit_status is not None or (process is not task.init and not process.started):
                 raise TtrpcError(NOT_FOUND, "process already finished: not found")
             if process is task.init:
-                container.kill(self.store, task.id, req.signal, all_processes=req.all)
+                task.runtime.kill(task.id, req.signal, req.all)
             else:
                 # Not reaped yet (the reaper needs the lock we hold): the pid is still ours.
                 os.kill(process.pid, req.signal)
@@ -355,7 +352,7 @@ class TaskService:
                                         exited_at=process.timestamp())
         with self._library():
             try:
-                container.delete(self.store, task.id, force=True)
+                task.runtime.delete(task.id)
             except PyruncError as exc:
                 raise _library_error(exc) from None
         # A created (never started) init was killed just now: its exit comes
@@ -385,7 +382,7 @@ class TaskService:
         from .events import pack
         task = self._task(req.id)
         with self._library():
-            pids = resources.container_pids(self.store, task.id)
+            pids = task.runtime.pids(task.id)
             exec_ids = {process.pid: exec_id for exec_id, process in task.execs.items() if process.pid}
         response = _pb().PidsResponse()
         for pid in pids:
@@ -398,14 +395,14 @@ class TaskService:
     def pause(self, req: Any) -> Any:
         task = self._task(req.id)
         with self._library():
-            resources.pause(self.store, task.id)
+            task.runtime.pause(task.id)
         self.publisher.publish(_events().TaskPaused(container_id=task.id))
         return _empty()
 
     def resume(self, req: Any) -> Any:
         task = self._task(req.id)
         with self._library():
-            resources.resume(self.store, task.id)
+            task.runtime.resume(task.id)
         self.publisher.publish(_events().TaskResumed(container_id=task.id))
         return _empty()
 
@@ -437,7 +434,7 @@ class TaskService:
         if not isinstance(changes, dict):
             raise TtrpcError(INVALID_ARGUMENT, "update: resources must be an object")
         with self._library():
-            resources.update(self.store, task.id, changes)
+            task.runtime.update(task.id, changes)
         return _empty()
 
     def wait(self, req: Any) -> Any:
@@ -450,7 +447,7 @@ class TaskService:
         from .stats import metrics
         task = self._task(req.id)
         with self._library():
-            manager = container.cgroup_manager(self.store.load(task.id))
+            manager = task.runtime.cgroup(task.id)
             if manager is None:
                 raise TtrpcError(FAILED_PRECONDITION, f"task {task.id} has no cgroup")
             stats = manager.stats()
@@ -484,6 +481,11 @@ class _LibraryCall:
         if isinstance(exc, PyruncError):
             raise _library_error(exc) from None
         return False
+
+
+def _fds(fds: list[int] | None) -> dict[str, Any]:
+    """A binary's stdio as a keyword (the library takes it as our own fds 0-2)."""
+    return {"fds": fds} if fds else {}
 
 
 class _as_own_stdio:

@@ -129,9 +129,11 @@ class Stdio:
     (closed here once it has them: close_child_side).  With a terminal,
     attach_terminal() takes the pty master instead."""
 
-    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool) -> None:
+    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool,
+                 owner: tuple[int, int] = (0, 0)) -> None:
         self.paths = (stdin, stdout, stderr)
         self.terminal = terminal
+        self.owner = owner      # containerd's IoUid/IoGid: a user-namespaced process may reopen its pipes
         self.master = -1
         self.copiers: list[Copier] = []
         self.stdin_copier: Copier | None = None
@@ -163,6 +165,8 @@ class Stdio:
             self.copiers.append(Copier(read_end, destination, f"fd{number}", self.done.release))
 
     def _replace(self, number: int, fd: int) -> None:
+        if self.owner != (0, 0):
+            os.fchown(fd, *self.owner)      # the pipe's inode: both ends alike
         os.close(self.process_fds[number])
         self.process_fds[number] = fd
 

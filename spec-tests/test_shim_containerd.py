@@ -226,3 +226,23 @@ def test_containerd_restarted_finds_its_running_shims_again(engine: ShimCtr) -> 
     assert shim_pid(name) == shim
     engine.kill(name, "SIGKILL").ok()
     assert engine.exit_code(name) == 137
+
+
+def test_runtime_options_run_the_task_on_runc(engine: ShimCtr, tmp_path: Path) -> None:
+    """`ctr --runtime-config-path` hands the shim a TOML file of containerd's
+    runc options: BinaryName=runc runs the task on runc (its state under
+    Root), with the shim's own stdio, exits and metrics."""
+    root = tmp_path / "runc-root"
+    config = tmp_path / "runtime.toml"
+    config.write_text(f'BinaryName = "runc"\nRoot = "{root}"\n')
+    name = engine.start("--runtime-config-path", str(config), cmd=["sh", "-c", "echo on-runc; sleep 600"])
+    assert (root / CTR_NAMESPACE / name / "state.json").exists()
+    runc_state = json.loads(subprocess.run(["runc", "--root", str(root / CTR_NAMESPACE), "state", name],
+                                           capture_output=True, text=True, timeout=TIMEOUT).stdout)
+    assert (runc_state["status"], runc_state["pid"]) == ("running", engine.pid(name))
+    assert not (SHIM_ROOT / CTR_NAMESPACE / name).exists()     # not pyrunc's
+    assert json.loads(engine("task", "metrics", "--format", "json", name).ok().stdout)["pids"]["current"] == 1   # sh execs the sleep
+    poll(lambda: engine.logs(name) == "on-runc\n", TIMEOUT, "the output")
+    engine.kill(name, "SIGKILL").ok()
+    assert engine.exit_code(name) == 137
+    assert not (root / CTR_NAMESPACE / name).exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +21,8 @@ import pytest
 from harness import TIMEOUT, base_config, poll, process_alive
 
 from pyrunc.shim import ttrpc
+from pyrunc.shim.events import pack
+from pyrunc.shim.proto.options import oci_pb2, runtimeoptions_pb2
 from pyrunc.shim.proto.task import shim_pb2 as pb
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the shim runs real containers: needs root")
@@ -83,7 +86,10 @@ def make_shim() -> Iterator[Any]:
     shims: list[Shim] = []
     directory = Path(tempfile.mkdtemp(prefix="shim", dir="/tmp"))
 
-    def make(args: list[str], container_id: str = "c1", **options: Any) -> Shim:
+    def make(args: list[str], container_id: str = "", **options: Any) -> Shim:
+        # Unique: a relative cgroup is named by the id, and another user's
+        # container "c1" in it would make it not ours to kill.
+        container_id = container_id or f"shim-{secrets.token_hex(4)}"
         place = directory / str(len(shims))
         place.mkdir()
         shims.append(Shim(place, container_id, args, **options))
@@ -106,9 +112,18 @@ def read_all(fd: int) -> bytes:
     return data
 
 
-def create(shim: Shim, **io: str) -> int:
-    return shim.call("Create", pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), **io),
-                     pb.CreateTaskResponse).pid
+def any_json(process: dict[str, Any]) -> Any:
+    """An OCI process as containerd puts it in Exec's spec."""
+    from google.protobuf import any_pb2
+    return any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                       value=json.dumps(process).encode())
+
+
+def create(shim: Shim, options: Any = None, **io: str) -> int:
+    request = pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), **io)
+    if options is not None:
+        request.options.CopyFrom(pack(options))
+    return shim.call("Create", request, pb.CreateTaskResponse).pid
 
 
 def test_output_and_exit_status_of_a_process_that_exits_at_once(make_shim: Any) -> None:
@@ -174,9 +189,8 @@ def test_stdin_exec_pids_pause_and_close_io(make_shim: Any) -> None:
     exec_in = str(shim.bundle / "exec-in")
     os.mkfifo(exec_in, 0o600)
     exec_out, exec_fd = shim.fifo("exec-out")
-    spec = any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
-                       value=json.dumps(process).encode())
-    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", stdin=exec_in, stdout=exec_out, spec=spec))
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", stdin=exec_in, stdout=exec_out,
+                                            spec=any_json(process)))
     exec_pid = shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
     pids = shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse)
     assert exec_pid in [p.pid for p in pids.processes]
@@ -392,4 +406,80 @@ def test_without_a_pid_namespace_the_init_takes_the_rest_with_it(make_shim: Any)
     sleeper = int(os.read(out_fd, 100))     # a host pid: no pid namespace
     os.close(out_fd)
     poll(lambda: not process_alive(sleeper), TIMEOUT, "the orphan to be killed")
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+RUNC_WRAPPER = """#!/bin/sh
+# runc, with each command line noted; systemd is not this host's init, so
+# its cgroup driver is noted and then left out.
+echo "$*" >> {log}
+for arg; do shift; [ "$arg" = --systemd-cgroup ] || set -- "$@" "$arg"; done
+exec runc "$@"
+"""
+
+
+def test_runc_options_run_the_container_on_the_named_binary(make_shim: Any, tmp_path: Path) -> None:
+    """containerd's runc options: BinaryName runs every operation through
+    that binary (under Root/<namespace>, with --no-pivot, --no-new-keyring
+    and --systemd-cgroup as asked); the options stay in the bundle, so
+    `delete` uses the same binary."""
+    wrapper, calls, runc_root = tmp_path / "runc-wrapper", tmp_path / "calls", tmp_path / "runc"
+    wrapper.write_text(RUNC_WRAPPER.format(log=calls))
+    wrapper.chmod(0o755)
+    options = oci_pb2.Options(binary_name=str(wrapper), root=str(runc_root), no_pivot_root=True,
+                              no_new_keyring=True, systemd_cgroup=True)
+    shim = make_shim(["sh", "-c", "read line; echo got $line; sleep 100"])
+    stdin, stdout = str(shim.bundle / "stdin"), str(shim.bundle / "stdout")
+    os.mkfifo(stdin, 0o600)
+    _, out_fd = shim.fifo("stdout")
+    pid = create(shim, options, stdin=stdin, stdout=stdout)
+    state_file = runc_root / NAMESPACE / shim.id / "state.json"
+    assert json.loads(state_file.read_text())["init_process_pid"] == pid     # runc's state, not pyrunc's
+    create_line = next(line for line in calls.read_text().splitlines() if " create " in line)
+    for flag in (f"--root {runc_root / NAMESPACE}", "--systemd-cgroup", "--no-pivot", "--no-new-keyring"):
+        assert flag in create_line, create_line
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"hello\n")
+    os.close(writer)
+    os.set_blocking(out_fd, True)
+    assert os.read(out_fd, 100) == b"got hello\n"
+    os.close(out_fd)
+    exec_spec = {"args": ["sh", "-c", "exit 5"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(exec_spec)))
+    shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 5
+    assert len(shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse).processes) == 1
+    assert shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse).status == 2     # RUNNING
+    # The shim dies; `delete` finds the options in the bundle and asks runc.
+    os.kill(shim.pid, signal.SIGKILL)
+    poll(lambda: not process_alive(shim.pid), TIMEOUT, "the shim to die")
+    shim.command("delete")
+    assert not state_file.exists()
+    assert not process_alive(pid)
+    assert any(line.split()[-2:] == ["--force", shim.id] for line in calls.read_text().splitlines())
+
+
+def test_runtime_options_from_a_config_file_and_bad_ones(make_shim: Any, tmp_path: Path) -> None:
+    """runtimeoptions' ConfigPath names a TOML file of the same options
+    (here IoUid/IoGid, which own the process's stdio pipes); one the shim
+    cannot use is a clear INVALID_ARGUMENT, and nothing is made."""
+    config = tmp_path / "runtime.toml"
+    config.write_text('NoNewKeyring = true\nBinaryNam = "runc"\n')
+    shim = make_shim(["true"])
+    for options, fragment in ((runtimeoptions_pb2.Options(config_path=str(config)), "unknown option 'BinaryNam'"),
+                              (runtimeoptions_pb2.Options(config_path=str(tmp_path / "none")), "No such file"),
+                              (pb.StateRequest(id="x"), "not supported")):
+        with pytest.raises(ttrpc.TtrpcError) as error:
+            create(shim, options)
+        assert error.value.code == ttrpc.INVALID_ARGUMENT and fragment in error.value.message, error.value
+        assert not (shim.root / NAMESPACE / shim.id).exists()
+    config.write_text('NoNewKeyring = true\nIoUid = 1000\nIoGid = 1001\n')
+    stdout, out_fd = shim.fifo("stdout")
+    pid = create(shim, runtimeoptions_pb2.Options(config_path=str(config)), stdout=stdout)
+    owner = os.stat(f"/proc/{pid}/fd/1")
+    assert (owner.st_uid, owner.st_gid) == (1000, 1001)
+    os.close(out_fd)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
