@@ -21,7 +21,7 @@ class Log:
         except OSError:
             self.fd = -1
 
-    def _write(self, level: str, message: str) -> None:
+    def write(self, level: str, message: str) -> None:
         if self.fd < 0:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -34,16 +34,16 @@ class Log:
 
     def debug(self, message: str) -> None:
         if self.debug_enabled:
-            self._write("debug", message)
+            self.write("debug", message)
 
     def info(self, message: str) -> None:
-        self._write("info", message)
+        self.write("info", message)
 
     def warning(self, message: str) -> None:
-        self._write("warning", message)
+        self.write("warning", message)
 
     def error(self, message: str) -> None:
-        self._write("error", message)
+        self.write("error", message)
 
 
 log = Log()

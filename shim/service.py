@@ -108,6 +108,7 @@ class TaskService:
         self.tasks: dict[str, Task] = {}
         self.by_pid: dict[int, tuple[Task, Process]] = {}
         self.console_dir = ""
+        self.creates = 0
 
     def handlers(self) -> dict[str, dict[str, Any]]:
         pb = _pb()
@@ -178,6 +179,7 @@ class TaskService:
     # ---- the API ---------------------------------------------------------------
 
     def create(self, req: Any) -> Any:
+        self.creates += 1   # each one a `start` handed this server out for (see daemon.py)
         if req.checkpoint or req.parent_checkpoint:
             raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
         try:

@@ -43,7 +43,7 @@ def remove_leftover_shims() -> None:
     for state in root.glob("*/state.json") if root.exists() else []:
         subprocess.run([runtime_path(), "--root", str(root), "delete", "--force", state.parent.name],
                        capture_output=True, timeout=TIMEOUT)
-    for pid in shim_pids(str(engines.CTR_SOCKET)):
+    for pid in engines.shim_pids(str(engines.CTR_SOCKET), zygote=True):
         os.kill(pid, signal.SIGKILL)
 
 
@@ -96,27 +96,15 @@ class Events:
         self.reader.join(TIMEOUT)
 
 
-def shim_pids(word: str) -> list[int]:
-    """Shim servers whose command line has `word` (a container's id, our
-    containerd's address)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"pyrunc.shim.main" in argv and b"serve" in argv and word.encode() in argv:
-            found.append(int(entry))
-    return found
-
-
 def shim_pid(name: str) -> int:
-    """The shim serving container `name`."""
-    found = shim_pids(name)
-    assert found, f"no shim serves {name}"
-    return found[0]
+    """The shim serving container `name`, as it says itself (Connect) at
+    the address containerd keeps in the task's bundle."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto.task import shim_pb2
+    bundle = engines.CTR_DIR / "state" / "io.containerd.runtime.v2.task" / CTR_NAMESPACE / name
+    with ttrpc.Client.at((bundle / "address").read_text(), timeout=TIMEOUT) as client:
+        return client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id=name),
+                           shim_pb2.ConnectResponse).shim_pid
 
 
 def test_stdin_reaches_the_container(engine: ShimCtr) -> None:

@@ -45,7 +45,9 @@ class Shim:
         config["annotations"] = annotations or {}
         (self.bundle / "config.json").write_text(json.dumps(config))
         self.id = container_id
-        self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": ""}
+        # The zygote leaves a second after its last server (30 s by default).
+        self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": "",
+                    "PYRUNC_SHIM_IDLE_EXIT": "1"}
         out = self.command("start")
         self.address = out.stdout.decode()
         assert self.address.startswith("unix://"), out
@@ -100,6 +102,8 @@ def make_shim() -> Iterator[Any]:
     finally:
         for shim in shims:
             shim.close()
+        for root in {shim.root for shim in shims}:    # and their zygotes, with their sockets
+            poll(lambda: not list((root / "z").glob("*")), TIMEOUT, "the zygote to leave")
         shutil.rmtree(directory)
 
 
