@@ -67,8 +67,11 @@ def server_socket(ttrpc_address: str, namespace: str, group: str) -> str:
 
 def _digest(text: str) -> str:
     # Hashed: socket paths are short (108 bytes) and ids may be long.
-    import hashlib
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    try:
+        from _sha256 import sha256     # what hashlib gives, without loading OpenSSL (start is hot)
+    except ImportError:
+        from hashlib import sha256
+    return sha256(text.encode()).hexdigest()[:32]
 
 
 def encode(fields: dict[str, str]) -> bytes:
@@ -134,12 +137,15 @@ def _ask_zygote(args: Args, request: bytes) -> bytes:
 
 
 def _exchange(path: str, request: bytes) -> bytes:
-    import socket
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as sock:
+    import _socket     # not socket: its imports (enum, selectors) cost more than the rest of start
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
         sock.settimeout(60)     # a zygote still importing answers in a second or so
         sock.connect(path)
         sock.send(request)
         return sock.recv(65536)
+    finally:
+        sock.close()
 
 
 def _start_zygote(args: Args, path: str) -> None:
@@ -178,23 +184,25 @@ def _write_address(address: str) -> None:
 
 
 def delete(args: Args) -> int:
-    """A shim is gone: remove its container, report the recorded exit."""
+    """A shim is gone (containerd runs this after every shim's end): remove
+    its container if it is still there, report the recorded exit.  The
+    common case, a container the shim deleted already, loads neither the
+    runtime library nor protobuf."""
     import time
-
-    from google.protobuf import timestamp_pb2
 
     from pyrunc.runtime.errors import PyruncError
 
     from . import exits, rootfs
-    from .proto.task import shim_pb2
-    from .runtimes import Options, open_runtime
+    from .runtimes import Options, open_runtime, runtime_root
     namespace, container_id = args.get("namespace"), args.get("id")
     bundle = args.get("bundle") or os.getcwd()
     try:
         # The runtime Create was given (BinaryName, Root), as the bundle keeps it.
-        runtime = open_runtime(Options.load(bundle), state_root(namespace), namespace)
-        runtime.remember(container_id, bundle)
-        runtime.delete(container_id)
+        options = Options.load(bundle)
+        if os.path.lexists(os.path.join(runtime_root(options, state_root(namespace), namespace), container_id)):
+            runtime = open_runtime(options, state_root(namespace), namespace)
+            runtime.remember(container_id, bundle)
+            runtime.delete(container_id)
     except PyruncError as exc:
         sys.stderr.write(f"pyrunc: {exc}\n")
     rootfs.unmount(os.path.join(bundle, "rootfs"))
@@ -202,9 +210,7 @@ def delete(args: Args) -> int:
     # Nothing recorded: the shim died before its init did, and the init
     # was killed just now (containerd-shim-runc-v2 says 128+SIGKILL too).
     status, pid, exited_at = record if record else (128 + 9, 0, time.time_ns())
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(exited_at)
-    sys.stdout.buffer.write(shim_pb2.DeleteResponse(pid=pid, exit_status=status, exited_at=stamp).SerializeToString())
+    sys.stdout.buffer.write(exits.delete_response(pid, status, exited_at))
     sys.stdout.flush()
     exits.remove(exits_dir(namespace), container_id)
     return 0

@@ -14,14 +14,14 @@ containerd's runc shim takes them), or runtimeoptions.v1.Options whose
 (`BinaryName = "runc"`), which is what `ctr --runtime-config-path` and the
 CRI plugin's `ConfigPath` pass.  They are kept in the bundle's
 options.json (as containerd's runc shim does), so `delete` and a
-restarted shim use the same runtime."""
+restarted shim use the same runtime.  (The library is imported where it
+is called: the `delete` command reads the options without it.)"""
 from __future__ import annotations
 
 import os
 
-from pyrunc.runtime import container, resources
 from pyrunc.runtime.errors import PyruncError
-from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, STOPPED, StateStore
+from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, STOPPED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,9 +113,14 @@ class Options:
         return cls(**values)
 
 
+def runtime_root(options: Options, default_root: str, namespace: str) -> str:
+    """The runtime's --root: as containerd's runc shim, Root is the parent
+    of one root per namespace."""
+    return os.path.join(options.root, namespace) if options.root else default_root
+
+
 def open_runtime(options: Options, default_root: str, namespace: str) -> Library | Binary:
-    # As containerd's runc shim: Root is the parent of one root per namespace.
-    root = os.path.join(options.root, namespace) if options.root else default_root
+    root = runtime_root(options, default_root, namespace)
     if options.binary_name:
         return Binary(options, root)
     return Library(options, root)
@@ -129,6 +134,7 @@ class Library:
     own_stdio = True
 
     def __init__(self, options: Options, root: str) -> None:
+        from pyrunc.runtime.state import StateStore
         self.options, self.root = options, root
         self.store = StateStore(root)
 
@@ -136,6 +142,7 @@ class Library:
         """A container this runtime did not create here (reloaded, or deleted by `delete`)."""
 
     def create(self, container_id: str, bundle: str, console: str | None) -> int:
+        from pyrunc.runtime import container
         opts = container.CreateOptions(bundle=bundle, console_socket=console,
                                        no_pivot=self.options.no_pivot_root,
                                        no_new_keyring=self.options.no_new_keyring,
@@ -144,6 +151,7 @@ class Library:
         return state.pid
 
     def start(self, container_id: str) -> None:
+        from pyrunc.runtime import container
         container.start(self.store, container_id)
 
     def exec(self, container_id: str, spec: dict[str, Any], pid_file: str, console: str | None) -> None:
@@ -152,31 +160,39 @@ class Library:
                      ExecOptions(spec, detach=True, pid_file=pid_file, console_socket=console))
 
     def status(self, container_id: str) -> str:
+        from pyrunc.runtime import container
         try:
             return container.status_of(self.store.load(container_id))
         except PyruncError:
             return STOPPED
 
     def kill(self, container_id: str, sig: int, all_processes: bool) -> None:
+        from pyrunc.runtime import container
         container.kill(self.store, container_id, sig, all_processes=all_processes)
 
     def delete(self, container_id: str) -> None:
+        from pyrunc.runtime import container
         container.delete(self.store, container_id, force=True)
 
     def pause(self, container_id: str) -> None:
+        from pyrunc.runtime import resources
         resources.pause(self.store, container_id)
 
     def resume(self, container_id: str) -> None:
+        from pyrunc.runtime import resources
         resources.resume(self.store, container_id)
 
     def update(self, container_id: str, changes: dict[str, Any]) -> None:
+        from pyrunc.runtime import resources
         resources.update(self.store, container_id, changes)
 
     def pids(self, container_id: str) -> list[int]:
+        from pyrunc.runtime import resources
         return resources.container_pids(self.store, container_id)
 
     def cgroup(self, container_id: str) -> Any:
         """The container's cgroup manager (None without one)."""
+        from pyrunc.runtime import container
         try:
             return container.cgroup_manager(self.store.load(container_id))
         except PyruncError:

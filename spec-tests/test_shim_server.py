@@ -487,3 +487,26 @@ def test_runtime_options_from_a_config_file_and_bad_ones(make_shim: Any, tmp_pat
     shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
     assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_the_rootfs_mounts_containerd_lists_are_made_and_unmade(make_shim: Any) -> None:
+    """Create mounts what containerd lists on <bundle>/rootfs (a read-only
+    rbind here: the bind, then a remount for `ro`), Delete unmounts it."""
+    from pyrunc.shim.proto.types import mount_pb2
+    from harness import ROOTFS
+    shim = make_shim(["sh", "-c", "touch /x 2>&1; grep ' / ' /proc/self/mountinfo"])
+    target = shim.bundle / "rootfs"
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["root"] = {"path": "rootfs", "readonly": False}
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdout, out_fd = shim.fifo("stdout")
+    request = pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), stdout=stdout, rootfs=[
+        mount_pb2.Mount(type="bind", source=str(ROOTFS.resolve()), options=["rbind", "ro", "rprivate"])])
+    shim.call("Create", request, pb.CreateTaskResponse)
+    assert str(target) in Path("/proc/self/mountinfo").read_text()
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    output = read_all(out_fd).decode()
+    assert "Read-only file system" in output and " ro," in output.split(" / ", 1)[1], output
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    assert str(target) not in Path("/proc/self/mountinfo").read_text()
