@@ -12,6 +12,7 @@ import threading
 from . import reaper
 from .events import Publisher
 from .log import log
+from .main import exits_dir, state_root, tasks_dir
 from .server import Server
 from .service import TaskService
 
@@ -34,8 +35,8 @@ class Request:
         self.debug = fields.get("debug") == "true"
 
 
-def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, state_root: str, exits_dir: str,
-          containerd_address: str, publish_binary: str) -> int:
+def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, containerd_address: str,
+          publish_binary: str) -> int:
     """The body of a forked server (its parent's threads did not survive
     the fork; it had none)."""
     set_name(NAME)
@@ -70,10 +71,13 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, st
         publisher.flush()
         leave_if_idle(True)
 
-    service = TaskService(request.namespace, state_root, exits_dir, publisher, shutdown)
+    service = TaskService(request.namespace, state_root(request.namespace), exits_dir(request.namespace),
+                          publisher, shutdown, tasks_dir(request.namespace), request.group)
     service.console_dir = os.path.dirname(listener.getsockname())
     server = Server(listener, service.handlers())
     reaper.Reaper(service.lock, service.on_exit).install()
+    with service.lock:
+        service.reload()    # what a killed predecessor served, if any
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     log.info(f"serving {request.namespace}/{request.group} (first {request.id}) on {listener.getsockname()}")
     server.serve()

@@ -52,6 +52,10 @@ def exits_dir(namespace: str) -> str:
     return os.path.join(ROOT, "exits", namespace)
 
 
+def tasks_dir(namespace: str) -> str:
+    return os.path.join(ROOT, "tasks", namespace)
+
+
 def zygote_dir() -> str:
     return os.path.join(ROOT, "z")
 
@@ -192,7 +196,7 @@ def delete(args: Args) -> int:
 
     from pyrunc.runtime.errors import PyruncError
 
-    from . import exits, rootfs
+    from . import exits, records, rootfs
     from .runtimes import Options, open_runtime, runtime_root
     namespace, container_id = args.get("namespace"), args.get("id")
     bundle = args.get("bundle") or os.getcwd()
@@ -213,6 +217,7 @@ def delete(args: Args) -> int:
     sys.stdout.buffer.write(exits.delete_response(pid, status, exited_at))
     sys.stdout.flush()
     exits.remove(exits_dir(namespace), container_id)
+    records.remove(tasks_dir(namespace), container_id)
     return 0
 
 

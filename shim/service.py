@@ -14,9 +14,9 @@ import threading
 import time
 
 from pyrunc.runtime.errors import ContainerNotFound, PyruncError
-from pyrunc.runtime.state import CREATED, PAUSED, RUNNING
+from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, process_start_time
 
-from . import exits, rootfs
+from . import exits, records, rootfs
 from .log import log
 from .runtimes import Options, open_runtime
 from .stdio import Stdio
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 SERVICE = "containerd.task.v2.Task"
 VERSION = "pyrunc-shim 0.1.0"
 IO_DRAIN_TIMEOUT = 5.0      # output still open past this (a daemon holds it) is not waited for
+UNKNOWN_EXIT = 255     # containerd's exit status for an exit nobody saw
 UNKNOWN_STATUS, CREATED_STATUS, RUNNING_STATUS, STOPPED_STATUS, PAUSED_STATUS = 0, 1, 2, 3, 4
 _STATUS = {CREATED: CREATED_STATUS, RUNNING: RUNNING_STATUS, PAUSED: PAUSED_STATUS}
 
@@ -59,10 +60,15 @@ class Process:
         self.exec_id, self.stdio, self.paths, self.terminal = exec_id, stdio, paths, terminal
         self.spec = spec
         self.pid = 0
+        self.start_time: int | None = None     # of the pid, to know it again after a restart
         self.started = False
         self.exit_status: int | None = None     # set when reaped
         self.exited_at_ns = 0
         self.exited = threading.Event()         # set once the exit is published
+
+    def record(self) -> dict[str, Any]:
+        return {"pid": self.pid, "start_time": self.start_time, "started": self.started,
+                "terminal": self.terminal, "stdio": list(self.paths)}
 
     def timestamp(self) -> Any:
         from google.protobuf import timestamp_pb2
@@ -89,6 +95,45 @@ class Task:
             raise TtrpcError(NOT_FOUND, f"process {exec_id} does not exist in task {self.id}: not found") from None
 
 
+def _reloaded(exec_id: str, record: dict[str, Any]) -> Process:
+    """A process from its record, with no stdio (that went with the old server)."""
+    stdin, stdout, stderr = (str(path) for path in record.get("stdio") or ("", "", ""))
+    process = Process(exec_id, Stdio("", "", "", terminal=False), (stdin, stdout, stderr),
+                      bool(record.get("terminal")))
+    process.stdio.close()
+    process.pid, process.started = int(record.get("pid") or 0), bool(record.get("started"))
+    start_time = record.get("start_time")
+    process.start_time = start_time if isinstance(start_time, int) else None
+    return process
+
+
+def records_alive(process: Process) -> bool:
+    """The very process the record names (not another with its pid since)."""
+    return process_start_time(process.pid) == process.start_time
+
+
+class _PidfdWatch(threading.Thread):
+    """Waits for the exit of a process that is not our child (a reloaded
+    one): a pidfd turns readable when it exits; its status is unknown."""
+
+    def __init__(self, service: TaskService, task: Task, process: Process) -> None:
+        super().__init__(name="pidfd", daemon=True)
+        self.service, self.task, self.process = service, task, process
+        self.pidfd = os.pidfd_open(process.pid)
+
+    def run(self) -> None:
+        import select
+        try:
+            if records_alive(self.process):     # not gone between the check and the pidfd
+                poller = select.poll()
+                poller.register(self.pidfd, select.POLLIN)
+                poller.poll()
+        finally:
+            os.close(self.pidfd)
+        with self.service.lock:
+            self.service._exited(self.task, self.process, UNKNOWN_EXIT)
+
+
 def _library_error(exc: PyruncError) -> TtrpcError:
     """containerd's errdefs read the status code; the message is shown."""
     if isinstance(exc, ContainerNotFound):
@@ -100,9 +145,10 @@ def _library_error(exc: PyruncError) -> TtrpcError:
 
 class TaskService:
     def __init__(self, namespace: str, state_root: str, exits_dir: str, publisher: Publisher,
-                 on_shutdown: Callable[[], None]) -> None:
+                 on_shutdown: Callable[[], None], tasks_dir: str = "", group: str = "") -> None:
         self.namespace, self.state_root = namespace, state_root
         self.exits_dir = exits_dir
+        self.tasks_dir, self.group = tasks_dir, group     # the durable task table (records.py)
         self.publisher, self.on_shutdown = publisher, on_shutdown
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
@@ -134,15 +180,62 @@ class TaskService:
     def _library(self) -> Any:
         return _LibraryCall(self.lock)
 
+    def _save(self, task: Task) -> None:
+        """Lock held: the task as a restarted server needs it."""
+        if not self.tasks_dir:
+            return
+        records.write(self.tasks_dir, task.id, {
+            "id": task.id, "bundle": task.bundle, "group": self.group, "mounted": task.mounted,
+            **task.init.record(), "execs": {exec_id: process.record() for exec_id, process in task.execs.items()}})
+
+    def reload(self) -> None:
+        """A server started for a group whose server died: its tasks again,
+        from the records.  Their stdio went with the old server; a process
+        still alive is watched through a pidfd (it is not our child), and
+        an exit nobody saw is 255, containerd's status for unknown."""
+        from .runtimes import Options
+        for record in records.of_group(self.tasks_dir, self.group):
+            try:
+                runtime = open_runtime(Options.load(str(record.get("bundle"))), self.state_root, self.namespace)
+                init = _reloaded("", record)
+                task = Task(record["id"], str(record.get("bundle")), init, bool(record.get("mounted")), runtime)
+                runtime.remember(task.id, task.bundle)
+                for exec_id, process in (record.get("execs") or {}).items():
+                    task.execs[str(exec_id)] = _reloaded(str(exec_id), process)
+            except (PyruncError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                log.warning(f"task record {record.get('id')}: {exc}: left to the delete command")
+                continue
+            self.tasks[task.id] = task
+            recorded = exits.read(self.exits_dir, task.id)
+            for process in [init, *task.execs.values()]:
+                if not process.pid:
+                    continue
+                if process is init and recorded is not None:
+                    process.exit_status, _, process.exited_at_ns = recorded
+                    process.exited.set()
+                elif process.start_time is not None and records_alive(process):
+                    try:
+                        _PidfdWatch(self, task, process).start()
+                    except ProcessLookupError:
+                        self._exited(task, process, UNKNOWN_EXIT)
+                else:
+                    self._exited(task, process, UNKNOWN_EXIT)
+            self._watch_oom(task)
+            log.info(f"reloaded task {task.id} (init {init.pid})")
+
     def on_exit(self, pid: int, code: int) -> None:
         """From the reaper (lock held): record, then publish once output is copied."""
         found = self.by_pid.pop(pid, None)
         if found is None:
             return
         task, process = found
+        self._exited(task, process, code)
+
+    def _exited(self, task: Task, process: Process, code: int) -> None:
+        """Lock held."""
         process.exit_status, process.exited_at_ns = code, time.time_ns()
         if process is task.init:
-            exits.write(self.exits_dir, task.id, code, pid, process.exited_at_ns)
+            exits.write(self.exits_dir, task.id, code, process.pid, process.exited_at_ns)
             self._kill_orphans(task)
         threading.Thread(target=self._publish_exit, args=(task, process), name="exit", daemon=True).start()
 
@@ -208,8 +301,10 @@ class TaskService:
                 init.stdio.close()
                 raise
             task = Task(req.id, req.bundle, init, mounted, runtime)
+            init.start_time = process_start_time(init.pid)
             self.tasks[req.id] = task
             self.by_pid[init.pid] = (task, init)
+            self._save(task)
             exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
             self._watch_oom(task)
         events = _events()
@@ -274,6 +369,7 @@ class TaskService:
             else:
                 self._start_exec(task, process)
             process.started = True
+            self._save(task)
         events = _events()
         if process is task.init:
             self.publisher.publish(events.TaskStart(container_id=task.id, pid=process.pid))
@@ -291,6 +387,7 @@ class TaskService:
             task.runtime.exec(task.id, process.spec or {}, pid_file, console, **_fds(fds))
             with open(pid_file) as f:
                 process.pid = int(f.read())
+            process.start_time = process_start_time(process.pid)
             self.by_pid[process.pid] = (task, process)
         try:
             self._spawn(process, task.runtime, spawn)
@@ -350,6 +447,7 @@ class TaskService:
             with self._library():
                 task.execs.pop(process.exec_id, None)
                 process.stdio.close()
+                self._save(task)
             return _pb().DeleteResponse(pid=process.pid, exit_status=process.exit_status or 0,
                                         exited_at=process.timestamp())
         with self._library():
@@ -370,6 +468,8 @@ class TaskService:
             if task.mounted:
                 rootfs.unmount(os.path.join(task.bundle, "rootfs"))
             exits.remove(self.exits_dir, task.id)
+            if self.tasks_dir:
+                records.remove(self.tasks_dir, task.id)
             self.tasks.pop(task.id, None)
         self.publisher.publish(_events().TaskDelete(
             container_id=task.id, id=task.id, pid=process.pid, exit_status=process.exit_status or 0,

@@ -34,7 +34,7 @@ import socket as _socket
 import sys
 import time
 
-from .main import Args, decode, exits_dir, server_socket, state_root, zygote_dir
+from .main import Args, decode, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
@@ -170,10 +170,8 @@ class Zygote:
 
     def _serve(self, fields: dict[str, str], listener: _socket.socket, channel: _socket.socket) -> int:
         from . import daemon
-        request = daemon.Request(fields)
         gc.enable()
-        return daemon.serve(request, listener, channel, state_root(request.namespace),
-                            exits_dir(request.namespace), self.containerd_address, self.publish_binary)
+        return daemon.serve(daemon.Request(fields), listener, channel, self.containerd_address, self.publish_binary)
 
     def _from_server(self, server: Server) -> None:
         try:

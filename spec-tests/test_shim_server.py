@@ -510,3 +510,39 @@ def test_the_rootfs_mounts_containerd_lists_are_made_and_unmade(make_shim: Any) 
     assert "Read-only file system" in output and " ro," in output.split(" / ", 1)[1], output
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
     assert str(target) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_a_shim_started_again_serves_what_its_killed_predecessor_did(make_shim: Any) -> None:
+    """The task table is on disk: a server started for the group after its
+    predecessor was killed knows the container and its exec; every call
+    works, and the exits it could not see (the processes are not its
+    children) are 255, containerd's status for unknown."""
+    shim = make_shim(["sleep", "100"])
+    init = create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    process = {"args": ["sleep", "100"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(process)))
+    exec_pid = shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
+    old = shim.pid
+    shim.client.close()
+    os.kill(old, signal.SIGKILL)
+    poll(lambda: not process_alive(old), TIMEOUT, "the shim to die")
+    assert process_alive(init) and process_alive(exec_pid)
+    shim.address = shim.command("start").stdout.decode()
+    shim.client = ttrpc.Client.at(shim.address, timeout=TIMEOUT)
+    shim.pid = shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid
+    assert shim.pid != old
+    state = shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    assert (state.pid, state.status) == (init, 2)       # RUNNING
+    state = shim.call("State", pb.StateRequest(id=shim.id, exec_id="e1"), pb.StateResponse)
+    assert (state.pid, state.status) == (exec_pid, 2)
+    pids = [p.pid for p in shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse).processes]
+    assert sorted(pids) == sorted([init, exec_pid])
+    shim.call("Kill", pb.KillRequest(id=shim.id, exec_id="e1", signal=signal.SIGKILL))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 255
+    shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="e1"), pb.DeleteResponse)
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 255
+    assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).exit_status == 255
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    assert not list((shim.root / "tasks").rglob("*.json"))
