@@ -281,8 +281,8 @@ class TaskService:
             raise TtrpcError(INVALID_ARGUMENT, str(exc)) from None
         paths = (req.stdin, req.stdout, req.stderr)
         runtime = open_runtime(options, self.state_root, self.namespace)
-        init = Process("", Stdio(*paths, terminal=req.terminal, owner=(options.io_uid, options.io_gid)),
-                       paths, req.terminal)
+        init = Process("", Stdio(*paths, terminal=req.terminal, owner=(options.io_uid, options.io_gid),
+                                 container=(req.id, self.namespace)), paths, req.terminal)
         with self._library():
             try:
                 if req.id in self.tasks:
@@ -410,8 +410,8 @@ class TaskService:
                 raise TtrpcError(ALREADY_EXISTS, f"id {req.exec_id}: already exists")
             paths = (req.stdin, req.stdout, req.stderr)
             owner = (task.runtime.options.io_uid, task.runtime.options.io_gid)
-            task.execs[req.exec_id] = Process(req.exec_id, Stdio(*paths, terminal=req.terminal, owner=owner),
-                                              paths, req.terminal, spec)
+            stdio = Stdio(*paths, terminal=req.terminal, owner=owner, container=(task.id, self.namespace))
+            task.execs[req.exec_id] = Process(req.exec_id, stdio, paths, req.terminal, spec)
         self.publisher.publish(_events().TaskExecAdded(container_id=task.id, exec_id=req.exec_id))
         return _empty()
 

@@ -41,7 +41,7 @@ GRACE = 30.0    # a container handed out this long ago and not created is not co
 NAME = "pyrunc-zygote"
 
 # What servers use, imported once here so that no server imports it again.
-WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats",
+WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.shim.records", "urllib.parse",
         "pyrunc.shim.proto.task.shim_pb2", "pyrunc.shim.proto.events.task_pb2",
         "pyrunc.shim.proto.events.ttrpc_events_pb2", "pyrunc.shim.proto.options.oci_pb2",
         "pyrunc.shim.proto.options.runtimeoptions_pb2", "pyrunc.shim.proto.types.task_pb2",

@@ -234,3 +234,17 @@ def test_runtime_options_run_the_task_on_runc(engine: ShimCtr, tmp_path: Path) -
     engine.kill(name, "SIGKILL").ok()
     assert engine.exit_code(name) == 137
     assert not (root / CTR_NAMESPACE / name).exists()
+
+
+def test_a_binary_log_uri_from_ctr(engine: ShimCtr, tmp_path: Path) -> None:
+    """`ctr run --log-uri binary://...`: containerd's logging protocol."""
+    from test_shim_server import LOGGER
+    logger, dest = tmp_path / "logger", tmp_path / "log"
+    logger.write_text(LOGGER)
+    logger.chmod(0o755)
+    name = engine.start("--log-uri", f"binary://{logger}?dest={dest}",
+                        cmd=["sh", "-c", "echo hi; echo ho >&2; sleep 1"])
+    assert engine.exit_code(name) == 0
+    poll(lambda: dest.exists() and len(dest.read_text().splitlines()) == 2, TIMEOUT, "the logger to write")
+    assert sorted(dest.read_text().splitlines()) == ["err: ho", "out: hi"]
+    assert json.loads((tmp_path / "log.meta").read_text())["env"]["CONTAINER_ID"] == name

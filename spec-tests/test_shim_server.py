@@ -546,3 +546,45 @@ def test_a_shim_started_again_serves_what_its_killed_predecessor_did(make_shim: 
     assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).exit_status == 255
     assert not (shim.root / NAMESPACE / shim.id).exists()
     assert not list((shim.root / "tasks").rglob("*.json"))
+
+
+LOGGER = """#!/usr/bin/python3
+# A logging binary as containerd's protocol has it: stdout on fd 3, stderr
+# on fd 4, readiness on fd 5; notes its arguments and environment.
+import json, os, select, sys
+dest = sys.argv[sys.argv.index("dest") + 1]
+with open(dest + ".meta", "w") as f:
+    json.dump({"argv": sys.argv[1:], "env": dict(os.environ)}, f)
+os.write(5, b"r")
+os.close(5)
+open_fds = {3: "out", 4: "err"}
+with open(dest, "w") as f:
+    while open_fds:
+        for fd in select.select(list(open_fds), [], [])[0]:
+            data = os.read(fd, 65536)
+            if not data:
+                del open_fds[fd]
+            for line in data.decode().splitlines():
+                f.write(open_fds.get(fd, "?") + ": " + line + "\\n")
+"""
+
+
+def test_binary_log_uri_hands_the_output_to_a_logging_binary(make_shim: Any, tmp_path: Path) -> None:
+    logger, dest = tmp_path / "logger", tmp_path / "log"
+    logger.write_text(LOGGER)
+    logger.chmod(0o755)
+    shim = make_shim(["sh", "-c", "echo one; echo two >&2; echo three"])
+    uri = f"binary://{logger}?dest={dest}&flag="
+    create(shim, stdout=uri, stderr=uri)
+    meta = json.loads((tmp_path / "log.meta").read_text())     # ready before Create returned
+    assert meta["argv"] == ["dest", str(dest), "flag"], meta
+    meta["env"].pop("LC_CTYPE", None)   # Python's own, in a C locale
+    assert meta["env"] == {"CONTAINER_ID": shim.id, "CONTAINER_NAMESPACE": NAMESPACE}, meta
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
+    poll(lambda: len(dest.read_text().splitlines()) == 3, TIMEOUT, "the logger to write")
+    assert sorted(dest.read_text().splitlines()) == ["err: two", "out: one", "out: three"]
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    with pytest.raises(ttrpc.TtrpcError) as error:      # a logger that is not there
+        create(shim, stdout=f"binary://{tmp_path}/none", stderr=f"binary://{tmp_path}/none")
+    assert error.value.code == ttrpc.INVALID_ARGUMENT and "No such file" in error.value.message
