@@ -545,16 +545,18 @@ class TaskService:
         return _pb().WaitResponse(exit_status=process.exit_status or 0, exited_at=process.timestamp())
 
     def stats(self, req: Any) -> Any:
+        from pyrunc.runtime.cgroups.v2 import V2Manager
+
         from .events import pack
-        from .stats import metrics
+        from .stats import metrics, metrics_v2
         task = self._task(req.id)
         with self._library():
             manager = task.runtime.cgroup(task.id)
             if manager is None:
                 raise TtrpcError(FAILED_PRECONDITION, f"task {task.id} has no cgroup")
-            stats = manager.stats()
+            found = metrics_v2(manager.path) if isinstance(manager, V2Manager) else metrics(manager.stats())
         response = _pb().StatsResponse()
-        response.stats.CopyFrom(pack(metrics(stats)))
+        response.stats.CopyFrom(pack(found))
         return response
 
     def connect(self, req: Any) -> Any:
