@@ -305,6 +305,8 @@ class TaskService:
             self.tasks[req.id] = task
             self.by_pid[init.pid] = (task, init)
             self._save(task)
+            if log.fd < 0:
+                log.open(os.path.join(req.bundle, "log"))
             exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
             self._watch_oom(task)
         events = _events()
@@ -471,11 +473,21 @@ class TaskService:
             if self.tasks_dir:
                 records.remove(self.tasks_dir, task.id)
             self.tasks.pop(task.id, None)
+            self._move_log(task)
         self.publisher.publish(_events().TaskDelete(
             container_id=task.id, id=task.id, pid=process.pid, exit_status=process.exit_status or 0,
             exited_at=process.timestamp()))
         return _pb().DeleteResponse(pid=process.pid, exit_status=process.exit_status or 0,
                                     exited_at=process.timestamp())
+
+    def _move_log(self, deleted: Task) -> None:
+        """Lock held: containerd removes a deleted task's bundle, and with
+        it the log fifo we may write to; another task's, if any, then."""
+        if not log.path.startswith(deleted.bundle.rstrip("/") + "/"):
+            return
+        others = [task for task in self.tasks.values() if os.path.exists(os.path.join(task.bundle, "log"))]
+        if others:
+            log.open(os.path.join(others[0].bundle, "log"))
 
     def pids(self, req: Any) -> Any:
         from pyrunc.shim.proto.options import oci_pb2

@@ -36,7 +36,7 @@ class Shim:
     """One shim serving one container of a bundle in `directory`."""
 
     def __init__(self, directory: Path, container_id: str, args: list[str], root: Path | None = None,
-                 annotations: dict[str, str] | None = None) -> None:
+                 annotations: dict[str, str] | None = None, env: dict[str, str] | None = None) -> None:
         self.root = root or directory / "root"     # short: the socket path must fit 108 bytes
         self.bundle = directory / "bundle"
         self.bundle.mkdir()
@@ -44,10 +44,13 @@ class Shim:
         config["process"]["args"] = args
         config["annotations"] = annotations or {}
         (self.bundle / "config.json").write_text(json.dumps(config))
+        # The shim's log, a fifo containerd makes and reads.
+        os.mkfifo(self.bundle / "log", 0o600)
+        self.log_fd = os.open(self.bundle / "log", os.O_RDONLY | os.O_NONBLOCK)
         self.id = container_id
         # The zygote leaves a second after its last server (30 s by default).
         self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": "",
-                    "PYRUNC_SHIM_IDLE_EXIT": "1"}
+                    "PYRUNC_SHIM_IDLE_EXIT": "1", **(env or {})}
         out = self.command("start")
         self.address = out.stdout.decode()
         assert self.address.startswith("unix://"), out
@@ -74,6 +77,7 @@ class Shim:
     def close(self) -> None:
         """Whatever the test did: no shim, no container, no state left."""
         self.client.close()
+        os.close(self.log_fd)
         if process_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
             poll(lambda: not process_alive(self.pid), TIMEOUT, "the shim to die")
@@ -359,22 +363,71 @@ def test_no_fd_of_the_shim_reaches_a_container(make_shim: Any) -> None:
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
 
 
+def log_bundles(pid: int) -> list[str]:
+    """The bundles whose log fifo the shim holds open."""
+    links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    return [Path(link).parent.parent.name for link in links if link.endswith("/bundle/log")]
+
+
 def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
+    """One server for a pod.  It logs to the bundle of a container it
+    serves: when that one is deleted (containerd removes its bundle), to
+    another's."""
     pod = {"io.kubernetes.cri.sandbox-id": "pod1"}
-    first = make_shim(["sleep", "100"], "first", root=make_shim.root, annotations=pod)
-    second = make_shim(["sh", "-c", "exit 3"], "second", root=make_shim.root, annotations=pod)
+    first = make_shim(["sh", "-c", "exit 3"], root=make_shim.root, annotations=pod)
+    second = make_shim(["sleep", "100"], root=make_shim.root, annotations=pod)
     assert (second.address, second.pid) == (first.address, first.pid)
     for shim in (first, second):
         create(shim)
         shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
-    assert second.call("Wait", pb.WaitRequest(id="second"), pb.WaitResponse).exit_status == 3
-    assert first.call("State", pb.StateRequest(id="first"), pb.StateResponse).status == 2
-    second.call("Delete", pb.DeleteRequest(id="second"), pb.DeleteResponse)
-    second.call("Shutdown", pb.ShutdownRequest(id="second"))
-    assert process_alive(first.pid)     # it still serves the first
-    first.call("Kill", pb.KillRequest(id="first", signal=signal.SIGKILL))
-    assert first.call("Wait", pb.WaitRequest(id="first"), pb.WaitResponse).exit_status == 137
-    first.call("Delete", pb.DeleteRequest(id="first"), pb.DeleteResponse)
+    assert log_bundles(first.pid) == [first.bundle.parent.name]
+    assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 3
+    assert second.call("State", pb.StateRequest(id=second.id), pb.StateResponse).status == 2
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    assert process_alive(first.pid)     # it still serves the second
+    assert log_bundles(first.pid) == [second.bundle.parent.name]
+    second.call("Kill", pb.KillRequest(id=second.id, signal=signal.SIGKILL))
+    assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 137
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+
+
+def test_a_shim_handed_out_again_does_not_leave_under_its_new_container(make_shim: Any) -> None:
+    """containerd deletes a pod's last container and says Shutdown; a start
+    for the pod's next container came in between: the shim stays for it
+    (the zygote knows a Create is on its way), and leaves after it."""
+    pod = {"io.kubernetes.cri.sandbox-id": "pod2"}
+    first = make_shim(["true"], root=make_shim.root, annotations=pod)
+    create(first)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse)
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    second = make_shim(["true"], root=make_shim.root, annotations=pod)   # its start
+    assert second.pid == first.pid
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    assert process_alive(first.pid)
+    create(second)
+    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse)
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+    second.call("Shutdown", pb.ShutdownRequest(id=second.id))
+    poll(lambda: not process_alive(second.pid), TIMEOUT, "the shim to leave")
+
+
+def test_one_shim_for_a_whole_namespace_when_asked(make_shim: Any) -> None:
+    """PYRUNC_SHIM_GROUP=namespace in containerd's environment: containers
+    of no pod share one server all the same."""
+    mode = {"PYRUNC_SHIM_GROUP": "namespace"}
+    first = make_shim(["sleep", "100"], root=make_shim.root, env=mode)
+    second = make_shim(["sleep", "100"], root=make_shim.root, env=mode)
+    alone = make_shim(["sleep", "100"], root=make_shim.root)
+    assert first.pid == second.pid != alone.pid
+    for shim in (first, second):
+        create(shim)
+        shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+        shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+        assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 137
+        shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
 
 
 def test_a_failed_create_is_an_error_and_leaves_nothing(make_shim: Any) -> None:
