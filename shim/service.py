@@ -20,6 +20,7 @@ from . import exits, records, rootfs
 from .log import log
 from .runtimes import Options, open_runtime
 from .stdio import Stdio
+from .threads import Call
 from .ttrpc import ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNKNOWN, TtrpcError
 
 TYPE_CHECKING = False
@@ -237,7 +238,7 @@ class TaskService:
         if process is task.init:
             exits.write(self.exits_dir, task.id, code, process.pid, process.exited_at_ns)
             self._kill_orphans(task)
-        threading.Thread(target=self._publish_exit, args=(task, process), name="exit", daemon=True).start()
+        Call("exit", self._publish_exit, task, process).start()
 
     def _kill_orphans(self, task: Task) -> None:
         """Without a pid namespace of its own, nothing ends the rest of a

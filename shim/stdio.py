@@ -14,6 +14,7 @@ import select
 import threading
 
 from .binlog import SCHEME, Logger
+from .threads import Worker
 from .ttrpc import INVALID_ARGUMENT, TtrpcError
 
 TYPE_CHECKING = False
@@ -56,14 +57,14 @@ def _write_all(fd: int, data: bytes) -> bool:
     return True
 
 
-class Copier(threading.Thread):
+class Copier(Worker):
     """Copies source to destination until EOF (or an error) on the source,
     or until stop(): then what the source holds already is drained and
     copying ends.  Closes both fds when done."""
 
     def __init__(self, source: int, destination: int, name: str,
                  on_done: Callable[[], None] | None = None) -> None:
-        super().__init__(name=name, daemon=True)
+        super().__init__(name)
         self.source, self.destination, self.on_done = source, destination, on_done
         self.wake_read, self.wake_write = os.pipe()
         self.lock = threading.Lock()

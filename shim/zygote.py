@@ -42,6 +42,7 @@ NAME = "pyrunc-zygote"
 
 # What servers use, imported once here so that no server imports it again.
 WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.shim.records", "urllib.parse",
+        "pyrunc.runtime.idmap", "pyrunc.runtime.rootless", "encodings.ascii",
         "pyrunc.shim.proto.task.shim_pb2", "pyrunc.shim.proto.events.task_pb2",
         "pyrunc.shim.proto.events.ttrpc_events_pb2", "pyrunc.shim.proto.options.oci_pb2",
         "pyrunc.shim.proto.options.runtimeoptions_pb2", "pyrunc.shim.proto.types.task_pb2",
@@ -92,7 +93,10 @@ class Zygote:
     def _leave(self) -> bool:
         """Idle: go, unless a `start` is talking to us (it holds the lock)."""
         import fcntl
-        lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return True     # removed under us: nobody can reach us any more
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
