@@ -52,7 +52,8 @@ def configurations(scratch: Path) -> dict[str, list[str]]:
     return {
         "pyrunc-shim": ["--runtime", PYRUNC_SHIM],
         "pyrunc-shim+runc": ["--runtime", PYRUNC_SHIM, "--runtime-config-path", str(on_runc)],
-        "runc-shim+runc": ["--runtime", RUNC_SHIM, "--runc-binary", "runc", "--runc-root", str(scratch / "runc-root-b")],
+        "runc-shim+runc": ["--runtime", RUNC_SHIM, "--runc-binary", "runc",
+                           "--runc-root", str(scratch / "runc-root-b")],
         "runc-shim+pyrunc": ["--runtime", RUNC_SHIM, "--runc-binary", engines.runtime_path(),
                              "--runc-root", str(scratch / "pyrunc-root")],
     }
@@ -114,8 +115,17 @@ def go_shim_pids() -> list[int]:
     return found
 
 
+def no_servers_left() -> None:
+    """The servers of the row before leave after their containers (a shim
+    is told to shut down after its Delete): none may count in the next."""
+    deadline = time.monotonic() + 60
+    while (engines.shim_pids(str(CTR_SOCKET)) or go_shim_pids()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def shim_memory(flags: list[str], count: int, pids_of: object, idle: float) -> tuple[float, float, int]:
     """(total PSS MiB, idle CPU ms, processes) with `count` containers running."""
+    no_servers_left()
     names = [f"mem-{count}-{i}" for i in range(count)]
     with ThreadPoolExecutor(4) as pool:
         try:
@@ -126,9 +136,10 @@ def shim_memory(flags: list[str], count: int, pids_of: object, idle: float) -> t
             time.sleep(2)   # settled: the last starts' threads gone
             pids = pids_of()    # type: ignore[operator]
             total = sum(pss_kib(pid) for pid in pids) / 1024
-            before = sum(cpu_ticks(pid) for pid in pids)
+            before = {pid: cpu_ticks(pid) for pid in pids}
             time.sleep(idle)
-            cpu_ms = (sum(cpu_ticks(pid) for pid in pids) - before) * 1000 / TICK
+            after = {pid: cpu_ticks(pid) for pid in pids}
+            cpu_ms = sum(after[pid] - before[pid] for pid in pids if after[pid] and before[pid]) * 1000 / TICK
             return total, cpu_ms, len(pids)
         finally:
             list(pool.map(lambda name: ctr("task", "kill", "--signal", "SIGKILL", name), names))
@@ -158,6 +169,9 @@ def main() -> None:
         sys.exit("bench_shim.py runs containers: run it as root")
     counts = [int(count) for count in args.counts.split(",") if count]
     os.environ.pop("PYRUNC_SHIM_GROUP", None)
+    if engines.shim_pids(str(CTR_SOCKET), zygote=True):
+        sys.exit("pyrunc shim processes of an earlier run still serve this address: "
+                 "wait 30 s for its zygote to leave, or use another PYRUNC_ENGINES_DIR")
     engines.prepare()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-shim-") as scratch:

@@ -16,8 +16,6 @@ import sys
 
 ROOT = os.environ.get("PYRUNC_SHIM_ROOT", "/run/containerd/pyrunc")
 BOOLEAN_FLAGS = {"debug", "v"}
-GROUP_ANNOTATIONS = ("io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group")
-NAMESPACE_GROUP = "*"
 
 
 class Args:
@@ -87,29 +85,13 @@ def decode(data: bytes) -> dict[str, str]:
     return dict(item.partition("=")[::2] for item in data.decode(errors="replace").split("\0") if item)
 
 
-def _group(container_id: str) -> str:
-    """Containers of one pod share a shim: the group named by annotation.
-    With PYRUNC_SHIM_GROUP=namespace (in containerd's environment), one
-    shim serves every container of the namespace ("*": no container id)."""
-    if os.environ.get("PYRUNC_SHIM_GROUP") == "namespace":
-        return NAMESPACE_GROUP
-    from pyrunc.runtime import jsonio
-    try:
-        with open("config.json", "rb") as f:
-            annotations = jsonio.loads(f.read()).get("annotations") or {}
-    except (OSError, ValueError, AttributeError):
-        return container_id
-    for key in GROUP_ANNOTATIONS:
-        if annotations.get(key):
-            return str(annotations[key])
-    return container_id
-
-
 def start(args: Args) -> int:
     """Print the address of a server for this container's group: the
     zygote forks one, or names the one that serves the group already."""
-    request = encode({"namespace": args.get("namespace"), "id": args.get("id"), "group": _group(args.get("id")),
-                      "bundle": os.getcwd(), "debug": args.get("debug", "false")})
+    # The zygote reads the bundle's config for the group (its JSON parser
+    # is loaded already); the namespace mode is containerd's environment.
+    request = encode({"namespace": args.get("namespace"), "id": args.get("id"), "bundle": os.getcwd(),
+                      "grouping": os.environ.get("PYRUNC_SHIM_GROUP", ""), "debug": args.get("debug", "false")})
     answer = _ask_zygote(args, request)
     status, _, address = answer.partition(b"\0")
     if status != b"ok":

@@ -238,7 +238,8 @@ class Binary:
         except (OSError, subprocess.SubprocessError) as exc:
             raise PyruncError(f"{self.options.binary_name}: {exc}") from None
         if done.returncode != 0:
-            raise PyruncError(f"{self.options.binary_name} {args[0]}: {_last_error(log) or f'exit status {done.returncode}'}")
+            reason = _last_error(log) or f"exit status {done.returncode}"
+            raise PyruncError(f"{self.options.binary_name} {args[0]}: {reason}")
         return done.stdout or b""
 
     def create(self, container_id: str, bundle: str, console: str | None, fds: list[int] | None = None) -> int:

@@ -55,6 +55,29 @@ WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.sh
         "subprocess", "tomllib", "ctypes", "fcntl", "termios", "select", "queue")
 
 
+GROUP_ANNOTATIONS = ("io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group")
+NAMESPACE_GROUP = "*"   # no container id: containerd's ids are [A-Za-z0-9_.-]
+
+
+def group_of(fields: dict[str, str]) -> str:
+    """The group whose server serves a container: its pod (named by
+    annotation), or with PYRUNC_SHIM_GROUP=namespace (in containerd's
+    environment) the whole namespace, else the container alone."""
+    if fields.get("grouping") == "namespace":
+        return NAMESPACE_GROUP
+    from pyrunc.runtime import jsonio
+    container_id = fields.get("id", "")
+    try:
+        with open(os.path.join(fields.get("bundle", ""), "config.json"), "rb") as f:
+            annotations = jsonio.loads(f.read()).get("annotations") or {}
+    except (OSError, ValueError, AttributeError):
+        return container_id
+    for key in GROUP_ANNOTATIONS:
+        if isinstance(annotations, dict) and annotations.get(key):
+            return str(annotations[key])
+    return container_id
+
+
 class Server:
     """The zygote's view of one server it forked."""
 
@@ -129,9 +152,10 @@ class Zygote:
                 pass    # the client went away
 
     def _server_for(self, fields: dict[str, str]) -> str:
-        key = (fields.get("namespace", ""), fields.get("group", ""))
+        fields["group"] = group_of(fields)
+        key = (fields.get("namespace", ""), fields["group"])
         if not all(key):
-            raise ValueError("a request names a namespace and a group")
+            raise ValueError("a request names a namespace and a container")
         server = self.servers.get(key)
         if server is not None:
             server.handouts += 1

@@ -229,7 +229,8 @@ def test_runtime_options_run_the_task_on_runc(engine: ShimCtr, tmp_path: Path) -
                                            capture_output=True, text=True, timeout=TIMEOUT).stdout)
     assert (runc_state["status"], runc_state["pid"]) == ("running", engine.pid(name))
     assert not (SHIM_ROOT / CTR_NAMESPACE / name).exists()     # not pyrunc's
-    assert json.loads(engine("task", "metrics", "--format", "json", name).ok().stdout)["pids"]["current"] == 1   # sh execs the sleep
+    metrics = json.loads(engine("task", "metrics", "--format", "json", name).ok().stdout)
+    assert metrics["pids"]["current"] == 1     # sh execs the sleep
     poll(lambda: engine.logs(name) == "on-runc\n", TIMEOUT, "the output")
     engine.kill(name, "SIGKILL").ok()
     assert engine.exit_code(name) == 137
