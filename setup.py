@@ -7,6 +7,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+from distutils.command.build_scripts import build_scripts  # setuptools' own, once it is imported
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "native"))
 import build_ffi  # noqa: E402
@@ -46,5 +47,28 @@ class BuildPyAndProto(build_py):
         protogen.generate(self.build_lib)
 
 
+class BuildShimLauncher(build_scripts):
+    """containerd-shim-pyrunc-v2 is a small C program (shim/launcher.c):
+    containerd runs its `start` for every container, and that needs no
+    interpreter; it execs python3 -m pyrunc.shim.main for the rest."""
+
+    def run(self) -> None:
+        from distutils.ccompiler import new_compiler
+        from distutils.sysconfig import customize_compiler
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        here = os.path.dirname(os.path.abspath(__file__))
+        objects = compiler.compile([os.path.join(here, "shim", "launcher.c")],
+                                   output_dir=os.path.join(self.build_dir, ".objects"), extra_postargs=["-O2"])
+        compiler.link_executable(objects, "containerd-shim-pyrunc-v2", output_dir=self.build_dir)
+        self.rmtree_objects(os.path.join(self.build_dir, ".objects"))
+
+    @staticmethod
+    def rmtree_objects(path: str) -> None:
+        import shutil
+        shutil.rmtree(path, ignore_errors=True)
+
+
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
-      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto})
+      scripts=["shim/launcher.c"],  # stands for the binary BuildShimLauncher makes
+      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildShimLauncher})

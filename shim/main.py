@@ -59,8 +59,16 @@ def zygote_dir() -> str:
 
 
 def zygote_socket(ttrpc_address: str) -> str:
-    """One zygote per containerd, which its ttrpc address names."""
-    return os.path.join(zygote_dir(), _digest(ttrpc_address))
+    """One zygote per containerd, which its ttrpc address names (by its
+    FNV-1a hash, which launcher.c computes too)."""
+    return os.path.join(zygote_dir(), f"{fnv1a(ttrpc_address):016x}")
+
+
+def fnv1a(text: str) -> int:
+    value = 0xCBF29CE484222325
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
 
 
 def server_socket(ttrpc_address: str, namespace: str, group: str) -> str:
@@ -69,11 +77,8 @@ def server_socket(ttrpc_address: str, namespace: str, group: str) -> str:
 
 def _digest(text: str) -> str:
     # Hashed: socket paths are short (108 bytes) and ids may be long.
-    try:
-        from _sha256 import sha256     # what hashlib gives, without loading OpenSSL (start is hot)
-    except ImportError:
-        from hashlib import sha256
-    return sha256(text.encode()).hexdigest()[:32]
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def encode(fields: dict[str, str]) -> bytes:

@@ -36,7 +36,9 @@ class Shim:
     """One shim serving one container of a bundle in `directory`."""
 
     def __init__(self, directory: Path, container_id: str, args: list[str], root: Path | None = None,
-                 annotations: dict[str, str] | None = None, env: dict[str, str] | None = None) -> None:
+                 annotations: dict[str, str] | None = None, env: dict[str, str] | None = None,
+                 launcher: str = SHIM) -> None:
+        self.launcher = launcher
         self.root = root or directory / "root"     # short: the socket path must fit 108 bytes
         self.bundle = directory / "bundle"
         self.bundle.mkdir()
@@ -58,7 +60,7 @@ class Shim:
         self.pid = self.call("Connect", pb.ConnectRequest(id=container_id), pb.ConnectResponse).shim_pid
 
     def command(self, verb: str) -> subprocess.CompletedProcess[bytes]:
-        argv = [SHIM, "-namespace", NAMESPACE, "-id", self.id, "-address", "", "-publish-binary", "",
+        argv = [self.launcher, "-namespace", NAMESPACE, "-id", self.id, "-address", "", "-publish-binary", "",
                 "-bundle", str(self.bundle), verb]
         out = subprocess.run(argv, cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
         assert out.returncode == 0, out
@@ -641,3 +643,25 @@ def test_binary_log_uri_hands_the_output_to_a_logging_binary(make_shim: Any, tmp
     with pytest.raises(ttrpc.TtrpcError) as error:      # a logger that is not there
         create(shim, stdout=f"binary://{tmp_path}/none", stderr=f"binary://{tmp_path}/none")
     assert error.value.code == ttrpc.INVALID_ARGUMENT and "No such file" in error.value.message
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
+    """`start` (the C launcher) finds the zygote the first start (Python,
+    which started it) made, at the socket both name alike: one zygote
+    forks both servers, named pyrunc-shim.  A launcher with no python3
+    beside it shows that no Python was needed."""
+    from pyrunc.shim.main import fnv1a
+    first = make_shim(["true"], root=make_shim.root)
+    alone = tmp_path / "containerd-shim-pyrunc-v2"
+    shutil.copy(SHIM, alone)
+    second = make_shim(["true"], root=make_shim.root, launcher=str(alone))
+    assert [path.name for path in (first.root / "z").iterdir()] == [f"{fnv1a(''):016x}"]
+    zygote = parent_of(first.pid)
+    assert parent_of(second.pid) == zygote and first.pid != second.pid
+    assert Path(f"/proc/{zygote}/comm").read_text().strip() == "pyrunc-zygote"
+    for shim in (first, second):
+        assert Path(f"/proc/{shim.pid}/comm").read_text().strip() == "pyrunc-shim"
