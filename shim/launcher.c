@@ -1,10 +1,11 @@
 /* containerd-shim-pyrunc-v2, as containerd runs it.
  *
- * `start` is on containerd's path for every container, and all it does
- * is ask the zygote (see zygote.py) for the address of a server: that
- * exchange is done here, in C, without an interpreter start.  Anything
- * else (`delete`, or `start` when no zygote answers, which starts one)
- * is the Python implementation: exec'd as `python3 -m pyrunc.shim.main`
+ * `start` and `delete` are on containerd's path for every container, and
+ * what they mostly do is ask the zygote (see zygote.py): for the address
+ * of a server, or to clean up after one whose container is deleted
+ * already.  That exchange is done here, in C, without an interpreter
+ * start.  Anything else (`start` when no zygote answers, which starts
+ * `start` and `delete` are on containerd's path for every container, and
  * with the same arguments, the python3 beside this binary (a venv's), else
  * the one on PATH.
  *
@@ -64,7 +65,7 @@ static const char *flag(int argc, char **argv, const char *name)
     return NULL;
 }
 
-static int command_is_start(int argc, char **argv)
+static const char *command_of(int argc, char **argv)
 {
     /* The one argument that is neither a flag nor a flag's value. */
     for (int i = 1; i < argc; i++) {
@@ -74,9 +75,9 @@ static int command_is_start(int argc, char **argv)
                 i++;
             continue;
         }
-        return strcmp(argv[i], "start") == 0;
+        return argv[i];
     }
-    return 0;
+    return "";
 }
 
 static int append(char *buffer, size_t *used, const char *key, const char *value)
@@ -105,9 +106,9 @@ static int has_flag(int argc, char **argv, const char *name)
     return 0;
 }
 
-/* Ask the zygote; the answer's length, or -errno (-ENOENT, -ECONNREFUSED:
- * no zygote there, the Python side starts one). */
-static ssize_t ask_zygote(int argc, char **argv, char *answer, size_t size)
+/* Ask the zygote to `start` (or `delete`); the answer's length, or -errno
+ * (-ENOENT, -ECONNREFUSED: no zygote there, the Python side starts one). */
+static ssize_t ask_zygote(int argc, char **argv, const char *op, char *answer, size_t size)
 {
     const char *root = getenv("PYRUNC_SHIM_ROOT");
     const char *ttrpc = getenv("TTRPC_ADDRESS");
@@ -126,11 +127,14 @@ static ssize_t ask_zygote(int argc, char **argv, char *answer, size_t size)
         return -ENAMETOOLONG;
     if (!getcwd(cwd, sizeof cwd))
         return -errno;
-    int ret = append(request, &used, "namespace", flag(argc, argv, "namespace"));
+    const char *bundle = flag(argc, argv, "bundle");
+    int ret = append(request, &used, "op", op);
+    if (ret == 0)
+        ret = append(request, &used, "namespace", flag(argc, argv, "namespace"));
     if (ret == 0)
         ret = append(request, &used, "id", flag(argc, argv, "id"));
     if (ret == 0)
-        ret = append(request, &used, "bundle", cwd);
+        ret = append(request, &used, "bundle", bundle && *bundle ? bundle : cwd);
     if (ret == 0)
         ret = append(request, &used, "grouping", grouping);
     if (ret == 0)
@@ -188,8 +192,16 @@ static int run_python(char **argv)
 int main(int argc, char **argv)
 {
     static char answer[REQUEST_MAX];
-    if (command_is_start(argc, argv)) {
-        ssize_t got = ask_zygote(argc, argv, answer, sizeof answer);
+    const char *command = command_of(argc, argv);
+    if (strcmp(command, "delete") == 0) {
+        /* The zygote does the common case (nothing left to delete), else "python". */
+        ssize_t got = ask_zygote(argc, argv, "delete", answer, sizeof answer);
+        if (got >= 3 && memcmp(answer, "ok", 3) == 0) {
+            size_t length = (size_t)got - 3;
+            return fwrite(answer + 3, 1, length, stdout) == length && fflush(stdout) == 0 ? 0 : 1;
+        }
+    } else if (strcmp(command, "start") == 0) {
+        ssize_t got = ask_zygote(argc, argv, "start", answer, sizeof answer);
         if (got >= 3 && memcmp(answer, "ok", 3) == 0) {
             const char *address = answer + 3;
             FILE *file = fopen("address", "we");     /* containerd reconnects through it after a restart */

@@ -175,37 +175,49 @@ def _write_address(address: str) -> None:
 
 
 def delete(args: Args) -> int:
-    """A shim is gone (containerd runs this after every shim's end): remove
-    its container if it is still there, report the recorded exit.  The
-    common case, a container the shim deleted already, loads neither the
-    runtime library nor protobuf."""
+    """A shim is gone (containerd runs this after every shim's end; the
+    launcher asks the zygote first, which does the common case itself):
+    remove its container if it is still there, report the recorded exit."""
+    bundle = args.get("bundle") or os.getcwd()
+    response = cleanup(args.get("namespace"), args.get("id"), bundle, may_delete=True)
+    sys.stdout.buffer.write(response or b"")
+    sys.stdout.flush()
+    return 0
+
+
+def cleanup(namespace: str, container_id: str, bundle: str, may_delete: bool) -> bytes | None:
+    """The delete command's work; its DeleteResponse.  Without may_delete
+    (in the zygote, which must not block), None when the container is
+    still there: the runtime library's delete is the Python command's.
+    The common case, a container its shim deleted, loads neither the
+    library nor protobuf."""
     import time
 
     from pyrunc.runtime.errors import PyruncError
 
     from . import exits, records, rootfs
     from .runtimes import Options, open_runtime, runtime_root
-    namespace, container_id = args.get("namespace"), args.get("id")
-    bundle = args.get("bundle") or os.getcwd()
     try:
         # The runtime Create was given (BinaryName, Root), as the bundle keeps it.
         options = Options.load(bundle)
         if os.path.lexists(os.path.join(runtime_root(options, state_root(namespace), namespace), container_id)):
+            if not may_delete:
+                return None
             runtime = open_runtime(options, state_root(namespace), namespace)
             runtime.remember(container_id, bundle)
             runtime.delete(container_id)
     except PyruncError as exc:
+        if not may_delete:
+            return None
         sys.stderr.write(f"pyrunc: {exc}\n")
     rootfs.unmount(os.path.join(bundle, "rootfs"))
     record = exits.read(exits_dir(namespace), container_id)
     # Nothing recorded: the shim died before its init did, and the init
     # was killed just now (containerd-shim-runc-v2 says 128+SIGKILL too).
     status, pid, exited_at = record if record else (128 + 9, 0, time.time_ns())
-    sys.stdout.buffer.write(exits.delete_response(pid, status, exited_at))
-    sys.stdout.flush()
     exits.remove(exits_dir(namespace), container_id)
     records.remove(tasks_dir(namespace), container_id)
-    return 0
+    return exits.delete_response(pid, status, exited_at)
 
 
 def entry() -> None:

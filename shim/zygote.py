@@ -34,7 +34,7 @@ import socket as _socket
 import sys
 import time
 
-from .main import Args, decode, server_socket, zygote_dir
+from .main import Args, cleanup, decode, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
@@ -145,17 +145,28 @@ class Zygote:
                     return
                 fields = decode(conn.recv(65536))
                 try:
-                    conn.send(b"ok\0" + self._server_for(fields).encode())
+                    conn.send(self._answer(fields))
                 except Exception as exc:    # one bad request must not end the zygote
                     conn.send(f"error\0{exc}".encode())
             except OSError:
                 pass    # the client went away
 
+    def _answer(self, fields: dict[str, str]) -> bytes:
+        for name in ("namespace", "id"):
+            if fields.get(name, "") in ("", ".", "..") or "/" in fields.get(name, ""):
+                raise ValueError(f"bad {name} {fields.get(name)!r}")
+        if fields.get("op") == "delete":
+            # The delete command's common case, done here in a moment;
+            # "python" when the container is still there (that delete is
+            # the command's: it may take long, and we must not block).
+            response = cleanup(fields.get("namespace", ""), fields.get("id", ""), fields.get("bundle", ""),
+                               may_delete=False)
+            return b"python" if response is None else b"ok\0" + response
+        return b"ok\0" + self._server_for(fields).encode()
+
     def _server_for(self, fields: dict[str, str]) -> str:
         fields["group"] = group_of(fields)
-        key = (fields.get("namespace", ""), fields["group"])
-        if not all(key):
-            raise ValueError("a request names a namespace and a container")
+        key = (fields["namespace"], fields["group"])
         server = self.servers.get(key)
         if server is not None:
             server.handouts += 1

@@ -665,3 +665,20 @@ def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
     assert Path(f"/proc/{zygote}/comm").read_text().strip() == "pyrunc-zygote"
     for shim in (first, second):
         assert Path(f"/proc/{shim.pid}/comm").read_text().strip() == "pyrunc-shim"
+
+
+def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any, tmp_path: Path) -> None:
+    """containerd runs `delete` after every shim's end; when the shim has
+    deleted the container already, the zygote answers it (the launcher
+    here has no python3 to fall back on)."""
+    alone = tmp_path / "containerd-shim-pyrunc-v2"
+    shutil.copy(SHIM, alone)
+    shim = make_shim(["sh", "-c", "exit 7"])
+    create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    shim.launcher = str(alone)
+    response = pb.DeleteResponse.FromString(shim.command("delete").stdout)
+    assert response.exit_status == 137      # nothing recorded any more: containerd ignores it
+    shim.launcher = SHIM
