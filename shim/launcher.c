@@ -5,7 +5,8 @@
  * of a server, or to clean up after one whose container is deleted
  * already.  That exchange is done here, in C, without an interpreter
  * start.  Anything else (`start` when no zygote answers, which starts
- * `start` and `delete` are on containerd's path for every container, and
+ * one; a `delete` that must delete a container) is the Python
+ * implementation: exec'd as `python3 -m pyrunc.shim.main`
  * with the same arguments, the python3 beside this binary (a venv's), else
  * the one on PATH.
  *
