@@ -129,6 +129,15 @@ def any_json(process: dict[str, Any]) -> Any:
                        value=json.dumps(process).encode())
 
 
+def say_hello(stdin: str, out_fd: int) -> None:
+    """A line into a `read line; echo got $line` process, and its answer."""
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"hello\n")
+    os.close(writer)
+    os.set_blocking(out_fd, True)
+    assert os.read(out_fd, 100) == b"got hello\n"
+
+
 def create(shim: Shim, options: Any = None, **io: str) -> int:
     request = pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), **io)
     if options is not None:
@@ -189,11 +198,7 @@ def test_stdin_exec_pids_pause_and_close_io(make_shim: Any) -> None:
     stdout, out_fd = shim.fifo("stdout")
     create(shim, stdin=stdin, stdout=stdout)
     shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
-    writer = os.open(stdin, os.O_WRONLY)
-    os.write(writer, b"hello\n")
-    os.close(writer)
-    os.set_blocking(out_fd, True)
-    assert os.read(out_fd, 100) == b"got hello\n"
+    say_hello(stdin, out_fd)
 
     process = {"args": ["sh", "-c", "cat; exit 4"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
     exec_in = str(shim.bundle / "exec-in")
@@ -498,11 +503,7 @@ def test_runc_options_run_the_container_on_the_named_binary(make_shim: Any, tmp_
     for flag in (f"--root {runc_root / NAMESPACE}", "--systemd-cgroup", "--no-pivot", "--no-new-keyring"):
         assert flag in create_line, create_line
     shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
-    writer = os.open(stdin, os.O_WRONLY)
-    os.write(writer, b"hello\n")
-    os.close(writer)
-    os.set_blocking(out_fd, True)
-    assert os.read(out_fd, 100) == b"got hello\n"
+    say_hello(stdin, out_fd)
     os.close(out_fd)
     exec_spec = {"args": ["sh", "-c", "exit 5"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
     shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(exec_spec)))
