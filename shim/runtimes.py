@@ -25,7 +25,7 @@ from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, STOPPED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 RUNC_OPTIONS = "containerd.runc.v1.Options"
 CONFIG_OPTIONS = "runtimeoptions.v1.Options"
@@ -126,12 +126,61 @@ def open_runtime(options: Options, default_root: str, namespace: str) -> Library
     return Library(options, root)
 
 
-class Library:
-    """pyrunc's runtime library, in-process.  Stdio: the library gives the
-    container the caller's fds 0-2, so `fds` become ours while it spawns
-    (see service._as_own_stdio, which the service applies)."""
+def in_worker(call: Callable[[], int], fds: list[int] | None, container_id: str) -> int:
+    """call() in a child forked for it, which exits after: the library's
+    create and exec run a lot of Python, and each page of the zygote's
+    that running it writes to (reference counts) would be copied into the
+    server for good.  The child's pages go with it.  The processes it
+    makes are the server's all the same: the server is the child
+    subreaper, and the container's init (a child of the worker) is
+    reparented to it when the worker exits; nothing can end before the
+    server knows its pid (the init waits on exec.fifo, an exec's pid is
+    read under the service's lock, which the reaper needs).  Stdio: the
+    library gives the container its caller's fds 0-2, so `fds` become
+    the worker's.  The result, or the error, comes back over a pipe."""
+    from pyrunc.runtime import jsonio
+    from pyrunc.runtime.errors import ContainerNotFound
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        _worker(call, fds, write_end)
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        answer = jsonio.loads(pipe.read() or b"{}")
+    if not isinstance(answer, dict) or "result" not in answer:
+        answer = answer if isinstance(answer, dict) else {}
+        if answer.get("kind") == "ContainerNotFound":
+            raise ContainerNotFound(container_id)
+        raise PyruncError(str(answer.get("message") or "the runtime's worker died"), errno=answer.get("errno"))
+    return int(answer["result"])
 
-    own_stdio = True
+
+def _worker(call: Callable[[], int], fds: list[int] | None, pipe: int) -> None:
+    """In the forked child: never returns."""
+    import threading
+
+    from pyrunc.runtime import jsonio
+
+    from .log import log
+    log.lock = threading.Lock()     # another thread may have held it at the fork
+    answer: dict[str, Any]
+    try:
+        for number, fd in enumerate(fds or []):
+            os.dup2(fd, number)
+        answer = {"result": call()}
+    except PyruncError as exc:
+        answer = {"kind": type(exc).__name__, "message": str(exc), "errno": exc.errno}
+    except BaseException as exc:
+        answer = {"message": f"{type(exc).__name__}: {exc}"}
+    try:
+        os.write(pipe, jsonio.dumps(answer).encode())
+    finally:
+        os._exit(0)
+
+
+class Library:
+    """pyrunc's runtime library, called in the server's process, where
+    it creates and execs in a forked worker (in_worker)."""
 
     def __init__(self, options: Options, root: str) -> None:
         from pyrunc.runtime.state import StateStore
@@ -141,23 +190,23 @@ class Library:
     def remember(self, container_id: str, bundle: str) -> None:
         """A container this runtime did not create here (reloaded, or deleted by `delete`)."""
 
-    def create(self, container_id: str, bundle: str, console: str | None) -> int:
+    def create(self, container_id: str, bundle: str, console: str | None, fds: list[int] | None = None) -> int:
         from pyrunc.runtime import container
         opts = container.CreateOptions(bundle=bundle, console_socket=console,
                                        no_pivot=self.options.no_pivot_root,
                                        no_new_keyring=self.options.no_new_keyring,
                                        systemd_cgroup=self.options.systemd_cgroup)
-        state, _ = container.create(self.store, container_id, opts)
-        return state.pid
+        return in_worker(lambda: container.create(self.store, container_id, opts)[0].pid, fds, container_id)
 
     def start(self, container_id: str) -> None:
         from pyrunc.runtime import container
         container.start(self.store, container_id)
 
-    def exec(self, container_id: str, spec: dict[str, Any], pid_file: str, console: str | None) -> None:
+    def exec(self, container_id: str, spec: dict[str, Any], pid_file: str, console: str | None,
+             fds: list[int] | None = None) -> None:
         from pyrunc.runtime.exec_process import ExecOptions, exec_process
-        exec_process(self.store.load(container_id),
-                     ExecOptions(spec, detach=True, pid_file=pid_file, console_socket=console))
+        options = ExecOptions(spec, detach=True, pid_file=pid_file, console_socket=console)
+        in_worker(lambda: exec_process(self.store.load(container_id), options) and 0, fds, container_id)
 
     def status(self, container_id: str) -> str:
         from pyrunc.runtime import container
@@ -215,8 +264,6 @@ class Binary:
     """A runc-compatible binary, run as containerd's runc shim runs it:
     `--root ROOT --log BUNDLE/log.json --log-format json`; a failure is
     the last error line of that log."""
-
-    own_stdio = False
 
     def __init__(self, options: Options, root: str) -> None:
         self.options, self.root = options, root

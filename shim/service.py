@@ -292,7 +292,7 @@ class TaskService:
                 mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
                 try:
                     self._spawn(init, runtime, lambda console, fds: setattr(
-                        init, "pid", runtime.create(req.id, req.bundle, console, **_fds(fds))),
+                        init, "pid", runtime.create(req.id, req.bundle, console, fds)),
                         on_failure=lambda: runtime.delete(req.id))
                 except BaseException:
                     if mounted:
@@ -329,11 +329,7 @@ class TaskService:
             if process.terminal:
                 console = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.console")
                 listener = listen(console)
-            if runtime.own_stdio:
-                with _as_own_stdio(process.stdio.process_fds):
-                    spawn(console, None)
-            else:
-                spawn(console, process.stdio.process_fds or None)
+            spawn(console, process.stdio.process_fds or None)
             try:
                 if listener is not None:
                     listener.settimeout(30)
@@ -387,7 +383,7 @@ class TaskService:
         pid_file = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.pid")
 
         def spawn(console: str | None, fds: list[int] | None) -> None:
-            task.runtime.exec(task.id, process.spec or {}, pid_file, console, **_fds(fds))
+            task.runtime.exec(task.id, process.spec or {}, pid_file, console, fds)
             with open(pid_file) as f:
                 process.pid = int(f.read())
             process.start_time = process_start_time(process.pid)
@@ -598,29 +594,3 @@ class _LibraryCall:
         if isinstance(exc, PyruncError):
             raise _library_error(exc) from None
         return False
-
-
-def _fds(fds: list[int] | None) -> dict[str, Any]:
-    """A binary's stdio as a keyword (the library takes it as our own fds 0-2)."""
-    return {"fds": fds} if fds else {}
-
-
-class _as_own_stdio:
-    """fds 0, 1, 2 of the shim become fds while the library spawns: the
-    runtime's own stdio is the container's (as for the runc CLI).  The
-    shim uses neither (its log has an fd of its own), and this runs under
-    the lock, so nothing else sees them."""
-
-    def __init__(self, fds: list[int]) -> None:
-        self.fds = fds
-        self.saved: list[int] = []
-
-    def __enter__(self) -> None:
-        self.saved = [os.dup(number) for number in range(3)]
-        for number, fd in enumerate(self.fds):
-            os.dup2(fd, number)
-
-    def __exit__(self, *exc: object) -> None:
-        for number, fd in enumerate(self.saved):
-            os.dup2(fd, number)
-            os.close(fd)
