@@ -69,7 +69,12 @@ def group_of(fields: dict[str, str]) -> str:
     container_id = fields.get("id", "")
     try:
         with open(os.path.join(fields.get("bundle", ""), "config.json"), "rb") as f:
-            annotations = jsonio.loads(f.read()).get("annotations") or {}
+            config = f.read()
+        # Parsed only when it may name a group: the objects a parse makes
+        # would land in pages the servers share (each one copied then).
+        if not any(key.encode() in config for key in GROUP_ANNOTATIONS):
+            return container_id
+        annotations = jsonio.loads(config).get("annotations") or {}
     except (OSError, ValueError, AttributeError):
         return container_id
     for key in GROUP_ANNOTATIONS:
