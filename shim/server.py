@@ -18,6 +18,7 @@ import traceback
 
 from . import ttrpc
 from .log import log
+from .threads import Call
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -124,8 +125,8 @@ class Server:
         except ttrpc.TtrpcError as exc:
             connection.send(frame.stream_id, ttrpc.encode_response(code=exc.code, message=exc.message))
             return
-        threading.Thread(target=self._handle, args=(connection, frame.stream_id, request),
-                         name=f"{request.method}", daemon=True).start()
+        # No start handshake (threads.py): the loop goes back to reading at once.
+        Call(request.method, self._handle, connection, frame.stream_id, request).start()
 
     def _handle(self, connection: Connection, stream_id: int, request: Any) -> None:
         connection.send(stream_id, self.dispatch(request.service, request.method, request.payload))
