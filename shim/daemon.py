@@ -18,6 +18,9 @@ from .service import TaskService
 
 NAME = "pyrunc-shim"         # the servers' comm, as ps and pgrep show it
 PR_SET_NAME = 15
+# Answered in the server's loop, not in a thread of their own: containerd
+# asks them often, and they never wait for anything but the service's lock.
+INLINE = frozenset({"Connect", "State"})
 RETRY_EXIT = 60.0   # told to stay for a container that never came: ask again after this
 
 
@@ -74,7 +77,7 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     service = TaskService(request.namespace, state_root(request.namespace), exits_dir(request.namespace),
                           publisher, shutdown, tasks_dir(request.namespace), request.group)
     service.console_dir = os.path.dirname(listener.getsockname())
-    server = Server(listener, service.handlers())
+    server = Server(listener, service.handlers(), INLINE)
     reaper.Reaper(service.lock, service.on_exit).install()
     with service.lock:
         service.reload()    # what a killed predecessor served, if any
