@@ -229,6 +229,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
+    the_plan.staging_dir = state.dir
     os.mkfifo(state.fifo_path, 0o622)
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.
@@ -506,6 +507,11 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
     if poststop:
         from . import hooks
         hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED), state.data.get("bundle", ""))
+    from .net import release    # what a failed poststop of pyrunc-net left
+    try:
+        release(store.root, state.id)
+    except PyruncError as exc:
+        logger.warning(str(exc))
     manager = cgroup_manager(state)
     if manager is not None:
         kill_all(state, manager, _signal.SIGKILL)
@@ -579,6 +585,11 @@ def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
             init_known = True       # whatever ran in the cgroup is gone
         except PyruncError as error:
             failed.append(f"the cgroup: {error}")
+    from .net import release    # a create killed after its createRuntime hook ran
+    try:
+        release(store.root, container_id)
+    except PyruncError as error:
+        failed.append(str(error))
     try:
         with Lock(exc.dir):
             store.remove(state)
