@@ -173,6 +173,9 @@ class Zygote:
         fields["group"] = group_of(fields)
         key = (fields["namespace"], fields["group"])
         server = self.servers.get(key)
+        if server is not None and os.waitpid(server.pid, os.WNOHANG)[0] == server.pid:
+            self._forget(server)    # killed, its end not read yet: never hand out a dead server
+            server = None
         if server is not None:
             server.handouts += 1
             server.last_handout = time.monotonic()
@@ -218,13 +221,18 @@ class Zygote:
         return daemon.serve(daemon.Request(fields), listener, channel, self.containerd_address, self.publish_binary)
 
     def _from_server(self, server: Server) -> None:
+        if server.channel.fileno() < 0:
+            return      # forgotten in this round already
         try:
             message = server.channel.recv(64)
         except OSError:
             message = b""
         if not message:     # it exited
             self._forget(server)
-            os.waitpid(server.pid, 0)
+            try:
+                os.waitpid(server.pid, 0)
+            except ChildProcessError:
+                pass    # reaped already (see _server_for)
             return
         words = message.split()
         if words[:1] == [b"exit"]:
@@ -238,10 +246,12 @@ class Zygote:
                 pass
 
     def _forget(self, server: Server) -> None:
+        """Once (its end may be seen twice: by _server_for, then its channel)."""
         if self.servers.get(server.key) is server:
             del self.servers[server.key]
-        self.selector.unregister(server.channel)
-        server.channel.close()
+        if server.channel.fileno() >= 0:
+            self.selector.unregister(server.channel)
+            server.channel.close()
 
 
 def _peer_is_root(conn: _socket.socket) -> bool:
