@@ -425,6 +425,26 @@ def stop_containerd() -> None:
     CTR_PIDFILE.unlink(missing_ok=True)
 
 
+def shim_pids(containerd_socket: str, zygote: bool = False) -> list[int]:
+    """The pyrunc shim servers (comm `pyrunc-shim`) serving the containerd
+    at `containerd_socket`, and with `zygote` their parent too (comm
+    `pyrunc-zygote`): servers are forked by the zygote and share its
+    command line, which names containerd's address (`-address SOCKET`)."""
+    names = {b"pyrunc-shim", b"pyrunc-zygote"} if zygote else {b"pyrunc-shim"}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_bytes().strip()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if comm in names and containerd_socket.encode() in argv:
+            found.append(int(entry))
+    return found
+
+
 def import_image(digests: dict[str, str]) -> None:
     """Into containerd's namespace and podman's store, unless already there."""
     if containerd_up():
