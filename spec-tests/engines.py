@@ -60,6 +60,11 @@ CTR_RUNTIME_ROOT = CTR_DIR / "pyrunc"  # pyrunc's --root; the shim adds /<namesp
 # containerd-shim-pyrunc-v2 (runtime io.containerd.pyrunc.v2): found on
 # containerd's PATH, keeping its state under our directory.
 SHIM_ROOT = CTR_DIR / "pyrunc-shim"
+# The CRI plugin's: a pod's sandbox image (built offline, like IMAGE) and
+# where it finds CNI configs (written by the CRI tests) and Debian's plugins.
+PAUSE_IMAGE = "localhost/pyrunc/pause:latest"
+CNI_CONF_DIR = CTR_DIR / "cni" / "net.d"
+CNI_BIN_DIR = Path("/usr/lib/cni")
 
 # The clients' working directory: conmon writes an `oom` file into its
 # working directory when a container's v1 memory cgroup goes away, and
@@ -263,14 +268,15 @@ def _canonical(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def build_image_archive(rootfs: Path, dest: Path) -> dict[str, str]:
+def build_image_archive(rootfs: Path, dest: Path, name: str = IMAGE,
+                        cmd: Sequence[str] = ("/bin/sh",)) -> dict[str, str]:
     """An OCI image layout (one uncompressed layer) as a tar archive, the
     format `ctr images import` and `podman pull oci-archive:` both read.
     Returns the manifest and config digests."""
     layer = _layer(rootfs)
     config = {
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"]},
+        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": list(cmd)},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
     }
     partial = dest.with_name(dest.name + ".partial")
@@ -285,8 +291,8 @@ def build_image_archive(rootfs: Path, dest: Path) -> dict[str, str]:
         }
         descriptor = _add_blob(archive, _canonical(manifest),
                                "application/vnd.oci.image.manifest.v1+json")
-        descriptor["annotations"] = {"io.containerd.image.name": IMAGE,
-                                     "org.opencontainers.image.ref.name": IMAGE.rsplit(":", 1)[1]}
+        descriptor["annotations"] = {"io.containerd.image.name": name,
+                                     "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}
         _add(archive, "index.json", _canonical({"schemaVersion": 2, "manifests": [descriptor]}))
     partial.rename(dest)
     return {"manifest": descriptor["digest"], "config": config_descriptor["digest"]}
@@ -304,12 +310,17 @@ def _write(path: Path, text: str) -> bool:
 
 
 def containerd_config() -> str:
-    # CRI is off: it wants CNI and a sandbox image, and ctr needs neither.
     # opt's default is /opt/containerd: keep every path under our dir.
+    # The CRI plugin (Kubernetes' way in, test_cri.py) with two runtime
+    # handlers: runc's shim and ours.  Its pods' network namespaces, CNI
+    # configs and runc's state stay under our dir too.
+    cri = '[plugins."io.containerd.grpc.v1.cri"'
+    # A negative oom_score_adj (the CRI's -998 for sandboxes) needs
+    # CAP_SYS_RESOURCE; without it, the CRI keeps scores at containerd's own.
+    restrict_oom = str(not host_has_cap(CAP_SYS_RESOURCE)).lower()
     return f"""version = 2
 root = "{CTR_DIR / 'root'}"
 state = "{CTR_DIR / 'state'}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [grpc]
   address = "{CTR_SOCKET}"
@@ -319,6 +330,23 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "{CTR_DIR / 'opt'}"
+
+{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  netns_mounts_under_state_dir = true
+  restrict_oom_score_adj = {restrict_oom}
+{cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+{cri}.containerd.runtimes.runc.options]
+  Root = "{CTR_DIR / 'runc'}"
+{cri}.containerd.runtimes.pyrunc]
+  runtime_type = "io.containerd.pyrunc.v2"
+{cri}.cni]
+  bin_dir = "{CNI_BIN_DIR}"
+  conf_dir = "{CNI_CONF_DIR}"
 """
 
 
