@@ -1164,15 +1164,6 @@ def check_pids_limit(engine: Engine, *flags: str, **options: Any) -> None:
     assert "can't fork" in forks and 0 < forks.count("forked") < 10, forks
 
 
-def check_limits_visible_inside(engine: Engine, *flags: str) -> None:
-    """`flags` set a 32 MiB memory and a 10 pids limit, and the engine
-    mounts cgroupfs in the container: on cgroup v1 runc shows there the
-    container's own cgroup at each controller's directory."""
-    files = ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"]
-    seen = engine.run(*flags, cmd=["cat", *files])
-    assert seen.ok().stdout.split() == [str(32 << 20), "10"]
-
-
 def check_read_only_rootfs_with_tmpfs(engine: Engine, *flags: str) -> None:
     """`flags` make the rootfs read-only and put a tmpfs on /scratch."""
     out = engine.run(*flags, cmd=write_probe("/probe", "/scratch/probe"))
@@ -1224,3 +1215,50 @@ def check_runtime_error(engine: Engine, flags: Sequence[str], *fragments: str) -
         assert fragment.lower() in out.stderr.lower(), f"{fragment!r} not in {out.stderr!r}"
 
 
+class DockerCliScenarios:
+    """The tests that read the same for Docker and Podman, whose flags
+    are alike.  test_engine_docker.py and test_engine_podman.py subclass
+    this (as TestDockerCli) beside TestCommon."""
+
+    def test_memory_limit_is_set_and_enforced(self, engine: DockerCli) -> None:
+        check_memory_limit(engine, "--memory", "32m")
+
+    def test_pids_limit_is_set_and_enforced(self, engine: DockerCli) -> None:
+        check_pids_limit(engine, "--pids-limit", "10")
+
+    def test_limits_are_visible_inside(self, engine: DockerCli) -> None:
+        # Both mount cgroupfs in the container; on cgroup v1 runc shows
+        # there the container's own cgroup at each controller's directory.
+        files = ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"]
+        seen = engine.run("--memory", "32m", "--pids-limit", "10", cmd=["cat", *files])
+        assert seen.ok().stdout.split() == [str(32 << 20), "10"]
+
+    def test_cap_drop_all(self, engine: DockerCli) -> None:
+        check_no_capabilities(engine, "--cap-drop", "ALL")
+
+    def test_non_root_user_for_run_and_exec(self, engine: DockerCli) -> None:
+        check_user(engine, "--user", "1000:1000")  # exec inherits the user
+
+    @pytest.mark.parametrize("flags, expected", [
+        pytest.param([], False, id="default"),
+        pytest.param(["--security-opt", "no-new-privileges"], True, id="no-new-privileges"),
+    ])
+    def test_no_new_privileges(self, engine: DockerCli, flags: list[str], expected: bool) -> None:
+        check_no_new_privs(engine, flags, expected)
+
+    @pytest.mark.parametrize("flags, mode", [
+        pytest.param([], 2, id="default-profile"),
+        pytest.param(["--security-opt", "seccomp=unconfined"], 0, id="unconfined"),
+    ])
+    def test_seccomp(self, engine: DockerCli, flags: list[str], mode: int) -> None:
+        check_seccomp(engine, flags, mode)
+
+    @pytest.mark.parametrize("network", ["none", "host"])
+    def test_network(self, engine: DockerCli, network: str) -> None:
+        check_network(engine, ["--network", network], network == "host")
+
+    def test_a_runtime_error_reaches_the_user(self, engine: DockerCli) -> None:
+        # Above fs.nr_open: setrlimit fails for root too.
+        too_many = int(Path("/proc/sys/fs/nr_open").read_text()) + 1
+        check_runtime_error(engine, ["--ulimit", f"nofile={too_many}:{too_many}"],
+                            "rlimit", "operation not permitted")

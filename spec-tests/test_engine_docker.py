@@ -33,6 +33,11 @@ class TestCommon(engines.CommonScenarios):
     """Run, stop, kill, pause, exec, terminals, binds, twenty at once."""
 
 
+class TestDockerCli(engines.DockerCliScenarios):
+    """Limits, capabilities, users, no-new-privileges, seccomp, network,
+    a runtime error: with the flags Docker shares with Podman."""
+
+
 def wait_for_processes(engine: Docker, name: str, count: int) -> list[str]:
     """The container's pids once it has `count` processes."""
     procs = cgroup_of(engine.pid(name), "pids") / "cgroup.procs"
@@ -129,44 +134,8 @@ def test_top_lists_the_container_processes(engine: Docker) -> None:
 
 # ---- what a container is given ------------------------------------------------------
 
-def test_memory_limit_is_set_and_enforced(engine: Docker) -> None:
-    engines.check_memory_limit(engine, "--memory", "32m")
-
-
-def test_pids_limit_is_set_and_enforced(engine: Docker) -> None:
-    engines.check_pids_limit(engine, "--pids-limit", "10")
-
-
-def test_limits_are_visible_inside(engine: Docker) -> None:
-    engines.check_limits_visible_inside(engine, "--memory", "32m", "--pids-limit", "10")
-
-
 def test_read_only_rootfs_with_a_tmpfs(engine: Docker) -> None:
     engines.check_read_only_rootfs_with_tmpfs(engine, "--read-only", "--tmpfs", "/scratch")
-
-
-def test_cap_drop_all(engine: Docker) -> None:
-    engines.check_no_capabilities(engine, "--cap-drop", "ALL")
-
-
-def test_non_root_user_for_run_and_exec(engine: Docker) -> None:
-    engines.check_user(engine, "--user", "1000:1000")  # exec inherits the user
-
-
-@pytest.mark.parametrize("flags, expected", [
-    pytest.param([], False, id="default"),
-    pytest.param(["--security-opt", "no-new-privileges"], True, id="no-new-privileges"),
-])
-def test_no_new_privileges(engine: Docker, flags: list[str], expected: bool) -> None:
-    engines.check_no_new_privs(engine, flags, expected)
-
-
-@pytest.mark.parametrize("flags, mode", [
-    pytest.param([], 2, id="default-profile"),
-    pytest.param(["--security-opt", "seccomp=unconfined"], 0, id="unconfined"),
-])
-def test_seccomp(engine: Docker, flags: list[str], mode: int) -> None:
-    engines.check_seccomp(engine, flags, mode)
 
 
 def test_default_seccomp_profile_filters(engine: Docker) -> None:
@@ -186,17 +155,6 @@ def test_seccomp_profile_from_a_file(engine: Docker, tmp_path: Path) -> None:
     assert out.returncode == 1 and "Permission denied" in out.stderr, out
 
 
-@pytest.mark.parametrize("flags, host", [
-    pytest.param([], False, id="default"),  # no bridge: a namespace with loopback only
-    pytest.param(["--network", "none"], False, id="none"),
-    pytest.param(["--network", "host"], True, id="host"),
-])
-def test_network(engine: Docker, flags: list[str], host: bool) -> None:
-    engines.check_network(engine, flags, host)
-
-
-def test_a_runtime_error_reaches_the_user(engine: Docker) -> None:
-    # Above fs.nr_open: setrlimit fails for root too.
-    too_many = int(Path("/proc/sys/fs/nr_open").read_text()) + 1
-    engines.check_runtime_error(engine, ["--ulimit", f"nofile={too_many}:{too_many}"],
-                                "rlimit", "operation not permitted")
+def test_network_by_default(engine: Docker) -> None:
+    # No bridge: a namespace of its own with loopback only.
+    engines.check_network(engine, [], False)
