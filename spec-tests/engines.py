@@ -1,16 +1,19 @@
 """Real container engines driving pyrunc: Debian's containerd (through
-`ctr` and containerd-shim-runc-v2) and Podman (through conmon).
+`ctr` and containerd-shim-runc-v2), Podman (through conmon) and Docker
+(dockerd 20.10, through the containerd it starts and runc's shim).
 
 Everything the engines keep lives under $PYRUNC_ENGINES_DIR (default
-/run/pyrunc-engines), so a system containerd or podman is never touched:
-containerd runs as a daemon of our own on its own socket and gives pyrunc
-a --root of its own, podman reads our containers.conf/storage.conf.  The
-image is built offline from bundles/rootfs (static busybox and
-the /payload probe) as an OCI archive, which both engines import.
+/run/pyrunc-engines), so a system containerd, podman or dockerd is never
+touched: containerd and dockerd run as daemons of our own on their own
+sockets and give pyrunc a --root of their own, podman reads our
+containers.conf/storage.conf.  The image is built offline from
+bundles/rootfs (static busybox and the /payload probe) as an OCI archive,
+which containerd and podman import, and as a docker-archive for Docker.
 
-Run as a script (by .ci/engines): `engines.py prepare` writes the configs,
-builds and imports the image and starts containerd, idempotently;
-`engines.py stop` stops the containerd it started.
+Benchmarks reuse the set-up: `prepare()` (containerd, podman) or
+`prepare_docker({"crun": path})` (pyrunc, Docker's runc and any other
+runtime by name), then `time_docker_run(["pyrunc", "runc"], rounds)` or
+their own timing of `docker_run_argv(runtime, name)`, and `teardown()`.
 """
 from __future__ import annotations
 
@@ -88,6 +91,10 @@ DOCKER_CONTAINERD_PIDFILE = DOCKER_EXEC_ROOT / "containerd" / "containerd.pid"
 # containerd's runc shim adds the namespace).
 DOCKER_RUNTIME_ROOT = DOCKER_EXEC_ROOT / "runtime-runc" / "moby"
 DOCKER_ARCHIVE = STATE / "busybox-docker.tar"
+# dockerd 20.10 makes /run/docker/plugins whatever its exec root; we remove
+# it when we stop, if we made it (the marker says so) and it is empty.
+DOCKER_PLUGIN_DIRS = (Path("/run/docker/plugins"), Path("/run/docker"))
+DOCKER_MADE_PLUGIN_DIRS = DOCKER_DIR / "made-run-docker"
 DOCKER_RUNTIME = "pyrunc"  # its name in daemon.json
 # Our containers' parent cgroup, not the "/docker" a system dockerd uses.
 DOCKER_CGROUP_PARENT = "pyrunc-docker"
@@ -539,6 +546,8 @@ def start_docker(runtimes: dict[str, str] | None = None) -> None:
         stop_docker()  # one of ours on an older config
     if docker_up():
         return
+    if not DOCKER_PLUGIN_DIRS[-1].exists():
+        DOCKER_MADE_PLUGIN_DIRS.touch()
     with open(DOCKER_LOG, "ab") as log:
         daemon = subprocess.Popen(["dockerd", "--config-file", str(DOCKER_CONFIG)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -568,6 +577,13 @@ def stop_docker() -> None:
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             poll(lambda: not process_alive(pid), 60, f"{comm.decode()} to stop")
+    if DOCKER_MADE_PLUGIN_DIRS.exists():
+        for directory in DOCKER_PLUGIN_DIRS:
+            try:
+                directory.rmdir()
+            except OSError:
+                pass    # not empty (another dockerd's) or already gone
+        DOCKER_MADE_PLUGIN_DIRS.unlink()
 
 
 def load_into_docker(image_id: str) -> None:

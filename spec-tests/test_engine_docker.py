@@ -11,8 +11,8 @@ from typing import Iterator
 import pytest
 
 import engines
-from engines import (DOCKER, SLEEPER, TERM_TRAPPER, Docker, audited, cgroup_of, engine_session,
-                     label_for, poll)
+from engines import (DOCKER, DOCKER_RUNTIME, SLEEPER, TERM_TRAPPER, Docker, audited, cgroup_of,
+                     engine_session, label_for, poll)
 
 # Two processes: pid 1 and a child.
 TWO_SLEEPS = ["sh", "-c", "sleep 600 & exec sleep 601"]
@@ -46,6 +46,16 @@ def wait_for_processes(engine: Docker, name: str, count: int) -> list[str]:
 
 
 # ---- docker run ---------------------------------------------------------------------
+
+def test_the_container_runs_on_pyrunc(engine: Docker) -> None:
+    # Not on Docker's runc by mistake: pyrunc knows it, by Docker's id.
+    name = engine.start(cmd=SLEEPER)
+    assert engine.inspect(name, "{{.HostConfig.Runtime}}") == DOCKER_RUNTIME
+    cid = engine.inspect(name, "{{.Id}}")
+    state = json.loads(engines.execute([engines.runtime_path(), "--root", str(engine.runtime_root),
+                                        "state", cid]).ok().stdout)
+    assert (state["status"], state["pid"]) == ("running", engine.pid(name)), state
+
 
 @pytest.mark.parametrize("program, status", [
     pytest.param("/nonexistent", 127, id="missing"),
