@@ -7,12 +7,10 @@ failure; a failed create leaves nothing behind.
 from __future__ import annotations
 
 import _signal
-import _socket
 import os
-import select
 
 from . import jsonio
-from . import spec as spec_mod
+from . import trace
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
 from .integers import INT64_MAX, parse_integer, quote
@@ -22,6 +20,8 @@ from .state import cgroup_of, now_rfc3339, process_start_time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from . import spec as spec_mod
 
 OCI_VERSION = "1.2.0"
 # `list`'s status of a container whose state file is damaged.
@@ -115,6 +115,7 @@ def _signal_init(state: ContainerState, sig: int) -> bool:
 
 
 def _wait_pidfd_exit(pidfd: int, timeout: float) -> bool:
+    import select
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     return bool(poller.poll(int(timeout * 1000)))
@@ -221,15 +222,18 @@ def _init_identity(pid: int, manager: Any) -> dict[str, Any]:
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
     from . import hooks, idmap, plan, rootless, spawn, sync
+    from .linux_constants import CLONE_NEWUSER
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
     manager = _create_cgroup(spec, state.id, opts, undo)
+    trace.mark("cgroup")
     host = plan.read_host(manager.paths if manager is not None else {})
     the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
     the_plan.staging_dir = state.dir
+    trace.mark("plan")
     os.mkfifo(state.fifo_path, 0o622)
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.
@@ -260,11 +264,20 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
 
     in_init = the_plan.hooks["createContainer"] or the_plan.hooks["startContainer"]
 
+    # The init joins the cgroup by itself where the kernel makes that cheap;
+    # cloned into a v2 cgroup only by root outside a user namespace (the
+    # kernel checks the cloner's rights on the cgroup then).
+    cgroup_fds, cgroup_dir_fd, by_pid = [], -1, None
+    if manager is not None:
+        clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
+        cgroup_fds, cgroup_dir_fd, by_pid = manager.init_joins(clone_into)
+
     def place(pid: int) -> None:
-        # Into the cgroup before the init runs a single container step; a
-        # cgroup frozen since it was checked would hold the init for good.
+        # Into the cgroup before the init runs a single container step (the
+        # init joins what it can itself after GO); a cgroup frozen since it
+        # was checked would hold the init for good.
         if manager is not None:
-            manager.add_pid(pid)
+            manager.add_pid(pid, by_pid)
             manager.refuse_frozen()
 
     def thawed_if_frozen() -> bool:
@@ -281,9 +294,13 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
             pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd,
                                            go_text=init_hook_state if in_init else None,
                                            on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent,
-                                           frozen=thawed_if_frozen if manager is not None else None)
+                                           frozen=thawed_if_frozen if manager is not None else None,
+                                           cgroup_fds=cgroup_fds, cgroup_dir_fd=cgroup_dir_fd)
     finally:
         os.close(fifo)
+        for fd in cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else []):
+            os.close(fd)
+    trace.mark("spawn")
     undo.add(lambda: spawn.kill_child(pid))
     undo.add(parent_sock.close)
     state.data.update({
@@ -303,6 +320,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     state.save()
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
+    trace.mark("state")
     return parent_sock
 
 
@@ -324,7 +342,9 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
     the bundle's config when the caller has read it already."""
     opts.bundle = os.path.abspath(opts.bundle)
     if spec is None:
+        from . import spec as spec_mod
         spec = spec_mod.load(opts.bundle)
+        trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     undo = Undo()
     try:
@@ -361,6 +381,7 @@ def _release_init(state: ContainerState) -> None:
     except FileNotFoundError:
         raise PyruncError(f"container {state.id} is not in the created state") from None
     try:
+        import select
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
@@ -680,6 +701,7 @@ def forward_signals(pid: int) -> None:
 
 def own_console() -> tuple[Any, Any]:
     """A socketpair standing in for --console-socket: (ours, theirs)."""
+    import _socket
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
 
 
@@ -698,9 +720,11 @@ def attach_and_wait(pid: int, master: int) -> int:
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
     from . import spawn
+    from . import spec as spec_mod
 
     opts.bundle = os.path.abspath(opts.bundle)
     spec = spec_mod.load(opts.bundle)
+    trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     master = -1
     if terminal and opts.console_socket is None and not detach:   # we attach our own terminal
@@ -731,6 +755,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
             raise
         spawn.wait_exec(parent_sock)
         _run_poststart(store, state, _container_hooks(state, "poststart"))
+        trace.mark("start")
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)
@@ -738,6 +763,8 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     if detach:
         return 0
     status = attach_and_wait(state.pid, master)
+    trace.mark("container")
     if not keep:
         delete(store, container_id, force=True)
+        trace.mark("delete")
     return status

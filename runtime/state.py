@@ -136,12 +136,14 @@ class ContainerState(Record):
         return RUNNING
 
     def save(self) -> None:
-        """Atomic replace: readers see the old or the new file, never half."""
+        """Atomic replace: readers see the old or the new file, never half.
+        No fsync (4 ms a call on a disk): the rename is atomic for every
+        reader, and a state outlives no reboot (its processes are gone), as
+        with runc, which does not sync its state either."""
         tmp = os.path.join(self.dir, f".{STATE_FILE}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, jsonio.dumps(self.data).encode())
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
