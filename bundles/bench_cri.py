@@ -64,12 +64,13 @@ def pss_kib(pid: int) -> int:
         return 0    # gone meanwhile
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime, or None for a process that is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
-        return 0
+        return None
     fields = stat[stat.rfind(b")") + 2:].split()
     return int(fields[11]) + int(fields[12])   # utime, stime (fields 14 and 15)
 
@@ -112,7 +113,11 @@ def measure(client: cri.Client, handler: str, pods: int, per_pod: int, args: arg
         counted = engines.shim_pids(str(engines.CTR_SOCKET), zygote=True) if handler == "pyrunc" else shims
         before = {pid: cpu_ticks(pid) for pid in counted}
         time.sleep(args.idle)
-        used = sum(cpu_ticks(pid) - ticks for pid, ticks in before.items())
+        after = {pid: cpu_ticks(pid) for pid in counted}
+        # Only processes alive throughout: one that left (a previous run's
+        # zygote at the end of its grace period) has no idle figure.
+        used = sum(after[pid] - ticks for pid, ticks in before.items()
+                   if ticks is not None and after[pid] is not None)
         result.start_s.append(took)
         result.shims.append(len(shims))
         result.pss_mib.append(sum(pss_kib(pid) for pid in counted) / 1024)
