@@ -49,6 +49,9 @@ class BuildPyAndProto(build_py):
 
 
 LAUNCHER_SOURCE = "native/launcher/main.c"
+# main.c dispatches; the fast path for state and list is in its own files.
+LAUNCHER_SOURCES = [LAUNCHER_SOURCE, "native/launcher/json.c", "native/launcher/status.c",
+                    "native/launcher/fastpath.c", "native/util.c", "native/error.c"]
 
 
 class BuildLauncher(build_scripts):
@@ -63,7 +66,7 @@ class BuildLauncher(build_scripts):
         compiler = new_compiler()
         customize_compiler(compiler)
         python = sys.executable.replace("\\", "\\\\").replace('"', '\\"')
-        objects = compiler.compile([LAUNCHER_SOURCE], output_dir=self.get_finalized_command("build").build_temp,
+        objects = compiler.compile(LAUNCHER_SOURCES, output_dir=self.get_finalized_command("build").build_temp,
                                    macros=[("PYRUNC_PYTHON", f'"{python}"')],
                                    extra_postargs=build_ffi.COMPILE_ARGS)
         # Static and stripped: no dynamic loader to run before the interpreter.
