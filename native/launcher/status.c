@@ -312,13 +312,12 @@ static int v2_frozen(const char *dir)
         return 0;
     /* The kernel writes "key value" lines; anything else is left to Python. */
     for (char *line = strtok(events, "\n"); line; line = strtok(NULL, "\n")) {
-        char key[64];
-        long long value;
+        char key[64], value[24];
         int end = 0;
-        if (sscanf(line, "%63s %lld%n", key, &value, &end) != 2 || line[end] != '\0')
+        if (sscanf(line, "%63s %23[0-9]%n", key, value, &end) != 2 || line[end] != '\0')
             return FAST_DEFER;
         if (strcmp(key, "frozen") == 0)
-            frozen = value == 1;
+            frozen = strtoull(value, NULL, 10) == 1;
     }
     return frozen;
 }
