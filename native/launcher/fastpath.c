@@ -179,6 +179,11 @@ static int add_state(struct buf *out, const struct container *c, const char *id,
 
 static int write_out(const struct buf *out)
 {
+    /* Python encodes text for the locale it finds (UTF-8, Latin-1, or an
+     * error for ASCII): anything but ASCII is left to it. */
+    for (size_t i = 0; i < out->len; i++)
+        if ((unsigned char)out->data[i] >= 0x80)
+            return FAST_DEFER;
     /* As the interpreter does when its final flush fails. */
     return pyrunc_write_all(STDOUT_FILENO, out->data, out->len) < 0 ? 120 : 0;
 }
