@@ -7,7 +7,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
-from distutils.command.build_scripts import build_scripts
+from distutils.command.build_scripts import build_scripts  # setuptools' own, once it is imported
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "native"))
 import build_ffi  # noqa: E402
@@ -48,16 +48,20 @@ class BuildPyAndProto(build_py):
         protogen.generate(self.build_lib)
 
 
-LAUNCHER_SOURCE = "native/launcher/main.c"
-# main.c dispatches; the fast path for state and list is in its own files.
-LAUNCHER_SOURCES = [LAUNCHER_SOURCE, "native/launcher/json.c", "native/launcher/status.c",
-                    "native/launcher/fastpath.c", "native/util.c", "native/error.c"]
+# The commands are compiled launchers, not console scripts: pip writes
+# console scripts that start the interpreter with `site`, and drops any flag
+# from their shebang.  (sources, command, static): `pyrunc` is static and
+# stripped, no dynamic loader before the interpreter, and answers `state`
+# and `list` itself (main.c dispatches; the other files are that fast
+# path); the shim's launcher answers containerd's `start` without an
+# interpreter at all.
+LAUNCHERS = ((["native/launcher/main.c", "native/launcher/json.c", "native/launcher/status.c",
+               "native/launcher/fastpath.c", "native/util.c", "native/error.c"], "pyrunc", True),
+             (["shim/launcher.c"], "containerd-shim-pyrunc-v2", False))
 
 
-class BuildLauncher(build_scripts):
-    """The `pyrunc` command is a compiled launcher (native/launcher/main.c),
-    not a console script: pip writes console scripts that start the
-    interpreter with `site`, and drops any flag from their shebang."""
+class BuildLaunchers(build_scripts):
+    """Builds the LAUNCHERS into the scripts directory."""
 
     def run(self) -> None:
         from distutils.ccompiler import new_compiler
@@ -66,14 +70,16 @@ class BuildLauncher(build_scripts):
         compiler = new_compiler()
         customize_compiler(compiler)
         python = sys.executable.replace("\\", "\\\\").replace('"', '\\"')
-        objects = compiler.compile(LAUNCHER_SOURCES, output_dir=self.get_finalized_command("build").build_temp,
-                                   macros=[("PYRUNC_PYTHON", f'"{python}"')],
-                                   extra_postargs=build_ffi.COMPILE_ARGS)
-        # Static and stripped: no dynamic loader to run before the interpreter.
-        compiler.link_executable(objects, "pyrunc", output_dir=self.build_dir, extra_postargs=["-s", "-static"])
+        build_temp = self.get_finalized_command("build").build_temp
+        for sources, command, static in LAUNCHERS:
+            objects = compiler.compile(sources, output_dir=build_temp,
+                                       macros=[("PYRUNC_PYTHON", f'"{python}"')],
+                                       extra_postargs=build_ffi.COMPILE_ARGS)
+            compiler.link_executable(objects, command, output_dir=self.build_dir,
+                                     extra_postargs=["-s", "-static"] if static else [])
 
 
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
-      # Built, not copied: see BuildLauncher.
-      scripts=[LAUNCHER_SOURCE],
-      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLauncher})
+      # Stand for the commands BuildLaunchers makes.
+      scripts=[sources[0] for sources, _, _ in LAUNCHERS],
+      cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLaunchers})

@@ -281,6 +281,11 @@ def shim_processes(runtime: str = "pyrunc", namespace: str = NAMESPACE) -> list[
     the containerd address and namespace on their command line (containerd
     passes -address and -namespace) or in their environment (TTRPC_ADDRESS,
     NAMESPACE)."""
+    if runtime == "pyrunc":
+        # Forked by one zygote per containerd, whose command line (with
+        # containerd's address) they share: no namespace on it, and none
+        # needed, as only the CRI namespace runs containers here.
+        return engines.shim_pids(str(engines.CTR_SOCKET))
     address, ttrpc = str(engines.CTR_SOCKET).encode(), f"{engines.CTR_SOCKET}.ttrpc".encode()
     found = []
     for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
