@@ -146,7 +146,7 @@ static int add_state(struct buf *out, const struct container *c, const char *id,
     const struct json_node *v, *annotations = json_get(doc, c->state, "annotations");
     static const char *const strings[] = { "bundle", "rootfs", "created", "owner" };
     bool stopped = strcmp(c->status, "stopped") == 0;
-    int ret = 0;
+    int ret = 0;    /* each buf_ call gives 0 or -ENOMEM: OR-ed, any failure stays */
 
     v = json_get(doc, c->state, "ociVersion");
     ret |= buf_adds(out, pretty ? "{\n  \"ociVersion\": " : "{\"ociVersion\":");
