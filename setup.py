@@ -50,11 +50,14 @@ class BuildPyAndProto(build_py):
 
 # The commands are compiled launchers, not console scripts: pip writes
 # console scripts that start the interpreter with `site`, and drops any flag
-# from their shebang.  (source, command, static): `pyrunc` is static and
-# stripped, no dynamic loader before the interpreter; the shim's launcher
-# answers containerd's `start` without an interpreter at all.
-LAUNCHERS = (("native/launcher/main.c", "pyrunc", True),
-             ("shim/launcher.c", "containerd-shim-pyrunc-v2", False))
+# from their shebang.  (sources, command, static): `pyrunc` is static and
+# stripped, no dynamic loader before the interpreter, and answers `state`
+# and `list` itself (main.c dispatches; the other files are that fast
+# path); the shim's launcher answers containerd's `start` without an
+# interpreter at all.
+LAUNCHERS = ((["native/launcher/main.c", "native/launcher/json.c", "native/launcher/status.c",
+               "native/launcher/fastpath.c", "native/util.c", "native/error.c"], "pyrunc", True),
+             (["shim/launcher.c"], "containerd-shim-pyrunc-v2", False))
 
 
 class BuildLaunchers(build_scripts):
@@ -68,8 +71,8 @@ class BuildLaunchers(build_scripts):
         customize_compiler(compiler)
         python = sys.executable.replace("\\", "\\\\").replace('"', '\\"')
         build_temp = self.get_finalized_command("build").build_temp
-        for source, command, static in LAUNCHERS:
-            objects = compiler.compile([source], output_dir=build_temp,
+        for sources, command, static in LAUNCHERS:
+            objects = compiler.compile(sources, output_dir=build_temp,
                                        macros=[("PYRUNC_PYTHON", f'"{python}"')],
                                        extra_postargs=build_ffi.COMPILE_ARGS)
             compiler.link_executable(objects, command, output_dir=self.build_dir,
@@ -78,5 +81,5 @@ class BuildLaunchers(build_scripts):
 
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
       # Stand for the commands BuildLaunchers makes.
-      scripts=[source for source, _, _ in LAUNCHERS],
+      scripts=[sources[0] for sources, _, _ in LAUNCHERS],
       cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLaunchers})

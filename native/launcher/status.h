@@ -1,0 +1,34 @@
+/* A container's state as runtime/state.py loads it and its status as
+ * runtime/container.py `status_of` computes it from kernel facts, for the
+ * cases where both are certain; any doubt is FAST_DEFER and the Python CLI
+ * answers instead. */
+#ifndef PYRUNC_LAUNCHER_STATUS_H
+#define PYRUNC_LAUNCHER_STATUS_H
+
+#include <stdbool.h>
+
+#include "json.h"
+
+/* Leave the command to the Python CLI (not an errno: below all of them). */
+#define FAST_DEFER (-100000)
+
+struct container {
+    char *dir;              /* root/id */
+    char *text;             /* the state file, decoded in place by doc */
+    struct json_doc doc;
+    const struct json_node *state;
+    const char *status;     /* created, running, paused or stopped */
+};
+
+/* A valid container id (runtime/state.py validate_id). */
+bool container_id_valid(const char *id);
+
+/* os.path.join(dir, name) for a relative name; NULL without memory. */
+char *path_join(const char *dir, const char *name);
+
+/* Load root/id/state.json, check it as check_state does and compute the
+ * status.  0, FAST_DEFER or -errno. */
+int container_load(struct container *c, const char *root, const char *id);
+void container_free(struct container *c);
+
+#endif

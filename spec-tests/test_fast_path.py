@@ -1,0 +1,221 @@
+"""`state` and `list` answered by the launcher in C (native/launcher/
+fastpath.c) print exactly what the Python CLI prints, for containers in
+every status; and every call it cannot judge (half-made or damaged
+containers, unknown ones, odd ids, flags it does not take) goes to the
+Python CLI.  PYRUNC_FAST_PATH=only makes the launcher exit 125 instead of
+starting Python, so each case also shows which path answered."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import Bundle, Runtime, poll, pyrunc_executable
+
+DECLINED = 125
+LIST_FORMS = (["list"], ["list", "-q"], ["list", "--format", "json"], ["list", "-f", "table"],
+              ["list", "--format=json", "--quiet"], ["list", "-format", "table"])
+
+
+def call(argv: list[str], mode: str | None) -> tuple[int, bytes, bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "PYRUNC_FAST_PATH"}
+    if mode is not None:
+        env["PYRUNC_FAST_PATH"] = mode
+    proc = subprocess.run(argv, env=env, capture_output=True, timeout=30)
+    # The times of --debug's log lines differ from call to call.
+    return proc.returncode, proc.stdout, re.sub(rb'time="[^"]*"', b"", proc.stderr)
+
+
+def python_cli(runtime: Runtime, *args: str) -> tuple[int, bytes, bytes]:
+    """The Python CLI itself, without the launcher."""
+    return call([sys.executable, "-m", "pyrunc.runtime", "--root", str(runtime.root), *args], None)
+
+
+def launcher(runtime: Runtime, *args: str, mode: str | None = None) -> tuple[int, bytes, bytes]:
+    return call([pyrunc_executable(), "--root", str(runtime.root), *args], mode)
+
+
+def assert_fast(runtime: Runtime, *args: str) -> tuple[int, bytes, bytes]:
+    """Answered in C, byte for byte as the Python CLI answers."""
+    fast = launcher(runtime, *args, mode="only")
+    assert fast[0] != DECLINED, fast[2].decode()
+    assert fast == python_cli(runtime, *args), args
+    return fast
+
+
+def assert_deferred(runtime: Runtime, *args: str) -> tuple[int, bytes, bytes]:
+    """Left to the Python CLI, which answers as it does when called directly."""
+    declined = launcher(runtime, *args, mode="only")
+    assert declined[0] == DECLINED, declined
+    answer = launcher(runtime, *args)
+    assert answer == python_cli(runtime, *args), args
+    return answer
+
+
+def state_path(runtime: Runtime, cid: str) -> Path:
+    return runtime.root / cid / "state.json"
+
+
+def edit_state(runtime: Runtime, cid: str, **fields: Any) -> None:
+    path = state_path(runtime, cid)
+    data = json.loads(path.read_text())
+    data.update(fields)
+    path.write_text(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+
+@pytest.fixture
+def four(runtime: Runtime, make_bundle: Any) -> dict[str, str]:
+    """A container in each status; one with annotations that need escaping."""
+    annotated = make_bundle("annotated").payload("sleep", "30")
+    annotated.set("annotations", {"q\"uote": "back\\slash\nnew\tline\x01\x7f", "empty": ""})
+    made = runtime.create(annotated)
+    running = runtime.create(make_bundle("running").payload("sleep", "30"))
+    running.start().ok()
+    paused = runtime.create(make_bundle("paused").payload("sleep", "30"))
+    paused.start().ok()
+    runtime("pause", paused.cid).ok()
+    stopped = runtime.create(make_bundle("stopped").payload("sleep", "30"))
+    stopped.start().ok()
+    stopped.kill("KILL").ok()
+    stopped.wait_status("stopped")
+    return {"created": made.cid, "running": running.cid, "paused": paused.cid, "stopped": stopped.cid}
+
+
+def test_each_status(runtime: Runtime, four: dict[str, str]) -> None:
+    for status, cid in four.items():
+        _, out, _ = assert_fast(runtime, "state", cid)
+        assert json.loads(out)["status"] == status
+    for form in LIST_FORMS:
+        assert_fast(runtime, *form)
+    _, out, _ = assert_fast(runtime, "list", "--format", "json")
+    assert {c["id"]: c["status"] for c in json.loads(out)} == {cid: s for s, cid in four.items()}
+    runtime("resume", four["paused"]).ok()
+
+
+def test_global_flags(runtime: Runtime, four: dict[str, str], tmp_path: Path) -> None:
+    cid = four["running"]
+    log = tmp_path / "fast.log"
+    assert_fast(runtime, "--log", str(log), "--log-format", "json", "state", cid)
+    # Created as log.configure creates it; no line without --debug.
+    assert log.exists() and log.stat().st_mode & 0o777 == 0o600 and log.read_text() == ""
+    assert_fast(runtime, "--systemd-cgroup", "--criu", "x", "--rootless", "maybe", "list")
+    for flags in (["--debug"], ["--log-format", "yaml"], ["--help"], ["-v"], ["--log", str(tmp_path / "no" / "log")]):
+        assert_deferred(runtime, *flags, "state", cid)
+    for args in (["state", "--help", cid], ["state"], ["state", cid, cid], ["list", "--format", "yaml"],
+                 ["list", "x"], ["list", "-q=true"], ["list", "-f", "json", "--format", "json"], ["ps", cid]):
+        assert_deferred(runtime, *args)
+    runtime("resume", four["paused"]).ok()
+
+
+def test_identity_checks(runtime: Runtime, bundle: Bundle) -> None:
+    """A recorded pid is trusted only with its start time, pid namespace and
+    cgroup: the fast path says stopped where Python does."""
+    container = runtime.create(bundle.payload("sleep", "30"))
+    cid = container.cid
+    good = json.loads(state_path(runtime, cid).read_text())
+    for fields in ({"pidStartTime": good["pidStartTime"] + 1}, {"pidStartTime": None},
+                   {"initPidNs": good.get("initPidNs", 1) + 1}, {"pid": os.getpid()}):
+        edit_state(runtime, cid, **fields)
+        _, out, _ = assert_fast(runtime, "state", cid)
+        assert json.loads(out)["status"] == "stopped", fields
+        state_path(runtime, cid).write_text(json.dumps(good))
+    if good.get("initCgroup"):
+        hierarchy, path = good["initCgroup"]
+        for other in (path + "-other", "/"):
+            edit_state(runtime, cid, initCgroup=[hierarchy, other])
+            _, out, _ = assert_fast(runtime, "state", cid)
+            assert json.loads(out)["status"] == "stopped", other
+        state_path(runtime, cid).write_text(json.dumps(good))
+    _, out, _ = assert_fast(runtime, "state", cid)
+    assert json.loads(out)["status"] == "created"
+
+
+@pytest.mark.parametrize("damage", [
+    "", "{}", "[]", '{"pid": 1', "\ufeff{}", "{\"pid\": 1, \"pid\": 2}",
+], ids=["empty", "object-without-fields", "list", "truncated", "bom", "duplicate-key"])
+def test_damaged_state_deferred(runtime: Runtime, bundle: Bundle, make_bundle: Any, damage: str) -> None:
+    cid = runtime.create(bundle.payload("sleep", "30")).cid
+    runtime.create(make_bundle("other").payload("sleep", "30"))
+    state_path(runtime, cid).write_text(damage)
+    assert_deferred(runtime, "state", cid)
+    for form in LIST_FORMS:
+        assert_deferred(runtime, *form)
+
+
+@pytest.mark.parametrize("fields", [
+    {"pid": "1"}, {"pid": 1.0}, {"pidStartTime": -1}, {"annotations": ["x"]}, {"annotations": {"a": 1}},
+    {"config": []}, {"cgroup": {}}, {"initCgroup": ["", "/a", "/b"]}, {"bundle": "nul\u0000byte"},
+    {"bundle": "lone \ud800 surrogate"}, {"initPidNs": None},
+], ids=lambda f: "-".join(f"{k}={v!r}"[:24] for k, v in f.items()))
+def test_unusual_fields_deferred(runtime: Runtime, bundle: Bundle, fields: dict[str, Any]) -> None:
+    cid = runtime.create(bundle.payload("sleep", "30")).cid
+    path = state_path(runtime, cid)
+    data = json.loads(path.read_text())
+    data.update(fields)
+    path.write_text(json.dumps(data))     # ASCII escapes: \u0000, \ud800
+    assert_deferred(runtime, "state", cid)
+    assert_deferred(runtime, "list")
+
+
+def test_escaped_fields(runtime: Runtime, bundle: Bundle) -> None:
+    """\\u escapes and raw UTF-8 are read alike; what is not ASCII is
+    printed by Python, which encodes it for the locale."""
+    cid = runtime.create(bundle.payload("sleep", "30")).cid
+    path = state_path(runtime, cid)
+    data = json.loads(path.read_text())
+    data["annotations"] = {"k": "tab\there \u001f \"q\" \\ /"}
+    path.write_text(json.dumps(data))     # with ensure_ascii: \u escapes
+    assert_fast(runtime, "state", cid)
+    assert_fast(runtime, "list", "--format", "json")
+    path.write_text(json.dumps(data, indent=1).replace("/", "\\/"))
+    assert_fast(runtime, "state", cid)
+    data["annotations"] = {"ünï": "cödé ☃ \u2028"}
+    for ascii_only in (True, False):
+        path.write_text(json.dumps(data, ensure_ascii=ascii_only))
+        assert_deferred(runtime, "state", cid)
+        assert_deferred(runtime, "list", "--format", "json")
+        assert_fast(runtime, "list")
+
+
+def test_half_made_and_missing(runtime: Runtime, bundle: Bundle) -> None:
+    cid = runtime.create(bundle.payload("sleep", "30")).cid
+    assert_fast(runtime, "list")
+    half = runtime.new_id()
+    (runtime.root / half).mkdir(mode=0o700)     # a create that died before saving
+    _, out, _ = assert_deferred(runtime, "list", "--format", "json")
+    assert {c["id"]: c["status"] for c in json.loads(out)}[half] == "unknown"
+    assert_deferred(runtime, "state", half)
+    (runtime.root / half).rmdir()
+    assert_deferred(runtime, "state", "no-such-container")
+    for odd in ("", ".", "..", "../" + cid, "a/b", "x" * 256, "-x", "é"):
+        assert_deferred(runtime, "state", odd)
+    # Not directories, and cache directories: not containers.
+    (runtime.root / "file").write_text("")
+    (runtime.root / "seccomp@cache").mkdir()
+    try:
+        _, out, _ = assert_fast(runtime, "list", "-q")
+        assert out.decode().split() == [cid]
+    finally:
+        (runtime.root / "file").unlink()
+        (runtime.root / "seccomp@cache").rmdir()
+    (runtime.root / "bad name").mkdir()
+    try:
+        assert_deferred(runtime, "list")
+    finally:
+        (runtime.root / "bad name").rmdir()
+
+
+def test_no_root(tmp_path: Path) -> None:
+    runtime = Runtime(tmp_path / "absent", tmp_path, "none")
+    for form in LIST_FORMS:
+        assert_fast(runtime, *form)
+    assert_deferred(runtime, "state", "x")
+    root_file = Runtime(tmp_path / "file", tmp_path, "file")
+    (tmp_path / "file").write_text("")
+    assert_deferred(root_file, "list")
