@@ -47,6 +47,7 @@ def write_pid_file(path: str, pid: int) -> None:
     temporary name is created exclusively and without following a symlink
     (one planted there must not send our write elsewhere), relative to the
     directory's fd, then renamed over the pid file."""
+    from stat import S_ISREG
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
     tmp = f".{name}.tmp"
@@ -55,6 +56,13 @@ def write_pid_file(path: str, pid: int) -> None:
     except OSError as exc:
         raise from_os_error(f"write pid file {path}", exc) from None
     try:
+        try:
+            # A file left by a writer killed half-way would fail every retry;
+            # anything else there (a planted symlink) is refused below.
+            if S_ISREG(os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                os.unlink(tmp, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
                      dir_fd=dir_fd)
         try:
@@ -166,12 +174,14 @@ def console_socket(terminal: bool, path: str | None, own_console_fd: int | None)
     return None
 
 
-def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, undo: Undo) -> Any:
+def _create_cgroup(spec: spec_mod.Spec, state: ContainerState, opts: CreateOptions, undo: Undo) -> Any:
     """The container's cgroup, made and configured; None when rootless and
     the user may not make it (runc's rule: fine unless limits are asked for)."""
     from . import cgroups, rootless
-    manager = cgroups.open_manager(spec.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup)
+    manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
     undo.add(manager.destroy)   # what it made, even if it fails half-way
+    # Should we be killed while making it, delete --force finds it by this.
+    state.save_progress({"cgroup": {**manager.to_state(), "created": manager.to_make()}})
     try:
         manager.create()
     except PyruncError as exc:
@@ -223,7 +233,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     from . import hooks, idmap, plan, rootless, spawn, sync
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
-    manager = _create_cgroup(spec, state.id, opts, undo)
+    manager = _create_cgroup(spec, state, opts, undo)
     host = plan.read_host(manager.paths if manager is not None else {})
     the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
@@ -265,6 +275,10 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         if manager is not None:
             manager.add_pid(pid)
             manager.refuse_frozen()
+        # Once READY, the init outlives us: delete --force must find it.
+        state.save_progress({"pid": pid, "pidStartTime": process_start_time(pid),
+                             "cgroup": manager.to_state() if manager is not None else None,
+                             **_init_identity(pid, manager)})
 
     def thawed_if_frozen() -> bool:
         # A cgroup frozen during setup holds the init for good: an error,
@@ -352,7 +366,10 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
 
 def _release_init(state: ContainerState) -> None:
     """Open exec.fifo for reading: that unblocks the init, which writes a
-    byte and execs.  Removing the fifo marks the container running."""
+    byte and execs.  Removing the fifo marks the container running: at
+    once, so that a start killed from here on never leaves a running
+    container that says it is created (the init, should it write after we
+    died, gets EPIPE and exits)."""
     manager = cgroup_manager(state)
     frozen = manager.held_frozen if manager is not None else None
     try:
@@ -360,6 +377,7 @@ def _release_init(state: ContainerState) -> None:
     except FileNotFoundError:
         raise PyruncError(f"container {state.id} is not in the created state") from None
     try:
+        os.unlink(state.fifo_path)
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
@@ -380,8 +398,6 @@ def _release_init(state: ContainerState) -> None:
             raise PyruncError(os.read(fd, 4096).decode(errors="replace") or "container init failed")
     finally:
         os.close(fd)
-        if os.path.exists(state.fifo_path):
-            os.unlink(state.fifo_path)
 
 
 def _container_hooks(state: ContainerState, kind: str) -> list[Any]:

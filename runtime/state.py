@@ -4,6 +4,7 @@ every read (init alive, same start time, not a zombie; exec.fifo present
 means created; a frozen cgroup means paused)."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
+# What a create in progress has made (cgroup paths, init pid), saved before
+# it makes each: all that tells a half-made container's parts apart.
+CREATING_FILE = "creating.json"
 FIFO_NAME = "exec.fifo"
 MAX_ID_LENGTH = 255     # NAME_MAX: a longer id could never name its state directory
 # In the names of the root's cache directories, never in a container id.
@@ -137,14 +141,37 @@ class ContainerState(Record):
 
     def save(self) -> None:
         """Atomic replace: readers see the old or the new file, never half."""
-        tmp = os.path.join(self.dir, f".{STATE_FILE}.tmp")
+        _write_atomically(self.dir, STATE_FILE, jsonio.dumps(self.data).encode(), durable=True)
+        try:
+            os.unlink(os.path.join(self.dir, CREATING_FILE))
+        except FileNotFoundError:
+            pass
+
+    def save_progress(self, fields: dict[str, Any]) -> None:
+        """Note what create is about to make, before it makes it (see
+        CREATING_FILE).  Not synced: the state root is a tmpfs, which a
+        crash of the machine empties anyway."""
+        _write_atomically(self.dir, CREATING_FILE, jsonio.dumps(fields).encode(), durable=False)
+
+
+def _write_atomically(directory: str, name: str, data: bytes, durable: bool) -> None:
+    tmp = os.path.join(directory, f".{name}.tmp")
+    try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, jsonio.dumps(self.data).encode())
-            os.fsync(fd)
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        os.rename(tmp, os.path.join(directory, name))
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise from_os_error(f"write {os.path.join(directory, name)}", exc) from None
 
 
 # What each state field must be: (check, what the error says).  The state
@@ -241,6 +268,16 @@ def _interrupted_create(directory: str, file: str) -> bool:
     return not os.path.exists(file)     # else saved just before we looked
 
 
+def _progress(directory: str) -> dict[str, Any]:
+    """The sound fields of an interrupted create's CREATING_FILE."""
+    try:
+        with open(os.path.join(directory, CREATING_FILE), "rb") as f:
+            value = jsonio.loads(f.read(jsonio.MAX_DOCUMENT + 1))
+    except (OSError, ValueError):
+        return {}
+    return check_state(value)[0] if isinstance(value, dict) else {}
+
+
 class StateStore:
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = root
@@ -275,8 +312,8 @@ class StateStore:
                 data = f.read(jsonio.MAX_DOCUMENT + 1)
         except FileNotFoundError:
             if _interrupted_create(path, file):
-                raise CorruptState(container_id, path, "no state file: its create was interrupted", {},
-                                   half_made=True) from None
+                raise CorruptState(container_id, path, "no state file: its create was interrupted",
+                                   _progress(path), half_made=True) from None
             raise ContainerNotFound(container_id) from None
         except OSError as exc:
             raise CorruptState(container_id, path, f"cannot read {file}: {exc.strerror}", {}) from None
