@@ -340,20 +340,24 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
         spec = spec_mod.load(opts.bundle)
     terminal = spec.process is not None and spec.process.terminal
     undo = Undo()
+    lock = None
     try:
         console = console_socket(terminal, opts.console_socket, console_fd)
         if console is not None:
             undo.add(console.close)
             console_fd = console.fileno()
-        state = store.new(container_id)
+        # The lock is held until the state file is saved: a directory
+        # without one whose lock is free is a create that died half-way
+        # (see StateStore.load); and while a failed create cleans up.
+        state, lock = store.new(container_id)
         undo.add(lambda: store.remove(state))
-        # Held until the state file is saved: a directory without one whose
-        # lock is free is a create that died half-way (see StateStore.load).
-        with Lock(state.dir):
-            parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
+        parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
     except BaseException:
         undo.run()
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     if console is not None:
         console.close()
     if keep_channel:
@@ -531,38 +535,41 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
 
 def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     try:
-        _delete(store, container_id, force)
+        # Everything under the lock: a create or start of the same id
+        # finishes first, a delete before us leaves nothing to find.
+        with Lock(store.container_dir(container_id)):
+            try:
+                state = store.load(container_id, locked=True)
+            except CorruptState as exc:
+                if not force:
+                    raise
+                _remove_corrupt(store, exc)
+                return
+            _delete(store, state, force)
     except ContainerNotFound:
         if not force:   # engines delete --force things that may be gone already
             raise
-    except CorruptState as exc:
-        if not force:
-            raise
-        _remove_corrupt(store, exc)
 
 
-def _delete(store: StateStore, container_id: str, force: bool) -> None:
-    state = store.load(container_id)
-    with Lock(state.dir):
-        # Another delete may have held the lock and removed it all meanwhile.
-        state = store.load(container_id)
-        status = status_of(state)
-        if status in (RUNNING, PAUSED) and not force:
-            raise PyruncError(f"cannot delete container {container_id} that is not stopped: {status}")
-        if status != STOPPED:
-            manager = cgroup_manager(state)
-            if status == PAUSED and manager is not None:
-                kill_all(state, manager, _signal.SIGKILL)
-                manager.thaw()
-            _kill_and_wait(state)
-        _destroy(store, state)
+def _delete(store: StateStore, state: ContainerState, force: bool) -> None:
+    """Delete the container whose lock the caller holds."""
+    status = status_of(state)
+    if status in (RUNNING, PAUSED) and not force:
+        raise PyruncError(f"cannot delete container {state.id} that is not stopped: {status}")
+    if status != STOPPED:
+        manager = cgroup_manager(state)
+        if status == PAUSED and manager is not None:
+            kill_all(state, manager, _signal.SIGKILL)
+            manager.thaw()
+        _kill_and_wait(state)
+    _destroy(store, state)
 
 
 def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
-    """delete --force of a container whose state file is damaged: remove
-    what can still be identified safely (the init by its pid and start
-    time, the cgroup saved or else the default one named after the id, the
-    state directory), and fail naming what could not be."""
+    """delete --force of a container whose state file is damaged (under its
+    lock): remove what can still be identified safely (the init by its pid
+    and start time, the cgroup saved or else the default one named after
+    the id, the state directory), and fail naming what could not be."""
     from . import cgroups
     container_id, good = exc.container_id, exc.good
     state = ContainerState(container_id, exc.dir, good)
@@ -596,9 +603,8 @@ def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
         except PyruncError as error:
             failed.append(f"the cgroup: {error}")
     try:
-        with Lock(exc.dir):
-            store.remove(state)
-    except (OSError, PyruncError) as error:
+        store.remove(state)
+    except OSError as error:
         failed.append(f"the state directory {exc.dir}: {getattr(error, 'strerror', None) or error}")
     if not init_known:
         failed.append("its init process: neither its pid nor its cgroup is known")

@@ -252,13 +252,21 @@ class CorruptState(PyruncError):
         self.half_made = half_made      # its create died before saving any state
 
 
-def _interrupted_create(directory: str, file: str) -> bool:
+def _interrupted_create(root: str, directory: str, file: str) -> bool:
     """A state directory without a state file whose lock is free: the
-    create that made it died (a live one holds the lock until it saves)."""
+    create that made it died (a live one holds the lock until it saves).
+    The root's lock waits out a create between its mkdir and its flock."""
     try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(root_fd, fcntl.LOCK_EX)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
+    finally:
+        os.close(root_fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -292,26 +300,39 @@ class StateStore:
         except OSError as exc:
             raise from_os_error(f"create state root {self.root}", exc) from None
 
-    def new(self, container_id: str) -> ContainerState:
-        """Claim the id: mkdir is the atomic 'does it exist' check."""
+    def new(self, container_id: str) -> tuple[ContainerState, Lock]:
+        """Claim the id: mkdir is the atomic 'does it exist' check.  The new
+        directory comes locked, the lock to be held until its state file is
+        saved (see _interrupted_create), and the caller releases it."""
         path = self.container_dir(container_id)
         self.ensure_root()
         try:
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise from_os_error(f"open state root {self.root}", exc) from None
+        try:
+            # Shared: creates of other ids go on at once.
+            fcntl.flock(root_fd, fcntl.LOCK_SH)
             os.mkdir(path, 0o700)
+            return ContainerState(container_id, path, {}), Lock(path).acquire()
         except FileExistsError:
             raise PyruncError(f"container with id {container_id} already exists", errno=17) from None
         except OSError as exc:
             raise from_os_error(f"create state directory {path}", exc) from None
-        return ContainerState(container_id, path, {})
+        finally:
+            os.close(root_fd)
 
-    def load(self, container_id: str) -> ContainerState:
+    def load(self, container_id: str, locked: bool = False) -> ContainerState:
+        """The container's state; `locked`: the caller holds its Lock."""
         path = self.container_dir(container_id)
         file = os.path.join(path, STATE_FILE)
         try:
             with open(file, "rb") as f:
                 data = f.read(jsonio.MAX_DOCUMENT + 1)
         except FileNotFoundError:
-            if _interrupted_create(path, file):
+            # Under the lock, a directory without a state file is a dead create's.
+            half_made = os.path.isdir(path) if locked else _interrupted_create(self.root, path, file)
+            if half_made:
                 raise CorruptState(container_id, path, "no state file: its create was interrupted",
                                    _progress(path), half_made=True) from None
             raise ContainerNotFound(container_id) from None
@@ -360,24 +381,50 @@ class StateStore:
 
 def _remove_flat_dir(path: str) -> None:
     for name in os.listdir(path):
-        os.unlink(os.path.join(path, name))
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
     os.rmdir(path)
 
 
 class Lock:
-    """Exclusive flock on a container's state directory for one operation."""
+    """Exclusive flock on a container's state directory for one operation.
+    Once held, the directory is still the one at its path: a directory
+    removed while we waited is a container gone (ContainerNotFound)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = -1
 
+    def acquire(self) -> Lock:
+        name = os.path.basename(self.path)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ContainerNotFound(name) from None
+            except OSError as exc:
+                raise from_os_error(f"open state directory {self.path}", exc) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                now = os.stat(self.path)
+            except FileNotFoundError:
+                os.close(fd)
+                raise ContainerNotFound(name) from None
+            locked = os.fstat(fd)
+            if (now.st_dev, now.st_ino) == (locked.st_dev, locked.st_ino):
+                self.fd = fd
+                return self
+            os.close(fd)    # removed and made again meanwhile: lock the new one
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
     def __enter__(self) -> Lock:
-        try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ContainerNotFound(os.path.basename(self.path)) from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
+        return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        self.release()
