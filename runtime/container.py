@@ -239,7 +239,10 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
-    os.mkfifo(state.fifo_path, 0o622)
+    try:
+        os.mkfifo(state.fifo_path, 0o622)
+    except OSError as exc:      # a full disk under --root
+        raise from_os_error(f"make {state.fifo_path}", exc) from None
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.
     os.chmod(state.fifo_path, 0o622)
@@ -352,6 +355,10 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
         state, lock = store.new(container_id)
         undo.add(lambda: store.remove(state))
         parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
+    except OSError as exc:
+        # A resource run out (fds, disk, memory) where nothing names it better.
+        undo.run()
+        raise from_os_error(f"create container {container_id}", exc) from None
     except BaseException:
         undo.run()
         raise

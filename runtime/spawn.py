@@ -14,7 +14,7 @@ import select
 import time
 
 from . import native, sync
-from .errors import PyruncError
+from .errors import PyruncError, from_os_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,11 +147,16 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     patient: wait as long as it takes (exec --ignore-paused waits for a
     resume, as runc's does)."""
     watch = Watch(None) if patient else setup_watch(plan, frozen)
-    parent_sock, child_sock = sync.channel()
+    try:
+        parent_sock, child_sock = sync.channel()
+    except OSError as exc:
+        raise from_os_error("start the container process", exc) from None
     pid = 0
     try:
         try:
             intermediate = native.spawn(plan, child_sock.fileno(), fifo_fd, console_fd)
+        except OSError as exc:      # out of fds or memory for its memfds
+            raise from_os_error("start the container process", exc) from None
         finally:
             child_sock.close()
         try:

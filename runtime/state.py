@@ -314,7 +314,11 @@ class StateStore:
             # Shared: creates of other ids go on at once.
             fcntl.flock(root_fd, fcntl.LOCK_SH)
             os.mkdir(path, 0o700)
-            return ContainerState(container_id, path, {}), Lock(path).acquire()
+            try:
+                return ContainerState(container_id, path, {}), Lock(path).acquire()
+            except PyruncError:     # out of fds
+                os.rmdir(path)
+                raise
         except FileExistsError:
             raise PyruncError(f"container with id {container_id} already exists", errno=17) from None
         except OSError as exc:
