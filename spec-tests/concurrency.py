@@ -143,16 +143,3 @@ def race(runtime: Runtime, work: Bundle, kind: str, rng: random.Random) -> list[
 
 
 RACES = ("create+create", "start+start", "start+delete", "kill+delete", "create+delete", "delete+delete")
-
-
-def races(runtime: Runtime, work: Bundle, rounds: int, rng: random.Random) -> dict[str, tuple[int, list[str]]]:
-    """Each race `rounds` times: per race, (clean ones, problems)."""
-    found = {}
-    for kind in RACES:
-        clean, problems = 0, []
-        for _ in range(rounds):
-            each = race(runtime, work, kind, rng)
-            clean += not each
-            problems += each
-        found[kind] = (clean, problems)
-    return found
