@@ -316,6 +316,9 @@ class StateStore:
             os.mkdir(path, 0o700)
             try:
                 return ContainerState(container_id, path, {}), Lock(path).acquire()
+            except ContainerNotFound:
+                # A delete took the lock between our mkdir and our flock.
+                raise PyruncError(f"container {container_id} was deleted while it was created") from None
             except PyruncError:     # out of fds
                 os.rmdir(path)
                 raise
