@@ -1,9 +1,12 @@
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include "error.h"
 #include "fds.h"
@@ -31,16 +34,73 @@ static int compare_ints(const void *a, const void *b)
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
 }
 
+/* close_range refused: kernels before 5.9 have none (ENOSYS), and a
+ * seccomp profile older than it, under which an engine may run us, denies
+ * it (EPERM or ENOSYS).  Walk the open fds instead: /proc/self/fd when
+ * mounted, else every number below the hard fd limit. */
+static int for_each_open_fd(unsigned int first, unsigned int last, int (*act)(int fd))
+{
+    struct rlimit limit = { 0 };
+    DIR *fds = opendir("/proc/self/fd");
+
+    if (fds) {
+        int own = dirfd(fds), ret = 0;
+        struct dirent *entry;
+
+        while ((entry = readdir(fds)) != NULL && ret == 0) {
+            char *end;
+            unsigned long fd = strtoul(entry->d_name, &end, 10);
+
+            if (entry->d_name[0] == '.' || *end || (int)fd == own || fd < first || fd > last)
+                continue;
+            ret = act((int)fd);
+        }
+        closedir(fds);
+        return ret;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_max == RLIM_INFINITY)
+        limit.rlim_max = 1u << 20;   /* the kernel's own ceiling, fs.nr_open's default */
+    for (unsigned long fd = first; fd <= last && fd < limit.rlim_max; fd++)
+        act((int)fd);
+    return 0;
+}
+
+static int close_one(int fd)
+{
+    close(fd);
+    return 0;
+}
+
+static int mark_one_cloexec(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+
+    if (flags >= 0 && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+        return -errno;
+    return 0;
+}
+
+static int close_range_refused(int error)
+{
+    return error == ENOSYS || error == EPERM || error == EINVAL;
+}
+
 static int close_range_of(unsigned int first, unsigned int last)
 {
     if (first > last || syscall(SYS_close_range, first, last, 0) == 0)
         return 0;
-    if (errno != ENOSYS)
+    if (!close_range_refused(errno))
         return -errno;
-    /* Kernels before 5.9: one by one, up to the fd limit. */
-    for (long fd = first, max = sysconf(_SC_OPEN_MAX); fd <= (long)last && fd < max; fd++)
-        close((int)fd);
-    return 0;
+    return for_each_open_fd(first, last, close_one);
+}
+
+int pyrunc_mark_cloexec_from(unsigned int first)
+{
+    if (syscall(SYS_close_range, first, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
+        return 0;
+    if (!close_range_refused(errno))
+        return -errno;
+    return for_each_open_fd(first, ~0u, mark_one_cloexec);
 }
 
 /* Move fd above the preserved range (or just mark it close-on-exec);

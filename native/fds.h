@@ -12,6 +12,10 @@
  * close-on-exec.  Run first thing, before the init runs anything. */
 int pyrunc_keep_plan_fds(struct pyrunc_plan *plan, struct pyrunc_error *err);
 
+/* Mark every fd from first up close-on-exec (with a fallback where
+ * close_range is refused).  Returns 0 or -errno. */
+int pyrunc_mark_cloexec_from(unsigned int first);
+
 /* In a forked hook before execve: nothing but stdio survives. */
 void pyrunc_close_all_but_stdio(void);
 

@@ -23,6 +23,7 @@
 #include "placement.h"
 #include "pty.h"
 #include "seccomp_load.h"
+#include "stage.h"
 #include "sync.h"
 #include "util.h"
 
@@ -182,6 +183,10 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
         return entered_cwd;
     if ((ret = pyrunc_close_fds_on_exec(p->preserve_fds, err)) < 0)
         return ret;
+    /* The final affinity is the runtime's act (runc's parent sets it), so
+     * the container's filter must not get a say: it is inherited by exec. */
+    if ((ret = pyrunc_set_cpu_affinity(&p->cpu_affinity_final, err)) < 0)
+        return ret;
     if ((ret = pyrunc_seccomp_load(plan, PYRUNC_SECCOMP_BEFORE_IDENTITY, err)) < 0)
         return ret;
     if ((ret = pyrunc_apply_identity(p, err)) < 0)
@@ -210,8 +215,6 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
         ret = pyrunc_sync_send(plan->sync_fd, PYRUNC_SYNC_READY, 0, NULL, &err);
     if (ret >= 0)
         ret = wait_for_start(plan, &err);
-    if (ret >= 0)
-        ret = pyrunc_set_cpu_affinity(&plan->process.cpu_affinity_final, &err);
     if (ret >= 0) {
         execve(program, (char *const *)plan->process.argv, (char *const *)program_envp);
         ret = pyrunc_fail_errno(&err, "exec %s", program);
@@ -244,6 +247,8 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
         if ((ret = pyrunc_write_procfs("/proc/self/timens_offsets", plan->time_offsets, err)) < 0)
             return ret;
     }
+    if ((ret = pyrunc_stage_detached_mounts(plan, err)) < 0)
+        return ret;
     if ((ret = pyrunc_join_namespaces(plan, err)) < 0)
         return ret;
     /* A new user namespace comes first so that it owns the others. */
@@ -254,6 +259,8 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
     later = CLONE_NEWUSER | CLONE_NEWCGROUP | (plan->time_offsets ? CLONE_NEWTIME : 0);
     if (unshare(pyrunc_new_namespace_flags(plan) & ~later) < 0)
         return pyrunc_fail_errno(err, "create namespaces");
+    if ((ret = pyrunc_take_staged_mounts(plan, err)) < 0)
+        return ret;
     /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
      * wait for it; the new pid namespace (if any) starts with it. */
     init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);

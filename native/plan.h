@@ -116,7 +116,7 @@ struct pyrunc_process {
     struct pyrunc_scheduler scheduler;
     int io_priority;            /* ioprio_set value (class << 13 | level); -1 = leave */
     struct pyrunc_mask cpu_affinity_initial;  /* applied as the process starts */
-    struct pyrunc_mask cpu_affinity_final;    /* applied just before execve */
+    struct pyrunc_mask cpu_affinity_final;    /* applied before any seccomp filter */
     long long personality;      /* personality(2) value; -1 = leave */
     const char *apparmor_profile;   /* NULL = none */
     const char *selinux_label;      /* NULL = none */
@@ -148,6 +148,7 @@ struct pyrunc_plan {
     int no_pivot;
     int new_session_keyring;    /* join a fresh anonymous session keyring */
     const char *time_offsets;   /* /proc/self/timens_offsets text, or NULL */
+    const char *staging_dir;    /* an empty host directory of ours (stage.h), or NULL */
     int memory_policy_mode;     /* set_mempolicy mode | flags; -1 = leave */
     struct pyrunc_mask memory_policy_nodes;
     int n_mounts;

@@ -7,10 +7,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
+#include "fds.h"
 #include "proc.h"
 #include "util.h"
 
@@ -66,9 +65,10 @@ void pyrunc_die_of_stop_signals(void)
 int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err)
 {
     unsigned int first = 3u + (unsigned int)(preserve_fds > 0 ? preserve_fds : 0);
+    int ret = pyrunc_mark_cloexec_from(first);
 
-    if (syscall(SYS_close_range, first, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
-        return pyrunc_fail_errno(err, "mark fds close-on-exec");
+    if (ret < 0)
+        return pyrunc_fail_sys(err, -ret, "mark fds close-on-exec");
     return 0;
 }
 

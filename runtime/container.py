@@ -239,6 +239,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
+    the_plan.staging_dir = state.dir
     try:
         os.mkfifo(state.fifo_path, 0o622)
     except OSError as exc:      # a full disk under --root

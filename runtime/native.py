@@ -168,6 +168,7 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
     c.rootfs_propagation = plan.rootfs_propagation
     c.no_pivot = int(plan.no_pivot)
     c.new_session_keyring = int(plan.new_session_keyring)
+    c.staging_dir = enc.cstr(plan.staging_dir)
     c.n_mounts = len(plan.mounts)
     c.mounts = enc.structs("struct pyrunc_mount", plan.mounts, lambda s, m: _fill_mount(s, m, enc))
     c.n_devices = len(plan.devices)

@@ -100,7 +100,7 @@ class Plan(Record):
     __slots__ = ("namespaces", "rootfs_setup", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
                  "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
                  "domainname", "sysctls", "terminal", "console_size", "hooks", "uid_map",
-                 "gid_map", "placement", "seccomp")
+                 "gid_map", "placement", "seccomp", "staging_dir")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
@@ -127,6 +127,9 @@ class Plan(Record):
         self.uid_map, self.gid_map = uid_map, gid_map
         self.placement = placement or Placement()
         self.seccomp = seccomp      # compiled by runtime/seccomp.py
+        # An empty directory of ours on the host where the init locks the
+        # flags of detached bind sources (native/stage.h): the state dir.
+        self.staging_dir: str | None = None
 
     @property
     def seccomp_load_at(self) -> int:

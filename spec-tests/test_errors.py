@@ -102,6 +102,10 @@ def test_unknown_capability_is_a_warning(runtime: Runtime, bundle: Bundle) -> No
     assert result.json()["bounding"] == f"{1 << 5:016x}"
     warnings = [e["msg"] for e in result.log if e["level"] == "warning"]
     assert any("CAP_BOGUS" in msg for msg in warnings), result.log
+    # validate tells the same story: valid, with the same warning.
+    validated = runtime("validate", "--bundle", str(bundle.write().path))
+    assert validated.returncode == 0 and "valid" in validated.stdout
+    assert "CAP_BOGUS" in validated.stderr + "".join(str(e) for e in validated.log)
 
 
 # ---- input that used to end in an internal error ------------------------------

@@ -3,6 +3,8 @@ configured id maps, the container's root mapped, everything else set up
 inside it."""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,32 @@ def test_bind_source_under_a_root_only_directory(runtime: Runtime, bundle: Bundl
     private.chmod(0o700)
     with_userns(bundle).with_tmp().mount("/tmp/data", "bind", str(private / "data"), options)
     assert runtime.probe(bundle, "cat", "/tmp/data/file") == "from the host"
+
+
+@pytest.mark.parametrize("options", [["bind"], ["rbind"], ["rbind", "idmap"]],
+                         ids=["bind", "rbind", "idmapped"])
+def test_host_read_only_bind_source_stays_read_only(runtime: Runtime, bundle: Bundle, tmp_path: Path,
+                                                    options: list[str]) -> None:
+    """A source the host mounted read-only (nosuid, ...) keeps those flags
+    locked, as the kernel locks them for mounts that enter a less privileged
+    user namespace: the container's root, even with CAP_SYS_ADMIN, cannot
+    remount it writable and write to the host's files."""
+    source, read_only = tmp_path / "source", tmp_path / "read-only"
+    source.mkdir()
+    read_only.mkdir()
+    os.chown(source, HOST_BASE, HOST_BASE + 1000)   # the container's root may write, but for the flag
+    subprocess.run(["mount", "--bind", str(source), str(read_only)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro,nosuid", str(read_only)], check=True)
+        caps = ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_CHOWN"]
+        for kind in ("bounding", "effective", "permitted"):
+            bundle.set(f"process.capabilities.{kind}", caps)
+        with_userns(bundle).with_tmp().mount("/tmp/data", "bind", str(read_only), options)
+        bundle.set("process.args", ["sh", "-c", "mount -o remount,bind,rw /tmp/data && echo remounted; "
+                                    "touch /tmp/data/written && echo written; grep ' /tmp/data ' /proc/mounts"])
+        out = runtime.run(bundle).ok().stdout
+        assert "remounted" not in out and "written" not in out, out
+        assert " ro," in out and "nosuid" in out, out
+        assert not (source / "written").exists()
+    finally:
+        subprocess.run(["umount", str(read_only)], check=True)
