@@ -87,7 +87,7 @@ def test_full_disk_under_root(runtime: Runtime, bundle: Bundle, small_root: Path
     runtime.root = small_root
     work = bundle.payload("sleep", "30")
     failures = 0
-    for pages, inodes in [(0, 0), *((256, n) for n in range(1, 6)), *((p, 64) for p in range(0, 4))]:
+    for pages, inodes in [(0, 0), *((200, n) for n in range(1, 6)), *((p, 64) for p in range(0, 4))]:
         if inodes == 64:
             inodes = os.statvfs(small_root).f_ffree - 1
         leave_free(small_root, pages, inodes)
