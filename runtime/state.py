@@ -61,8 +61,10 @@ def process_start_time(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    except OSError as exc:  # out of fds: not a sign that the process is gone
+        raise from_os_error(f"read /proc/{pid}/stat", exc) from None
     fields = stat[stat.rfind(b")") + 2:].split()
     if fields[0] in (b"Z", b"X"):
         return None
@@ -75,8 +77,10 @@ def cgroup_of(pid: int, hierarchy: str) -> str | None:
     try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
             lines = f.read().splitlines()
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    except OSError as exc:
+        raise from_os_error(f"read /proc/{pid}/cgroup", exc) from None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if (hierarchy in controllers.split(",")) if hierarchy else not controllers:

@@ -32,13 +32,18 @@ def attempt(runtime: Runtime, work: Bundle, cid: str, *ran_out: str, **popen: An
     else:
         message = assert_error(result)
         assert any(reason in message for reason in ran_out), message
+    assert_nothing_left(runtime, cid, work, result)
+    return result
+
+
+def assert_nothing_left(runtime: Runtime, cid: str, work: Bundle, result: Result) -> None:
+    """(after a moment's grace: killed processes take a while to go)"""
     try:
         poll(lambda: not leftovers_of(runtime, cid, [], work), 5)
     except AssertionError:
         pass
     left = leftovers_of(runtime, cid, [], work)
     assert not left, (result, left)
-    return result
 
 
 # ---- a full disk under --root --------------------------------------------------------
@@ -150,3 +155,31 @@ def test_fd_limit_reached_during_create(runtime: Runtime, bundle: Bundle) -> Non
         limit += 1
         assert limit < 64, "create fails with 64 fds"
     assert failures >= 1, f"create worked with the {lowest} fds the interpreter needs: the test tests nothing"
+
+
+VERB_ARGS = {"start": ["start"], "state": ["state"], "kill": ["kill", "--all"], "ps": ["ps"],
+             "exec": ["exec", "--detach"], "delete": ["delete", "--force"]}
+
+
+@pytest.mark.parametrize("verb", VERB_ARGS)
+def test_fd_limit_reached_in_other_verbs(runtime: Runtime, bundle: Bundle, verb: str) -> None:
+    """Out of fds anywhere (even importing a module): one clean line, and
+    the container is still whole for the verbs that follow."""
+    work = bundle.payload("sleep", "30").remove("process.rlimits")
+    lowest = next(n for n in range(3, 64) if runtime("--version", preexec_fn=nofile(n)).returncode == 0)
+    for limit in range(lowest, lowest + 8):
+        cid = runtime.new_id()
+        runtime("create", *runtime._bundle_args(work), cid).ok()
+        if verb != "start":
+            runtime("start", cid).ok()
+        argv = [*VERB_ARGS[verb], cid, *(["KILL"] if verb == "kill" else []),
+                *(["/payload", "sleep", "30"] if verb == "exec" else [])]
+        result = runtime(*argv, preexec_fn=nofile(limit))
+        if result.returncode != 0:
+            assert_error(result, "Too many open files", status=255 if verb == "exec" else 1)
+        # Nothing taken for what it is not: a running container stays one.
+        status = runtime("state", cid).json()["status"] if verb != "delete" or result.returncode else ""
+        assert status in {"start": ("created", "running"), "kill": ("running", "stopped"),
+                          "delete": ("running", "")}.get(verb, ("running",)), (result, status)
+        runtime("delete", "--force", cid).ok()
+        assert_nothing_left(runtime, cid, work, result)

@@ -758,9 +758,9 @@ class CgroupManager:
         if sig == SIGKILL and self._kill_file(sig):
             return
         freeze = sig == SIGKILL and self._can_freeze()
-        if freeze:
-            self.freeze()
         try:
+            if freeze:
+                self.freeze()   # a freeze that fails half-way is undone too
             self._signal_each(sig, self.pids())
         finally:
             if freeze:
