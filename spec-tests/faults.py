@@ -18,15 +18,18 @@ from harness import (ROOTFS, Bundle, Result, Runtime, cgroup_dirs, mounts_under,
 VERBS = ("create", "run", "start", "exec", "delete")
 
 
-def verb_argv(runtime: Runtime, verb: str, work: Bundle, cid: str, pid_file: Path) -> list[str]:
-    """The call to kill; the container it needs is made by prepare()."""
+def verb_argv(runtime: Runtime, verb: str, work: Bundle, cid: str, pid_file: Path,
+              foreground: bool = False) -> list[str]:
+    """The call to kill; the container it needs is made by prepare().
+    foreground: `run` and `exec` wait for the process (else --detach)."""
+    detach = [] if foreground else ["--detach"]
     if verb in ("create", "run"):
         return [verb, *runtime._bundle_args(work), "--pid-file", str(pid_file),
-                *(["--detach"] if verb == "run" else []), cid]
+                *(detach if verb == "run" else []), cid]
     if verb == "start":
         return ["start", cid]
     if verb == "exec":
-        return ["exec", "--detach", "--pid-file", str(pid_file), cid, "/payload", "sleep", "30"]
+        return ["exec", *detach, "--pid-file", str(pid_file), cid, "/payload", "sleep", "30"]
     return ["delete", "--force", cid]
 
 
@@ -72,7 +75,8 @@ def leftovers_of(runtime: Runtime, cid: str, pids: list[int], work: Bundle) -> l
     return problems
 
 
-def kill_trial(runtime: Runtime, verb: str, work: Bundle, delay: float, cgroup_parent: str = "") -> list[str]:
+def kill_trial(runtime: Runtime, verb: str, work: Bundle, delay: float, cgroup_parent: str = "",
+               foreground: bool = False) -> list[str]:
     """One kill of `verb` after `delay` seconds; what went wrong, if anything.
     cgroup_parent: the container's cgroupsPath is made below it (as an
     engine's are), where only pyrunc's record of it can find it."""
@@ -81,7 +85,7 @@ def kill_trial(runtime: Runtime, verb: str, work: Bundle, delay: float, cgroup_p
         work.set("linux.cgroupsPath", f"{cgroup_parent}/{cid}")
     pid_file = work.path / "container.pid"
     pids = prepare(runtime, verb, work, cid)
-    proc, _ = runtime.spawn(*verb_argv(runtime, verb, work, cid, pid_file))
+    proc, _ = runtime.spawn(*verb_argv(runtime, verb, work, cid, pid_file, foreground))
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -108,7 +112,8 @@ def kill_trial(runtime: Runtime, verb: str, work: Bundle, delay: float, cgroup_p
         if again.returncode != 0:
             problems.append(f"create after delete -f failed: {again.stderr.strip()[-500:]}")
         runtime("delete", "--force", cid)
-    return [f"{verb} killed after {delay * 1000:.0f} ms: {p}" for p in problems]
+    how = " (foreground)" if foreground else ""
+    return [f"{verb}{how} killed after {delay * 1000:.0f} ms: {p}" for p in problems]
 
 
 def kill_trials(runtime: Runtime, verb: str, work: Bundle, kills: int, rng: random.Random,
@@ -118,7 +123,9 @@ def kill_trials(runtime: Runtime, verb: str, work: Bundle, kills: int, rng: rand
     longest = span(runtime, verb, work, pid_file)
     clean, problems = 0, []
     for _ in range(kills):
-        found = kill_trial(runtime, verb, work, rng.uniform(0, longest), cgroup_parent)
+        # run and exec are killed while they wait for the process too.
+        foreground = verb in ("run", "exec") and rng.random() < 0.5
+        found = kill_trial(runtime, verb, work, rng.uniform(0, longest), cgroup_parent, foreground)
         clean += not found
         problems += found
     return clean, problems
