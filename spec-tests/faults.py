@@ -62,6 +62,7 @@ def one_clean_line(result: Result) -> bool:
 
 
 def leftovers_of(runtime: Runtime, cid: str, pids: list[int], work: Bundle) -> list[str]:
+    """What is left of container `cid` (its init `pids` among it) on the machine."""
     problems = []
     if (runtime.root / cid).exists():
         problems.append(f"state dir {cid} left")
@@ -73,6 +74,15 @@ def leftovers_of(runtime: Runtime, cid: str, pids: list[int], work: Bundle) -> l
     problems += [f"cgroup left: {d}" for d in cgroup_dirs([cid], paths)]
     problems += [f"mount left: {m}" for m in mounts_under(work.path, ROOTFS.resolve())]
     return problems
+
+
+def still_init(pid: int) -> bool:
+    """The process has not exec'd the container's program yet."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().startswith(b"pyrunc-init")
+    except OSError:
+        return True     # gone: nothing runs
 
 
 def kill_trial(runtime: Runtime, verb: str, work: Bundle, delay: float, cgroup_parent: str = "",
@@ -99,6 +109,8 @@ def kill_trial(runtime: Runtime, verb: str, work: Bundle, delay: float, cgroup_p
     state = runtime("state", cid)
     if not one_clean_line(state):
         problems.append(f"state: not one clean line: {state.stderr[-500:]!r}")
+    elif state.returncode == 0 and state.json()["status"] == "created" and not still_init(state.json()["pid"]):
+        problems.append("state says created, but the program runs")
     deleted = runtime("delete", "--force", cid)
     if deleted.returncode != 0:
         problems.append(f"delete --force failed: {deleted.stderr.strip()[-500:]}")
