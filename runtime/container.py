@@ -378,18 +378,22 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
 
 def _release_init(state: ContainerState) -> None:
     """Open exec.fifo for reading: that unblocks the init, which writes a
-    byte and execs.  Removing the fifo marks the container running: at
-    once, so that a start killed from here on never leaves a running
-    container that says it is created (the init, should it write after we
-    died, gets EPIPE and exits)."""
+    byte and execs.  Removing the fifo marks the container running, and it
+    goes before the init can move: a start killed at any point never
+    leaves a program running in a container that says it is created (an
+    init that writes after we died gets EPIPE and exits)."""
     manager = cgroup_manager(state)
     frozen = manager.held_frozen if manager is not None else None
     try:
-        fd = os.open(state.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        path_fd = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
         raise PyruncError(f"container {state.id} is not in the created state") from None
     try:
         os.unlink(state.fifo_path)
+        fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    finally:
+        os.close(path_fd)
+    try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
