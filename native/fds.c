@@ -17,15 +17,19 @@ static int plan_fd_fields(struct pyrunc_plan *plan, int ***fields)
 {
     int n = 0;
 
-    *fields = calloc(3 + (size_t)(plan->n_mounts > 0 ? plan->n_mounts : 0), sizeof(**fields));
+    *fields = calloc(4 + (size_t)(plan->n_mounts > 0 ? plan->n_mounts : 0)
+                     + (size_t)(plan->n_cgroup_fds > 0 ? plan->n_cgroup_fds : 0), sizeof(**fields));
     if (!*fields)
         return -ENOMEM;
     (*fields)[n++] = &plan->sync_fd;
     (*fields)[n++] = &plan->fifo_fd;
     (*fields)[n++] = &plan->console_socket_fd;
+    (*fields)[n++] = &plan->cgroup_dir_fd;
     /* The unflattened plan is one writable buffer; const only guards the init's use. */
     for (int i = 0; i < plan->n_mounts; i++)
         (*fields)[n++] = (int *)&plan->mounts[i].detached_fd;
+    for (int i = 0; i < plan->n_cgroup_fds; i++)
+        (*fields)[n++] = (int *)&plan->cgroup_fds[i];
     return n;
 }
 

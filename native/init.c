@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/keyctl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -131,6 +133,19 @@ static int enter_cwd(const char *cwd, int last_try, struct pyrunc_error *err)
     return 1;
 }
 
+/* Into the container's cgroup v1 hierarchies, before anything else: "0"
+ * moves the calling thread, which is all of us. */
+static int join_cgroups(const struct pyrunc_plan *plan, struct pyrunc_error *err)
+{
+    for (int i = 0; i < plan->n_cgroup_fds; i++) {
+        ssize_t written = pyrunc_write_all(plan->cgroup_fds[i], "0", 1);
+        close(plan->cgroup_fds[i]);
+        if (written < 0)
+            return pyrunc_fail_sys(err, (int)-written, "join the container's cgroup");
+    }
+    return 0;
+}
+
 /* Everything the init does before it may exec; returns the program path. */
 static int setup_container(const struct pyrunc_plan *plan, char *program, size_t program_len,
                            struct pyrunc_error *err)
@@ -141,6 +156,8 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
 
     if ((ret = pyrunc_sync_expect(plan->sync_fd, PYRUNC_SYNC_GO, NULL, hook_state,
                                   sizeof(hook_state), err)) < 0)
+        return ret;
+    if ((ret = join_cgroups(plan, err)) < 0)
         return ret;
     if ((new_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         return pyrunc_fail_errno(err, "create the cgroup namespace");
@@ -263,7 +280,15 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
         return ret;
     /* CLONE_PARENT: the init becomes the runtime's child, so `run` can
      * wait for it; the new pid namespace (if any) starts with it. */
-    init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+    if (plan->cgroup_dir_fd >= 0) {
+        /* Born in its cgroup v2.  With CLONE_PARENT the exit signal is
+         * ours (SIGCHLD), and clone3 wants 0 for it. */
+        struct clone_args args = { .flags = CLONE_PARENT | CLONE_INTO_CGROUP,
+                                   .cgroup = (uint64_t)plan->cgroup_dir_fd };
+        init_pid = syscall(SYS_clone3, &args, sizeof(args));
+    } else {
+        init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+    }
     if (init_pid < 0)
         return pyrunc_fail_errno(err, "fork the container init");
     if (init_pid == 0)

@@ -188,6 +188,15 @@ struct pyrunc_plan {
 
     int sync_fd;                /* child end of the parent/child socketpair */
     int fifo_fd;                /* O_PATH fd of exec.fifo; -1 = start at once */
+
+    /* The container's cgroup, joined by the init itself, which the kernel
+     * does without the global lock a move by pid takes (an RCU grace
+     * period, milliseconds, per move): cgroup v1 `tasks` files the init
+     * writes "0" to, and a cgroup v2 directory it is cloned into
+     * (CLONE_INTO_CGROUP; -1 = none). */
+    int n_cgroup_fds;
+    const int *cgroup_fds;
+    int cgroup_dir_fd;
 };
 
 #endif

@@ -172,6 +172,7 @@ static void fix_plan(struct codec *c, struct pyrunc_plan *plan)
     fix_hooks(c, &plan->create_container_hooks, plan->n_create_container_hooks);
     fix_hooks(c, &plan->start_container_hooks, plan->n_start_container_hooks);
     fix(c, (const void **)&plan->seccomp_bpf, plan->seccomp_bpf_len);
+    fix_array(c, (const void **)&plan->cgroup_fds, plan->n_cgroup_fds, sizeof(*plan->cgroup_fds));
 }
 
 int pyrunc_plan_flatten(const struct pyrunc_plan *plan, unsigned char *buf, size_t capacity,

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -152,7 +153,14 @@ int pyrunc_find_executable(const char *file, const char *const *envp, char *out,
         errno = 0;
         if (!is_executable_file(out)) {
             int errnum = errno ? errno : EACCES;
-            return pyrunc_fail(err, errnum, "exec: \"%s\": %s", file, strerror(errnum));
+            char reason[128];
+
+            /* In Go's wording, lower case: Docker turns runc's "no such
+             * file or directory" into exit status 127 and "permission
+             * denied" into 126, matching the text case and all. */
+            snprintf(reason, sizeof(reason), "%s", strerror(errnum));
+            reason[0] = (char)tolower((unsigned char)reason[0]);
+            return pyrunc_fail(err, errnum, "exec: \"%s\": %s", file, reason);
         }
         return 0;
     }

@@ -7,12 +7,10 @@ failure; a failed create leaves nothing behind.
 from __future__ import annotations
 
 import _signal
-import _socket
 import os
-import select
 
 from . import jsonio
-from . import spec as spec_mod
+from . import trace
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .log import logger
 from .integers import INT64_MAX, parse_integer, quote
@@ -22,6 +20,8 @@ from .state import cgroup_of, now_rfc3339, process_start_time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from . import spec as spec_mod
 
 OCI_VERSION = "1.2.0"
 # `list`'s status of a container whose state file is damaged.
@@ -123,6 +123,7 @@ def _signal_init(state: ContainerState, sig: int) -> bool:
 
 
 def _wait_pidfd_exit(pidfd: int, timeout: float) -> bool:
+    import select
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     return bool(poller.poll(int(timeout * 1000)))
@@ -231,15 +232,18 @@ def _init_identity(pid: int, manager: Any) -> dict[str, Any]:
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
     from . import hooks, idmap, plan, rootless, spawn, sync
+    from .linux_constants import CLONE_NEWUSER
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
     manager = _create_cgroup(spec, state, opts, undo)
+    trace.mark("cgroup")
     host = plan.read_host(manager.paths if manager is not None else {})
     the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
     the_plan.staging_dir = state.dir
+    trace.mark("plan")
     try:
         os.mkfifo(state.fifo_path, 0o622)
     except OSError as exc:      # a full disk under --root
@@ -273,16 +277,26 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
 
     in_init = the_plan.hooks["createContainer"] or the_plan.hooks["startContainer"]
 
+    # The init joins the cgroup by itself where the kernel makes that cheap;
+    # cloned into a v2 cgroup only by root outside a user namespace (the
+    # kernel checks the cloner's rights on the cgroup then).
+    cgroup_fds, cgroup_dir_fd, by_pid = [], -1, None
+    if manager is not None:
+        clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
+        cgroup_fds, cgroup_dir_fd, by_pid = manager.init_joins(clone_into)
+
     def place(pid: int) -> None:
-        # Into the cgroup before the init runs a single container step; a
-        # cgroup frozen since it was checked would hold the init for good.
+        # Into the cgroup before the init runs a single container step (the
+        # init joins what it can itself after GO); a cgroup frozen since it
+        # was checked would hold the init for good.
         if manager is not None:
-            manager.add_pid(pid)
+            manager.add_pid(pid, by_pid)
             manager.refuse_frozen()
         # Once READY, the init outlives us: delete --force must find it.
+        # (Its cgroup is not part of its identity yet: it may join it later.)
         state.save_progress({"pid": pid, "pidStartTime": process_start_time(pid),
                              "cgroup": manager.to_state() if manager is not None else None,
-                             **_init_identity(pid, manager)})
+                             **_init_identity(pid, None)})
 
     def thawed_if_frozen() -> bool:
         # A cgroup frozen during setup holds the init for good: an error,
@@ -298,9 +312,13 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
             pid, parent_sock = spawn.spawn(the_plan, place, fifo, console_fd,
                                            go_text=init_hook_state if in_init else None,
                                            on_hooks=runtime_hooks, on_seccomp_fd=seccomp_agent,
-                                           frozen=thawed_if_frozen if manager is not None else None)
+                                           frozen=thawed_if_frozen if manager is not None else None,
+                                           cgroup_fds=cgroup_fds, cgroup_dir_fd=cgroup_dir_fd)
     finally:
         os.close(fifo)
+        for fd in cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else []):
+            os.close(fd)
+    trace.mark("spawn")
     undo.add(lambda: spawn.kill_child(pid))
     undo.add(parent_sock.close)
     state.data.update({
@@ -320,6 +338,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     state.save()
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
+    trace.mark("state")
     return parent_sock
 
 
@@ -341,7 +360,9 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
     the bundle's config when the caller has read it already."""
     opts.bundle = os.path.abspath(opts.bundle)
     if spec is None:
+        from . import spec as spec_mod
         spec = spec_mod.load(opts.bundle)
+        trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     undo = Undo()
     lock = None
@@ -394,6 +415,7 @@ def _release_init(state: ContainerState) -> None:
     finally:
         os.close(path_fd)
     try:
+        import select
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
@@ -538,6 +560,11 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
     if poststop:
         from . import hooks
         hooks.run_hooks_logged("poststop", poststop, _hook_state(state, STOPPED), state.data.get("bundle", ""))
+    from .net import release    # what a failed poststop of pyrunc-net left
+    try:
+        release(store.root, state.id)
+    except PyruncError as exc:
+        logger.warning(str(exc))
     manager = cgroup_manager(state)
     if manager is not None:
         kill_all(state, manager, _signal.SIGKILL)
@@ -614,6 +641,11 @@ def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
             init_known = True       # whatever ran in the cgroup is gone
         except PyruncError as error:
             failed.append(f"the cgroup: {error}")
+    from .net import release    # a create killed after its createRuntime hook ran
+    try:
+        release(store.root, container_id)
+    except PyruncError as error:
+        failed.append(str(error))
     try:
         store.remove(state)
     except OSError as error:
@@ -703,6 +735,7 @@ def forward_signals(pid: int) -> None:
 
 def own_console() -> tuple[Any, Any]:
     """A socketpair standing in for --console-socket: (ours, theirs)."""
+    import _socket
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
 
 
@@ -721,9 +754,11 @@ def attach_and_wait(pid: int, master: int) -> int:
 def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
     from . import spawn
+    from . import spec as spec_mod
 
     opts.bundle = os.path.abspath(opts.bundle)
     spec = spec_mod.load(opts.bundle)
+    trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     master = -1
     if terminal and opts.console_socket is None and not detach:   # we attach our own terminal
@@ -754,6 +789,7 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
             raise
         spawn.wait_exec(parent_sock)
         _run_poststart(store, state, _container_hooks(state, "poststart"))
+        trace.mark("start")
     except BaseException:
         parent_sock.close()
         delete(store, container_id, force=True)
@@ -761,6 +797,8 @@ def run(store: StateStore, container_id: str, opts: CreateOptions, detach: bool 
     if detach:
         return 0
     status = attach_and_wait(state.pid, master)
+    trace.mark("container")
     if not keep:
         delete(store, container_id, force=True)
+        trace.mark("delete")
     return status

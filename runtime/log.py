@@ -13,6 +13,10 @@ import time
 from . import jsonio
 from .errors import from_os_error, one_line
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
@@ -21,6 +25,8 @@ class Logger:
         self.path = path
         self.fmt = fmt
         self.min_level = _LEVELS["debug"] if debug else _LEVELS["info"]
+        # An embedder's own log (the shim's) instead of a file: sink(level, message).
+        self.sink: Callable[[str, str], None] | None = None
 
     def _timestamp(self) -> str:
         now = time.time()
@@ -35,6 +41,9 @@ class Logger:
 
     def log(self, level: str, msg: str) -> None:
         if _LEVELS[level] < self.min_level:
+            return
+        if self.sink is not None:
+            self.sink(level, one_line(msg))
             return
         line = self.format(level, one_line(msg)) + "\n"
         if self.path is None:

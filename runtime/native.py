@@ -156,7 +156,8 @@ def _fill_sysctl(c: Any, sysctl: tuple[str, str], enc: Encoded) -> None:
     c.key, c.value = enc.cstr(sysctl[0]), enc.cstr(sysctl[1])
 
 
-def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Encoded:
+def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
+           cgroup_dir_fd: int = -1) -> Encoded:
     enc = Encoded(ffi.new("struct pyrunc_plan *"))
     c = enc.plan
     c.n_namespaces = len(plan.namespaces)
@@ -195,6 +196,12 @@ def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> Enco
         setattr(c, array_field, enc.structs("struct pyrunc_hook", hooks, lambda s, h: _fill_hook(s, h, enc)))
     c.sync_fd = sync_fd
     c.fifo_fd = fifo_fd
+    c.n_cgroup_fds = len(cgroup_fds or ())
+    if cgroup_fds:
+        array = ffi.new("int[]", cgroup_fds)
+        enc.keepalive.append(array)     # the owner: the struct's field does not keep it alive
+        c.cgroup_fds = array
+    c.cgroup_dir_fd = cgroup_dir_fd
     return enc
 
 
@@ -224,9 +231,26 @@ def sealed_init() -> int:
     that a process in the container could reopen and overwrite
     (CVE-2019-5736) -- and no Python interpreter image enters it at all."""
     import fcntl
-    with open(INIT_PROGRAM, "rb") as f:
-        fd = _write_memfd("pyrunc-init", f.read(), os.MFD_ALLOW_SEALING)
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _F_SEAL_ALL)
+    fd = os.memfd_create("pyrunc-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        # Copied by the kernel: the program never passes through our memory.
+        source = os.open(INIT_PROGRAM, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size, offset = os.fstat(source).st_size, 0
+            while offset < size:
+                sent = os.sendfile(fd, source, offset, size - offset)
+                if sent == 0:
+                    raise PyruncError(f"{INIT_PROGRAM} shrank while it was copied")
+                offset += sent
+        finally:
+            os.close(source)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _F_SEAL_ALL)
+    except OSError as exc:
+        os.close(fd)
+        raise PyruncError(f"copy {INIT_PROGRAM}: {exc.strerror}", errno=exc.errno) from None
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
@@ -244,12 +268,15 @@ def flatten(enc: Encoded) -> bytes | Any:
         capacity *= 4
 
 
-def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1) -> int:
-    """Start the intermediate process (pyrunc-init); returns its pid."""
-    enc = encode(plan, sync_fd, fifo_fd, console_fd)
+def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
+          cgroup_dir_fd: int = -1) -> int:
+    """Start the intermediate process (pyrunc-init); returns its pid.
+    cgroup_fds, cgroup_dir_fd: see struct pyrunc_plan."""
+    enc = encode(plan, sync_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
     plan_fd = _write_memfd("pyrunc-plan", flatten(enc), 0)
     exe_fd = sealed_init()
-    passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, *(m.detached_fd for m in plan.mounts))
+    passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, cgroup_dir_fd, *(cgroup_fds or ()),
+                            *(m.detached_fd for m in plan.mounts))
               if fd >= 0]
     inheritable = {fd: os.get_inheritable(fd) for fd in passed}
     try:

@@ -373,9 +373,13 @@ def ps_table(output: str, pids: Iterable[int]) -> str:
 
 # ---- events ------------------------------------------------------------------------
 
-def stats_event(container_id: str, manager: Any) -> dict[str, Any]:
-    """runc's `{"type": "stats", "id", "data"}` envelope."""
-    return {"type": "stats", "id": container_id, "data": manager.stats()}
+def stats_event(container_id: str, manager: Any, pid: int) -> dict[str, Any]:
+    """runc's `{"type": "stats", "id", "data"}` envelope, with the counters
+    of the interfaces in the container's network namespace."""
+    from .net.stats import interfaces
+    data = manager.stats()
+    data["network_interfaces"] = interfaces(pid) or None
+    return {"type": "stats", "id": container_id, "data": data}
 
 
 def oom_event(container_id: str) -> dict[str, Any]:
@@ -445,7 +449,7 @@ def _tick_ms(deadline: float) -> int:
     return max(0, int((deadline - time.monotonic()) * 1000) + 1)
 
 
-def _watch(container_id: str, manager: Any, pidfd: int, oom: OomWatch, interval: float,
+def _watch(container_id: str, manager: Any, pid: int, pidfd: int, oom: OomWatch, interval: float,
            emit: Callable[[dict[str, Any]], None], stop_fd: int | None) -> None:
     """Stats every `interval` seconds, OOM events as they come, until the
     init exits, the cgroup goes or `stop_fd` turns readable."""
@@ -468,7 +472,7 @@ def _watch(container_id: str, manager: Any, pidfd: int, oom: OomWatch, interval:
             return
         now = time.monotonic()
         if now >= deadline:
-            emit(stats_event(container_id, manager))
+            emit(stats_event(container_id, manager, pid))
             # like Go's time.Tick: ticks a slow reader missed are dropped
             deadline = max(deadline + interval, now)
 
@@ -485,14 +489,14 @@ def events(store: StateStore, container_id: str, interval_ns: int,
     _check_live(state, f"container with id {container_id} is not running")
     manager = _manager(state)
     if stats_only:
-        emit(stats_event(container_id, manager))
+        emit(stats_event(container_id, manager, state.pid))
         return
     pidfd = pidfd_for(state)
     if pidfd is None:
         raise PyruncError(f"container with id {container_id} is not running")
     oom = OomWatch(manager)
     try:
-        _watch(container_id, manager, pidfd, oom, interval_ns / 1e9, emit, stop_fd)
+        _watch(container_id, manager, state.pid, pidfd, oom, interval_ns / 1e9, emit, stop_fd)
     finally:
         oom.close()
         os.close(pidfd)

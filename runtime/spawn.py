@@ -137,7 +137,8 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
           go_text: Callable[[int], str] | None = None,
           on_hooks: Callable[[int], None] | None = None,
           on_seccomp_fd: Callable[[int, int], None] | None = None,
-          frozen: Callable[[], bool] | None = None, patient: bool = False) -> tuple[int, Any]:
+          frozen: Callable[[], bool] | None = None, patient: bool = False,
+          cgroup_fds: list[int] | None = None, cgroup_dir_fd: int = -1) -> tuple[int, Any]:
     """Spawn and set up; returns (pid, parent end of the channel) once the
     process is READY.  On failure nothing of it is left running.
     go_text(pid) is sent with GO (the hooks' state JSON); on_hooks(pid)
@@ -145,7 +146,8 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     gets the listener of a notify filter (closed after it returns);
     frozen() tells whether the process's cgroup is frozen (see Watch);
     patient: wait as long as it takes (exec --ignore-paused waits for a
-    resume, as runc's does)."""
+    resume, as runc's does); cgroup_fds, cgroup_dir_fd: the cgroup the
+    process joins by itself (struct pyrunc_plan); place(pid) does the rest."""
     watch = Watch(None) if patient else setup_watch(plan, frozen)
     try:
         parent_sock, child_sock = sync.channel()
@@ -154,7 +156,7 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     pid = 0
     try:
         try:
-            intermediate = native.spawn(plan, child_sock.fileno(), fifo_fd, console_fd)
+            intermediate = native.spawn(plan, child_sock.fileno(), fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
         except OSError as exc:      # out of fds or memory for its memfds
             raise from_os_error("start the container process", exc) from None
         finally:

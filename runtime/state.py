@@ -144,8 +144,11 @@ class ContainerState(Record):
         return RUNNING
 
     def save(self) -> None:
-        """Atomic replace: readers see the old or the new file, never half."""
-        _write_atomically(self.dir, STATE_FILE, jsonio.dumps(self.data).encode(), durable=True)
+        """Atomic replace: readers see the old or the new file, never half.
+        No fsync (4 ms a call on a disk): the rename is atomic for every
+        reader, and a state outlives no reboot (its processes are gone), as
+        with runc, which does not sync its state either."""
+        _write_atomically(self.dir, STATE_FILE, jsonio.dumps(self.data).encode())
         try:
             os.unlink(os.path.join(self.dir, CREATING_FILE))
         except FileNotFoundError:
@@ -153,20 +156,17 @@ class ContainerState(Record):
 
     def save_progress(self, fields: dict[str, Any]) -> None:
         """Note what create is about to make, before it makes it (see
-        CREATING_FILE).  Not synced: the state root is a tmpfs, which a
-        crash of the machine empties anyway."""
-        _write_atomically(self.dir, CREATING_FILE, jsonio.dumps(fields).encode(), durable=False)
+        CREATING_FILE)."""
+        _write_atomically(self.dir, CREATING_FILE, jsonio.dumps(fields).encode())
 
 
-def _write_atomically(directory: str, name: str, data: bytes, durable: bool) -> None:
+def _write_atomically(directory: str, name: str, data: bytes) -> None:
     tmp = os.path.join(directory, f".{name}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             if os.write(fd, data) != len(data):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            if durable:
-                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(directory, name))

@@ -46,3 +46,32 @@ def remove(directory: str, container_id: str) -> None:
         os.unlink(_path(directory, container_id))
     except FileNotFoundError:
         pass
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, value: int | bytes) -> bytes:
+    """One proto3 field: a varint (left out when zero), or a message (always there)."""
+    if isinstance(value, bytes):
+        return _varint(number << 3 | 2) + _varint(len(value)) + value
+    return _varint(number << 3) + _varint(value) if value else b""
+
+
+def delete_response(pid: int, status: int, exited_at_ns: int) -> bytes:
+    """containerd.task.v2.DeleteResponse{pid=1, exit_status=2, exited_at=3
+    (google.protobuf.Timestamp{seconds=1, nanos=2})}, encoded here: the
+    `delete` command runs on every shim's end, on containerd's critical
+    path, and need not load protobuf for three numbers."""
+    seconds, nanos = divmod(exited_at_ns, 1_000_000_000)
+    stamp = _field(1, seconds) + _field(2, nanos)
+    return _field(1, pid) + _field(2, status) + _field(3, stamp)

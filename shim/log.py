@@ -10,18 +10,26 @@ import time
 class Log:
     def __init__(self) -> None:
         self.fd = -1
+        self.path = ""
         self.debug_enabled = False
         self.lock = threading.Lock()
 
-    def open(self, path: str, debug: bool = False) -> None:
-        """The bundle's log fifo (containerd reads it), else nowhere."""
-        self.debug_enabled = debug
+    def open(self, path: str, debug: bool | None = None) -> None:
+        """A bundle's log fifo (containerd reads it), else nowhere; the one
+        open before is closed.  A shim that serves a group moves to another
+        container's bundle when the one it logs to is deleted."""
+        if debug is not None:
+            self.debug_enabled = debug
         try:
-            self.fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_APPEND)
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_APPEND)
         except OSError:
-            self.fd = -1
+            fd = -1
+        with self.lock:
+            if self.fd >= 0:
+                os.close(self.fd)
+            self.fd, self.path = fd, path if fd >= 0 else ""
 
-    def _write(self, level: str, message: str) -> None:
+    def write(self, level: str, message: str) -> None:
         if self.fd < 0:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -34,16 +42,16 @@ class Log:
 
     def debug(self, message: str) -> None:
         if self.debug_enabled:
-            self._write("debug", message)
+            self.write("debug", message)
 
     def info(self, message: str) -> None:
-        self._write("info", message)
+        self.write("info", message)
 
     def warning(self, message: str) -> None:
-        self._write("warning", message)
+        self.write("warning", message)
 
     def error(self, message: str) -> None:
-        self._write("error", message)
+        self.write("error", message)
 
 
 log = Log()

@@ -5,20 +5,17 @@
         the running one that serves this container's group; print its address
     containerd-shim-pyrunc-v2 -namespace NS -id ID [-bundle B] delete
         clean up after a shim that is gone; print a DeleteResponse (protobuf)
-    ... serve        the server itself (started by `start`, with the socket as fd 3)
+(The servers are forked by a zygote that `start` starts when need be: zygote.py.)
 
 Flags are Go's: `-name value`, `-name=value`, `--name value`; -debug alone.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
 ROOT = os.environ.get("PYRUNC_SHIM_ROOT", "/run/containerd/pyrunc")
 BOOLEAN_FLAGS = {"debug", "v"}
-LISTEN_FD = 3
-GROUP_ANNOTATIONS = ("io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group")
 
 
 class Args:
@@ -53,61 +50,119 @@ def exits_dir(namespace: str) -> str:
     return os.path.join(ROOT, "exits", namespace)
 
 
-def socket_path(namespace: str, group: str, ttrpc_address: str) -> str:
+def tasks_dir(namespace: str) -> str:
+    return os.path.join(ROOT, "tasks", namespace)
+
+
+def zygote_dir() -> str:
+    return os.path.join(ROOT, "z")
+
+
+def zygote_socket(ttrpc_address: str) -> str:
+    """One zygote per containerd, which its ttrpc address names (by its
+    FNV-1a hash, which launcher.c computes too)."""
+    return os.path.join(zygote_dir(), f"{fnv1a(ttrpc_address):016x}")
+
+
+def fnv1a(text: str) -> int:
+    value = 0xCBF29CE484222325
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def server_socket(ttrpc_address: str, namespace: str, group: str) -> str:
+    return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{group}"))
+
+
+def _digest(text: str) -> str:
     # Hashed: socket paths are short (108 bytes) and ids may be long.
-    digest = hashlib.sha256(f"{ttrpc_address}\0{namespace}\0{group}".encode()).hexdigest()[:32]
-    return os.path.join(ROOT, "s", digest)
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _group(container_id: str) -> str:
-    """Containers of one pod share a shim: the group named by annotation."""
-    from pyrunc.runtime import jsonio
-    try:
-        with open("config.json", "rb") as f:
-            annotations = jsonio.loads(f.read()).get("annotations") or {}
-    except (OSError, ValueError, AttributeError):
-        return container_id
-    for key in GROUP_ANNOTATIONS:
-        if annotations.get(key):
-            return str(annotations[key])
-    return container_id
+def encode(fields: dict[str, str]) -> bytes:
+    """A request to the zygote: key=value fields, NUL-separated, one packet."""
+    return "\0".join(f"{key}={value}" for key, value in fields.items()).encode()
+
+
+def decode(data: bytes) -> dict[str, str]:
+    return dict(item.partition("=")[::2] for item in data.decode(errors="replace").split("\0") if item)
 
 
 def start(args: Args) -> int:
-    """Print the address of a server for this container, starting one if need be."""
-    import subprocess
+    """Print the address of a server for this container's group: the
+    zygote forks one, or names the one that serves the group already."""
+    # The zygote reads the bundle's config for the group (its JSON parser
+    # is loaded already); the namespace mode is containerd's environment.
+    request = encode({"namespace": args.get("namespace"), "id": args.get("id"), "bundle": os.getcwd(),
+                      "grouping": os.environ.get("PYRUNC_SHIM_GROUP", ""), "debug": args.get("debug", "false")})
+    answer = _ask_zygote(args, request)
+    status, _, address = answer.partition(b"\0")
+    if status != b"ok":
+        sys.stderr.write(f"containerd-shim-pyrunc-v2: {address.decode(errors='replace')}\n")
+        return 1
+    sys.stdout.write(address.decode())
+    _write_address(address.decode())
+    return 0
 
-    from . import ttrpc
-    from .server import listen
-    namespace, container_id = args.get("namespace"), args.get("id")
-    path = socket_path(namespace, _group(container_id), os.environ.get("TTRPC_ADDRESS", ""))
-    address = "unix://" + path
+
+def _ask_zygote(args: Args, request: bytes) -> bytes:
+    """One request, one answer; the zygote is started if it is not there.
+    The directory's flock makes that race-free (see zygote.py)."""
+    import fcntl
+    path = zygote_socket(os.environ.get("TTRPC_ADDRESS", ""))
+    os.makedirs(zygote_dir(), mode=0o700, exist_ok=True)
+    lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        ttrpc.connect(path, timeout=5).close()
-        sys.stdout.write(address)      # a live shim serves this group already
-        _write_address(address)
-        return 0
-    except OSError:
-        if os.path.exists(path):
-            os.unlink(path)     # a dead shim's socket
-    listener = listen(path)
+        for mode in (fcntl.LOCK_SH, fcntl.LOCK_EX):
+            fcntl.flock(lock, mode)
+            try:
+                return _exchange(path, request)
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass    # no zygote, or a dead one's socket
+        _start_zygote(args, path)
+        return _exchange(path, request)
+    finally:
+        os.close(lock)
+
+
+def _exchange(path: str, request: bytes) -> bytes:
+    import _socket     # not socket: its imports (enum, selectors) cost more than the rest of start
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
-        os.dup2(listener.fileno(), LISTEN_FD)
-        flags = [part for name, value in args.flags.items() for part in (f"-{name}", value)]
-        argv = [sys.executable, "-m", "pyrunc.shim.main", *flags, "serve"]
-        with open(os.devnull, "r+b") as null:
-            # Own session, no stdio of containerd's: containerd waits for our
-            # output to end, and a shim must outlive the start command.
-            subprocess.Popen(argv, stdin=null, stdout=null, stderr=null, pass_fds=(LISTEN_FD,),
-                             start_new_session=True, cwd=os.getcwd())
+        sock.settimeout(60)     # a zygote still importing answers in a second or so
+        sock.connect(path)
+        sock.send(request)
+        return sock.recv(65536)
+    finally:
+        sock.close()
+
+
+def _start_zygote(args: Args, path: str) -> None:
+    """Lock held exclusively: bind its socket, start it detached with the
+    socket open (so requests queue up while it warms up)."""
+    import socket
+    import subprocess
+    if os.path.lexists(path):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(path)     # 0600, in the 0700 directory
+        listener.listen(128)
+        argv = [sys.executable, "-m", "pyrunc.shim.zygote", "-address", args.get("address"),
+                "-publish-binary", args.get("publish-binary"), "-fd", str(listener.fileno())]
+        # Own session, no stdio of containerd's (containerd waits for our
+        # output to end), and outliving this command.
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         pass_fds=(listener.fileno(),), start_new_session=True, cwd="/")
     except BaseException:
         os.unlink(path)
         raise
     finally:
+        os.umask(old_umask)
         listener.close()
-    sys.stdout.write(address)
-    _write_address(address)
-    return 0
 
 
 def _write_address(address: str) -> None:
@@ -119,87 +174,55 @@ def _write_address(address: str) -> None:
         pass
 
 
-def serve(args: Args) -> int:
-    import signal
-    import socket as _socket
-    import threading
-
-    from . import reaper
-    from .events import Publisher
-    from .log import log
-    from .server import Server
-    from .service import TaskService
-
-    namespace = args.get("namespace")
-    log.open(os.path.join(os.getcwd(), "log"), debug=args.get("debug") == "true")
-    # The library logs to stderr by default, which is a container's while
-    # it spawns one: to a file in the bundle instead (containerd removes it).
-    from pyrunc.runtime import log as runtime_log
-    runtime_log.configure(os.path.join(os.getcwd(), "pyrunc.log"), "json", args.get("debug") == "true")
-    # No stderr here: what a thread did not expect goes to containerd's log.
-    threading.excepthook = lambda hook: log.error(f"thread {hook.thread.name if hook.thread else '?'}: "
-                                                  f"{hook.exc_type.__name__}: {hook.exc_value}")
-    listener = _socket.socket(fileno=LISTEN_FD)
-    listener.set_inheritable(False)     # inherited from `start`; no container may get it
-    reaper.set_subreaper()
-    publisher = Publisher(namespace, os.environ.get("TTRPC_ADDRESS", ""), args.get("address"),
-                          args.get("publish-binary"))
-    server: Server | None = None
-
-    def shutdown() -> None:
-        publisher.flush()
-        if server is not None:
-            server.stop_after_reply = True
-
-    service = TaskService(namespace, state_root(namespace), exits_dir(namespace), publisher, shutdown)
-    service.console_dir = os.path.dirname(listener.getsockname())
-    server = Server(listener, service.handlers())
-    the_reaper = reaper.Reaper(service.lock, service.on_exit)
-    the_reaper.install()
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    log.info(f"serving {args.get('id')} on {listener.getsockname()}")
-    server.serve()
-    try:
-        os.unlink(listener.getsockname())
-    except OSError:
-        pass
+def delete(args: Args) -> int:
+    """A shim is gone (containerd runs this after every shim's end; the
+    launcher asks the zygote first, which does the common case itself):
+    remove its container if it is still there, report the recorded exit."""
+    bundle = args.get("bundle") or os.getcwd()
+    response = cleanup(args.get("namespace"), args.get("id"), bundle, may_delete=True)
+    sys.stdout.buffer.write(response or b"")
+    sys.stdout.flush()
     return 0
 
 
-def delete(args: Args) -> int:
-    """A shim is gone: remove its container, report the recorded exit."""
+def cleanup(namespace: str, container_id: str, bundle: str, may_delete: bool) -> bytes | None:
+    """The delete command's work; its DeleteResponse.  Without may_delete
+    (in the zygote, which must not block), None when the container is
+    still there: the runtime library's delete is the Python command's.
+    The common case, a container its shim deleted, loads neither the
+    library nor protobuf."""
     import time
 
-    from google.protobuf import timestamp_pb2
-
-    from pyrunc.runtime import container
     from pyrunc.runtime.errors import PyruncError
-    from pyrunc.runtime.state import StateStore
 
-    from . import exits, rootfs
-    from .proto.task import shim_pb2
-    namespace, container_id = args.get("namespace"), args.get("id")
-    bundle = args.get("bundle") or os.getcwd()
+    from . import exits, records, rootfs
+    from .runtimes import Options, open_runtime, runtime_root
     try:
-        container.delete(StateStore(state_root(namespace)), container_id, force=True)
+        # The runtime Create was given (BinaryName, Root), as the bundle keeps it.
+        options = Options.load(bundle)
+        if os.path.lexists(os.path.join(runtime_root(options, state_root(namespace), namespace), container_id)):
+            if not may_delete:
+                return None
+            runtime = open_runtime(options, state_root(namespace), namespace)
+            runtime.remember(container_id, bundle)
+            runtime.delete(container_id)
     except PyruncError as exc:
+        if not may_delete:
+            return None
         sys.stderr.write(f"pyrunc: {exc}\n")
     rootfs.unmount(os.path.join(bundle, "rootfs"))
     record = exits.read(exits_dir(namespace), container_id)
     # Nothing recorded: the shim died before its init did, and the init
     # was killed just now (containerd-shim-runc-v2 says 128+SIGKILL too).
     status, pid, exited_at = record if record else (128 + 9, 0, time.time_ns())
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(exited_at)
-    sys.stdout.buffer.write(shim_pb2.DeleteResponse(pid=pid, exit_status=status, exited_at=stamp).SerializeToString())
-    sys.stdout.flush()
     exits.remove(exits_dir(namespace), container_id)
-    return 0
+    records.remove(tasks_dir(namespace), container_id)
+    return exits.delete_response(pid, status, exited_at)
 
 
 def entry() -> None:
     args = Args(sys.argv[1:])
-    commands = {"start": start, "delete": delete, "serve": serve}
+    commands = {"start": start, "delete": delete}
     if args.command not in commands or not args.get("namespace"):
         sys.stderr.write("usage: containerd-shim-pyrunc-v2 -namespace NS -id ID [-address A] "
                          "[-publish-binary B] [-debug] start|delete\n")

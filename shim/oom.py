@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import os
 import select
-import threading
 
 from pyrunc.runtime.resources import OomWatch
+
+from .threads import Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
 
-class OomWatcher(threading.Thread):
+class OomWatcher(Worker):
     def __init__(self, manager: Any, on_oom: Callable[[], None]) -> None:
-        super().__init__(name="oom", daemon=True)
+        super().__init__("oom")
         self.watch = OomWatch(manager)
         self.on_oom = on_oom
         self.wake_read, self.wake_write = os.pipe2(os.O_CLOEXEC)

@@ -30,15 +30,17 @@ SOURCES = {
     f"{CONTAINERD}/api/events/task.proto": "events/task.proto",
     f"{CONTAINERD}/api/services/ttrpc/events/v1/events.proto": "events/ttrpc_events.proto",
     f"{CONTAINERD}/runtime/v2/runc/options/oci.proto": "options/oci.proto",
+    f"{CONTAINERD}/pkg/runtimeoptions/v1/api.proto": "options/runtimeoptions.proto",
     "github.com/gogo/googleapis/google/rpc/status.proto": "rpc/status.proto",
-    # Stats answers with cgroup v1 metrics (what ctr and the CRI plugin read).
+    # Stats answers with cgroup v1 or v2 metrics (what ctr and the CRI plugin read).
     "github.com/containerd/cgroups/stats/v1/metrics.proto": "cgroups/metrics.proto",
+    "github.com/containerd/cgroups/v2/stats/metrics.proto": "cgroups/metrics_v2.proto",
 }
 # Ours: the ttrpc envelope (containerd/ttrpc ships no .proto for it).
 OWN = {os.path.join(HERE, "ttrpc.proto"): "ttrpc.proto"}
 
 # Go-only imports: gogoproto's options and containerd's fieldpath plugin.
-_GO_IMPORT = re.compile(r'^\s*import\s+(?:weak\s+)?"(?:gogoproto/gogo|[^"]*/protobuf/plugin/fieldpath)\.proto";\s*$', re.M)
+_GO_IMPORT = re.compile(r'^\s*import\s+(?:weak\s+)?"(?:(?:[^"]*/)?gogoproto/gogo|[^"]*/protobuf/plugin/fieldpath)\.proto";\s*$', re.M)
 _GO_OPTION = re.compile(r'^\s*option\s+\((?:gogoproto|containerd\.plugin)\.[^;]*;\s*$', re.M)
 _GO_FIELD_OPTIONS = re.compile(r'\s*\[\s*\((?:gogoproto|containerd\.plugin)\.[^\]]*\]')
 _IMPORT = re.compile(r'^(\s*import\s+")([^"]+)(";)', re.M)

@@ -53,7 +53,9 @@ class Reaper(threading.Thread):
         poller = select.poll()
         poller.register(self.wake_read, select.POLLIN)
         while True:
-            poller.poll(1000)   # the timeout is a safety net only
+            # No timeout: an idle shim wakes for nothing.  A SIGCHLD that
+            # comes after the last waitpid() wrote its byte: poll returns.
+            poller.poll()
             try:
                 os.read(self.wake_read, 4096)
             except BlockingIOError:

@@ -1,16 +1,54 @@
 """The task's root filesystem as containerd describes it (a list of mounts,
 typically one overlay of the image's snapshot), mounted on <bundle>/rootfs
-before the container is created, and unmounted when it is deleted."""
+before the container is created, and unmounted when it is deleted.
+
+mount(2) is called directly (no mount(8) per container): each option that
+names a flag (runc's table, as containerd's mount package reads them) is
+a flag, the others are the filesystem's data.  As containerd does, a
+bind mount that asks for flags beyond MS_BIND|MS_REC is remounted with
+them (the kernel ignores them on the bind itself), and propagation
+options are applied after."""
 from __future__ import annotations
 
 import os
-import subprocess
 
+from pyrunc.runtime import linux_constants as k
 from pyrunc.runtime.errors import PyruncError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+MNT_DETACH = 2
+
+
+def _libc() -> Any:
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def parse_options(options: list[str]) -> tuple[int, int, str]:
+    """(flags, propagation flags, data) of containerd's option list."""
+    flags = propagation = 0
+    data = []
+    for option in options:
+        if option in k.MOUNT_FLAGS and k.MOUNT_FLAGS[option][1]:
+            clear, flag = k.MOUNT_FLAGS[option]
+            flags = flags & ~flag if clear else flags | flag
+        elif option in k.PROPAGATION:
+            propagation |= k.PROPAGATION[option]
+        elif option != "defaults":
+            data.append(option)
+    return flags, propagation, ",".join(data)
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
+    import ctypes
+    libc = _libc()
+    if libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
+                  data.encode() or None) != 0:
+        errno = ctypes.get_errno()
+        raise PyruncError(f"mount rootfs {fstype or 'bind'} {source} on {target}: {os.strerror(errno)}", errno=errno)
 
 
 def mount_all(mounts: Any, target: str) -> bool:
@@ -21,15 +59,13 @@ def mount_all(mounts: Any, target: str) -> bool:
     done = 0
     try:
         for mount in mounts:
-            # mount(8) turns the option list into flags and data as containerd's
-            # mount package does (ro, bind, rbind, overlay's lowerdir, ...).
-            argv = ["mount", "-t", mount.type or "none", mount.source or "none", target]
-            if mount.options:
-                argv[1:1] = ["-o", ",".join(mount.options)]
-            result = subprocess.run(argv, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise PyruncError(f"mount rootfs {mount.type} on {target}: {result.stderr.strip()}")
+            flags, propagation, data = parse_options(list(mount.options))
+            _mount(mount.source or "none", target, mount.type or "none", flags, data)
             done += 1
+            if flags & k.MS_BIND and flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT):
+                _mount("", target, "", flags | k.MS_REMOUNT, "")
+            if propagation:
+                _mount("", target, "", propagation, "")
     except BaseException:
         for _ in range(done):
             unmount(target)
@@ -39,4 +75,6 @@ def mount_all(mounts: Any, target: str) -> bool:
 
 def unmount(target: str) -> None:
     """Detach (lazily, as containerd does on cleanup) whatever is on target."""
-    subprocess.run(["umount", "-l", target], capture_output=True)
+    libc = _libc()
+    while libc.umount2(target.encode(), MNT_DETACH) == 0:
+        pass    # stacked mounts: each one

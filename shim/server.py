@@ -1,6 +1,7 @@
 """A ttrpc server on a unix socket: one thread runs a selectors loop that
 accepts connections and decodes frames; each request runs in a thread of
-its own, so a blocked Wait never holds up a Kill or a State.
+its own, so a blocked Wait never holds up a Kill or a State (but for the
+`inline` methods, quick ones, answered in the loop).
 
 Errors follow containerd/ttrpc: an oversized frame gets RESOURCE_EXHAUSTED
 on its stream, a request that does not parse or comes on an even stream
@@ -18,6 +19,7 @@ import traceback
 
 from . import ttrpc
 from .log import log
+from .threads import Call
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,8 +43,10 @@ class Connection:
 
 
 class Server:
-    def __init__(self, listener: _socket.socket, services: dict[str, dict[str, Handler]]) -> None:
+    def __init__(self, listener: _socket.socket, services: dict[str, dict[str, Handler]],
+                 inline: frozenset[str] = frozenset()) -> None:
         self.listener, self.services = listener, services
+        self.inline = inline    # methods quick enough to answer in the loop: no thread for them
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe()
         self.stopping = False
@@ -124,8 +128,11 @@ class Server:
         except ttrpc.TtrpcError as exc:
             connection.send(frame.stream_id, ttrpc.encode_response(code=exc.code, message=exc.message))
             return
-        threading.Thread(target=self._handle, args=(connection, frame.stream_id, request),
-                         name=f"{request.method}", daemon=True).start()
+        if request.method in self.inline:
+            self._handle(connection, frame.stream_id, request)
+            return
+        # No start handshake (threads.py): the loop goes back to reading at once.
+        Call(request.method, self._handle, connection, frame.stream_id, request).start()
 
     def _handle(self, connection: Connection, stream_id: int, request: Any) -> None:
         connection.send(stream_id, self.dispatch(request.service, request.method, request.payload))

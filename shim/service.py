@@ -7,20 +7,20 @@ exit event, so Kill and State are answered while a Wait is blocked.
 """
 from __future__ import annotations
 
-import socket as _socket
 import os
 import signal
 import struct
 import threading
 import time
 
-from pyrunc.runtime import container, resources
 from pyrunc.runtime.errors import ContainerNotFound, PyruncError
-from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, StateStore
+from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, process_start_time
 
-from . import exits, rootfs
+from . import exits, records, rootfs
 from .log import log
+from .runtimes import Options, open_runtime
 from .stdio import Stdio
+from .threads import Call
 from .ttrpc import ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNKNOWN, TtrpcError
 
 TYPE_CHECKING = False
@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterator
 
     from .events import Publisher
+    from .runtimes import Binary, Library
 
 SERVICE = "containerd.task.v2.Task"
 VERSION = "pyrunc-shim 0.1.0"
 IO_DRAIN_TIMEOUT = 5.0      # output still open past this (a daemon holds it) is not waited for
+UNKNOWN_EXIT = 255     # containerd's exit status for an exit nobody saw
 UNKNOWN_STATUS, CREATED_STATUS, RUNNING_STATUS, STOPPED_STATUS, PAUSED_STATUS = 0, 1, 2, 3, 4
 _STATUS = {CREATED: CREATED_STATUS, RUNNING: RUNNING_STATUS, PAUSED: PAUSED_STATUS}
 
@@ -59,10 +61,15 @@ class Process:
         self.exec_id, self.stdio, self.paths, self.terminal = exec_id, stdio, paths, terminal
         self.spec = spec
         self.pid = 0
+        self.start_time: int | None = None     # of the pid, to know it again after a restart
         self.started = False
         self.exit_status: int | None = None     # set when reaped
         self.exited_at_ns = 0
         self.exited = threading.Event()         # set once the exit is published
+
+    def record(self) -> dict[str, Any]:
+        return {"pid": self.pid, "start_time": self.start_time, "started": self.started,
+                "terminal": self.terminal, "stdio": list(self.paths)}
 
     def timestamp(self) -> Any:
         from google.protobuf import timestamp_pb2
@@ -73,8 +80,10 @@ class Process:
 
 
 class Task:
-    def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool) -> None:
+    def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool,
+                 runtime: Library | Binary) -> None:
         self.id, self.bundle, self.init, self.mounted = container_id, bundle, init, mounted
+        self.runtime = runtime
         self.execs: dict[str, Process] = {}
         self.oom: Any = None
 
@@ -85,6 +94,45 @@ class Task:
             return self.execs[exec_id]
         except KeyError:
             raise TtrpcError(NOT_FOUND, f"process {exec_id} does not exist in task {self.id}: not found") from None
+
+
+def _reloaded(exec_id: str, record: dict[str, Any]) -> Process:
+    """A process from its record, with no stdio (that went with the old server)."""
+    stdin, stdout, stderr = (str(path) for path in record.get("stdio") or ("", "", ""))
+    process = Process(exec_id, Stdio("", "", "", terminal=False), (stdin, stdout, stderr),
+                      bool(record.get("terminal")))
+    process.stdio.close()
+    process.pid, process.started = int(record.get("pid") or 0), bool(record.get("started"))
+    start_time = record.get("start_time")
+    process.start_time = start_time if isinstance(start_time, int) else None
+    return process
+
+
+def records_alive(process: Process) -> bool:
+    """The very process the record names (not another with its pid since)."""
+    return process_start_time(process.pid) == process.start_time
+
+
+class _PidfdWatch(threading.Thread):
+    """Waits for the exit of a process that is not our child (a reloaded
+    one): a pidfd turns readable when it exits; its status is unknown."""
+
+    def __init__(self, service: TaskService, task: Task, process: Process) -> None:
+        super().__init__(name="pidfd", daemon=True)
+        self.service, self.task, self.process = service, task, process
+        self.pidfd = os.pidfd_open(process.pid)
+
+    def run(self) -> None:
+        import select
+        try:
+            if records_alive(self.process):     # not gone between the check and the pidfd
+                poller = select.poll()
+                poller.register(self.pidfd, select.POLLIN)
+                poller.poll()
+        finally:
+            os.close(self.pidfd)
+        with self.service.lock:
+            self.service._exited(self.task, self.process, UNKNOWN_EXIT)
 
 
 def _library_error(exc: PyruncError) -> TtrpcError:
@@ -98,15 +146,16 @@ def _library_error(exc: PyruncError) -> TtrpcError:
 
 class TaskService:
     def __init__(self, namespace: str, state_root: str, exits_dir: str, publisher: Publisher,
-                 on_shutdown: Callable[[], None]) -> None:
-        self.namespace = namespace
-        self.store = StateStore(state_root)
+                 on_shutdown: Callable[[], None], tasks_dir: str = "", group: str = "") -> None:
+        self.namespace, self.state_root = namespace, state_root
         self.exits_dir = exits_dir
+        self.tasks_dir, self.group = tasks_dir, group     # the durable task table (records.py)
         self.publisher, self.on_shutdown = publisher, on_shutdown
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.by_pid: dict[int, tuple[Task, Process]] = {}
         self.console_dir = ""
+        self.creates = 0
 
     def handlers(self) -> dict[str, dict[str, Any]]:
         pb = _pb()
@@ -132,30 +181,72 @@ class TaskService:
     def _library(self) -> Any:
         return _LibraryCall(self.lock)
 
+    def _save(self, task: Task) -> None:
+        """Lock held: the task as a restarted server needs it."""
+        if not self.tasks_dir:
+            return
+        records.write(self.tasks_dir, task.id, {
+            "id": task.id, "bundle": task.bundle, "group": self.group, "mounted": task.mounted,
+            **task.init.record(), "execs": {exec_id: process.record() for exec_id, process in task.execs.items()}})
+
+    def reload(self) -> None:
+        """A server started for a group whose server died: its tasks again,
+        from the records.  Their stdio went with the old server; a process
+        still alive is watched through a pidfd (it is not our child), and
+        an exit nobody saw is 255, containerd's status for unknown."""
+        from .runtimes import Options
+        for record in records.of_group(self.tasks_dir, self.group):
+            try:
+                runtime = open_runtime(Options.load(str(record.get("bundle"))), self.state_root, self.namespace)
+                init = _reloaded("", record)
+                task = Task(record["id"], str(record.get("bundle")), init, bool(record.get("mounted")), runtime)
+                runtime.remember(task.id, task.bundle)
+                for exec_id, process in (record.get("execs") or {}).items():
+                    task.execs[str(exec_id)] = _reloaded(str(exec_id), process)
+            except (PyruncError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                log.warning(f"task record {record.get('id')}: {exc}: left to the delete command")
+                continue
+            self.tasks[task.id] = task
+            recorded = exits.read(self.exits_dir, task.id)
+            for process in [init, *task.execs.values()]:
+                if not process.pid:
+                    continue
+                if process is init and recorded is not None:
+                    process.exit_status, _, process.exited_at_ns = recorded
+                    process.exited.set()
+                elif process.start_time is not None and records_alive(process):
+                    try:
+                        _PidfdWatch(self, task, process).start()
+                    except ProcessLookupError:
+                        self._exited(task, process, UNKNOWN_EXIT)
+                else:
+                    self._exited(task, process, UNKNOWN_EXIT)
+            self._watch_oom(task)
+            log.info(f"reloaded task {task.id} (init {init.pid})")
+
     def on_exit(self, pid: int, code: int) -> None:
         """From the reaper (lock held): record, then publish once output is copied."""
         found = self.by_pid.pop(pid, None)
         if found is None:
             return
         task, process = found
+        self._exited(task, process, code)
+
+    def _exited(self, task: Task, process: Process, code: int) -> None:
+        """Lock held."""
         process.exit_status, process.exited_at_ns = code, time.time_ns()
         if process is task.init:
-            exits.write(self.exits_dir, task.id, code, pid, process.exited_at_ns)
+            exits.write(self.exits_dir, task.id, code, process.pid, process.exited_at_ns)
             self._kill_orphans(task)
-        threading.Thread(target=self._publish_exit, args=(task, process), name="exit", daemon=True).start()
+        Call("exit", self._publish_exit, task, process).start()
 
     def _kill_orphans(self, task: Task) -> None:
         """Without a pid namespace of its own, nothing ends the rest of a
         container with its init: kill what is left in its cgroup (as
         containerd-shim-runc-v2 does), so it cannot hold the output open."""
-        try:
-            state = self.store.load(task.id)
-        except PyruncError:
-            return
-        namespaces = ((state.data.get("config") or {}).get("linux") or {}).get("namespaces") or []
-        if any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
+        if task.runtime.has_own_pid_namespace(task.id):
             return      # the kernel killed them with the init
-        manager = container.cgroup_manager(state)
+        manager = task.runtime.cgroup(task.id)
         if manager is not None:
             try:
                 manager.kill_all(signal.SIGKILL)
@@ -176,74 +267,95 @@ class TaskService:
         if process is not task.init:
             return RUNNING_STATUS if process.started else CREATED_STATUS
         with self._library():
-            try:
-                status = container.status_of(self.store.load(task.id))
-            except PyruncError:
-                return STOPPED_STATUS
+            status = task.runtime.status(task.id)
         return _STATUS.get(status, STOPPED_STATUS)
 
     # ---- the API ---------------------------------------------------------------
 
     def create(self, req: Any) -> Any:
+        self.creates += 1   # each one a `start` handed this server out for (see daemon.py)
         if req.checkpoint or req.parent_checkpoint:
             raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
+        try:
+            options = Options.from_any(req.options.type_url, req.options.value)
+        except PyruncError as exc:
+            raise TtrpcError(INVALID_ARGUMENT, str(exc)) from None
         paths = (req.stdin, req.stdout, req.stderr)
+        runtime = open_runtime(options, self.state_root, self.namespace)
+        init = Process("", Stdio(*paths, terminal=req.terminal, owner=(options.io_uid, options.io_gid),
+                                 container=(req.id, self.namespace)), paths, req.terminal)
         with self._library():
-            if req.id in self.tasks:
-                raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
-            mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
             try:
-                stdio = Stdio(*paths, terminal=req.terminal)
+                if req.id in self.tasks:
+                    raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
+                options.save(req.bundle)    # for `delete` and a restarted shim
+                mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
                 try:
-                    options = container.CreateOptions(bundle=req.bundle)
-                    if req.terminal:
-                        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                        with ours, theirs:
-                            state, _ = container.create(self.store, req.id, options, console_fd=theirs.fileno())
-                            theirs.close()
-                            self._attach_terminal(stdio, ours, req.id)
-                    else:
-                        with _as_own_stdio(stdio.process_fds):
-                            state, _ = container.create(self.store, req.id, options)
-                        stdio.close_child_side()
-                        stdio.start()
+                    self._spawn(init, runtime, lambda console, fds: setattr(
+                        init, "pid", runtime.create(req.id, req.bundle, console, fds)),
+                        on_failure=lambda: runtime.delete(req.id))
                 except BaseException:
-                    stdio.close()
+                    if mounted:
+                        rootfs.unmount(os.path.join(req.bundle, "rootfs"))
                     raise
             except BaseException:
-                if mounted:
-                    rootfs.unmount(os.path.join(req.bundle, "rootfs"))
+                init.stdio.close()
                 raise
-            init = Process("", stdio, paths, req.terminal)
-            init.pid = state.pid
-            task = Task(req.id, req.bundle, init, mounted)
+            task = Task(req.id, req.bundle, init, mounted, runtime)
+            init.start_time = process_start_time(init.pid)
             self.tasks[req.id] = task
             self.by_pid[init.pid] = (task, init)
+            self._save(task)
+            if log.fd < 0:
+                log.open(os.path.join(req.bundle, "log"))
             exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
-            self._watch_oom(task, state)
+            self._watch_oom(task)
         events = _events()
         self.publisher.publish(events.TaskCreate(
             container_id=req.id, bundle=req.bundle, rootfs=req.rootfs, checkpoint=req.checkpoint, pid=init.pid,
             io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr, terminal=req.terminal)))
         return _pb().CreateTaskResponse(pid=init.pid)
 
-    def _watch_oom(self, task: Task, state: Any) -> None:
+    def _spawn(self, process: Process, runtime: Any, spawn: Callable[[str | None, list[int] | None], None],
+               on_failure: Callable[[], None] | None = None) -> None:
+        """Lock held (the pid is registered before the reaper can see it
+        exit).  spawn(console_socket, fds) starts the process; then its
+        stdio is wired: the pty master it sent, or the pipes it holds."""
+        from pyrunc.runtime.console import receive_pty_master
+
+        from .server import listen
+        console = listener = None
+        try:
+            if process.terminal:
+                console = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.console")
+                listener = listen(console)
+            spawn(console, process.stdio.process_fds or None)
+            try:
+                if listener is not None:
+                    listener.settimeout(30)
+                    connection, _ = listener.accept()
+                    with connection:
+                        _name, master = receive_pty_master(connection)
+                    process.stdio.attach_terminal(master)
+                else:
+                    process.stdio.close_child_side()
+                    process.stdio.start()
+            except BaseException:
+                if on_failure is not None:
+                    on_failure()
+                raise
+        finally:
+            if listener is not None:
+                listener.close()
+                os.unlink(console)
+
+    def _watch_oom(self, task: Task) -> None:
         from .oom import OomWatcher
-        manager = container.cgroup_manager(state)
+        manager = task.runtime.cgroup(task.id)
         if manager is None:
             return
         task.oom = OomWatcher(manager, lambda: self.publisher.publish(_events().TaskOOM(container_id=task.id)))
         task.oom.start()
-
-    def _attach_terminal(self, stdio: Stdio, sock: Any, container_id: str) -> None:
-        from pyrunc.runtime.console import receive_pty_master
-        sock.settimeout(30)
-        try:
-            _name, master = receive_pty_master(sock)
-        except BaseException:
-            container.delete(self.store, container_id, force=True)
-            raise
-        stdio.attach_terminal(master)
 
     def start(self, req: Any) -> Any:
         task = self._task(req.id)
@@ -252,10 +364,11 @@ class TaskService:
             if process.started:
                 raise TtrpcError(FAILED_PRECONDITION, f"process {req.exec_id or req.id} already started")
             if process is task.init:
-                container.start(self.store, task.id)
+                task.runtime.start(task.id)
             else:
                 self._start_exec(task, process)
             process.started = True
+            self._save(task)
         events = _events()
         if process is task.init:
             self.publisher.publish(events.TaskStart(container_id=task.id, pid=process.pid))
@@ -265,40 +378,21 @@ class TaskService:
         return _pb().StartResponse(pid=process.pid)
 
     def _start_exec(self, task: Task, process: Process) -> None:
-        """Lock held: the pid is registered before the reaper can see it exit."""
-        from pyrunc.runtime.console import receive_pty_master
-        from pyrunc.runtime.exec_process import ExecOptions, exec_process
         if task.init.exit_status is not None:
             raise TtrpcError(FAILED_PRECONDITION, f"container {task.id} has stopped")
         pid_file = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.pid")
-        listener = console_path = None
-        try:
-            if process.terminal:
-                from .server import listen
-                console_path = pid_file[:-4] + ".console"
-                listener = listen(console_path)
-            options = ExecOptions(process.spec or {}, detach=True, pid_file=pid_file, console_socket=console_path)
-            state = self.store.load(task.id)
-            with _as_own_stdio(process.stdio.process_fds):
-                exec_process(state, options)
+
+        def spawn(console: str | None, fds: list[int] | None) -> None:
+            task.runtime.exec(task.id, process.spec or {}, pid_file, console, fds)
             with open(pid_file) as f:
                 process.pid = int(f.read())
+            process.start_time = process_start_time(process.pid)
             self.by_pid[process.pid] = (task, process)
-            if listener is not None:
-                listener.settimeout(30)
-                connection, _ = listener.accept()
-                with connection:
-                    _name, master = receive_pty_master(connection)
-                process.stdio.attach_terminal(master)
-            else:
-                process.stdio.close_child_side()
-                process.stdio.start()
+        try:
+            self._spawn(process, task.runtime, spawn)
         finally:
-            for path in (pid_file, console_path):
-                if path and os.path.exists(path):
-                    os.unlink(path)
-            if listener is not None:
-                listener.close()
+            if os.path.exists(pid_file):
+                os.unlink(pid_file)
 
     def exec(self, req: Any) -> Any:
         from pyrunc.runtime import jsonio
@@ -314,8 +408,9 @@ class TaskService:
             if req.exec_id in task.execs:
                 raise TtrpcError(ALREADY_EXISTS, f"id {req.exec_id}: already exists")
             paths = (req.stdin, req.stdout, req.stderr)
-            task.execs[req.exec_id] = Process(req.exec_id, Stdio(*paths, terminal=req.terminal), paths,
-                                              req.terminal, spec)
+            owner = (task.runtime.options.io_uid, task.runtime.options.io_gid)
+            stdio = Stdio(*paths, terminal=req.terminal, owner=owner, container=(task.id, self.namespace))
+            task.execs[req.exec_id] = Process(req.exec_id, stdio, paths, req.terminal, spec)
         self.publisher.publish(_events().TaskExecAdded(container_id=task.id, exec_id=req.exec_id))
         return _empty()
 
@@ -336,7 +431,7 @@ class TaskService:
             if process.exit_status is not None or (process is not task.init and not process.started):
                 raise TtrpcError(NOT_FOUND, "process already finished: not found")
             if process is task.init:
-                container.kill(self.store, task.id, req.signal, all_processes=req.all)
+                task.runtime.kill(task.id, req.signal, req.all)
             else:
                 # Not reaped yet (the reaper needs the lock we hold): the pid is still ours.
                 os.kill(process.pid, req.signal)
@@ -351,11 +446,12 @@ class TaskService:
             with self._library():
                 task.execs.pop(process.exec_id, None)
                 process.stdio.close()
+                self._save(task)
             return _pb().DeleteResponse(pid=process.pid, exit_status=process.exit_status or 0,
                                         exited_at=process.timestamp())
         with self._library():
             try:
-                container.delete(self.store, task.id, force=True)
+                task.runtime.delete(task.id)
             except PyruncError as exc:
                 raise _library_error(exc) from None
         # A created (never started) init was killed just now: its exit comes
@@ -371,12 +467,24 @@ class TaskService:
             if task.mounted:
                 rootfs.unmount(os.path.join(task.bundle, "rootfs"))
             exits.remove(self.exits_dir, task.id)
+            if self.tasks_dir:
+                records.remove(self.tasks_dir, task.id)
             self.tasks.pop(task.id, None)
+            self._move_log(task)
         self.publisher.publish(_events().TaskDelete(
             container_id=task.id, id=task.id, pid=process.pid, exit_status=process.exit_status or 0,
             exited_at=process.timestamp()))
         return _pb().DeleteResponse(pid=process.pid, exit_status=process.exit_status or 0,
                                     exited_at=process.timestamp())
+
+    def _move_log(self, deleted: Task) -> None:
+        """Lock held: containerd removes a deleted task's bundle, and with
+        it the log fifo we may write to; another task's, if any, then."""
+        if not log.path.startswith(deleted.bundle.rstrip("/") + "/"):
+            return
+        others = [task for task in self.tasks.values() if os.path.exists(os.path.join(task.bundle, "log"))]
+        if others:
+            log.open(os.path.join(others[0].bundle, "log"))
 
     def pids(self, req: Any) -> Any:
         from pyrunc.shim.proto.options import oci_pb2
@@ -385,7 +493,7 @@ class TaskService:
         from .events import pack
         task = self._task(req.id)
         with self._library():
-            pids = resources.container_pids(self.store, task.id)
+            pids = task.runtime.pids(task.id)
             exec_ids = {process.pid: exec_id for exec_id, process in task.execs.items() if process.pid}
         response = _pb().PidsResponse()
         for pid in pids:
@@ -398,14 +506,14 @@ class TaskService:
     def pause(self, req: Any) -> Any:
         task = self._task(req.id)
         with self._library():
-            resources.pause(self.store, task.id)
+            task.runtime.pause(task.id)
         self.publisher.publish(_events().TaskPaused(container_id=task.id))
         return _empty()
 
     def resume(self, req: Any) -> Any:
         task = self._task(req.id)
         with self._library():
-            resources.resume(self.store, task.id)
+            task.runtime.resume(task.id)
         self.publisher.publish(_events().TaskResumed(container_id=task.id))
         return _empty()
 
@@ -437,7 +545,7 @@ class TaskService:
         if not isinstance(changes, dict):
             raise TtrpcError(INVALID_ARGUMENT, "update: resources must be an object")
         with self._library():
-            resources.update(self.store, task.id, changes)
+            task.runtime.update(task.id, changes)
         return _empty()
 
     def wait(self, req: Any) -> Any:
@@ -446,16 +554,18 @@ class TaskService:
         return _pb().WaitResponse(exit_status=process.exit_status or 0, exited_at=process.timestamp())
 
     def stats(self, req: Any) -> Any:
+        from pyrunc.runtime.cgroups.v2 import V2Manager
+
         from .events import pack
-        from .stats import metrics
+        from .stats import metrics, metrics_v2
         task = self._task(req.id)
         with self._library():
-            manager = container.cgroup_manager(self.store.load(task.id))
+            manager = task.runtime.cgroup(task.id)
             if manager is None:
                 raise TtrpcError(FAILED_PRECONDITION, f"task {task.id} has no cgroup")
-            stats = manager.stats()
+            found = metrics_v2(manager.path) if isinstance(manager, V2Manager) else metrics(manager.stats())
         response = _pb().StatsResponse()
-        response.stats.CopyFrom(pack(metrics(stats)))
+        response.stats.CopyFrom(pack(found))
         return response
 
     def connect(self, req: Any) -> Any:
@@ -484,24 +594,3 @@ class _LibraryCall:
         if isinstance(exc, PyruncError):
             raise _library_error(exc) from None
         return False
-
-
-class _as_own_stdio:
-    """fds 0, 1, 2 of the shim become fds while the library spawns: the
-    runtime's own stdio is the container's (as for the runc CLI).  The
-    shim uses neither (its log has an fd of its own), and this runs under
-    the lock, so nothing else sees them."""
-
-    def __init__(self, fds: list[int]) -> None:
-        self.fds = fds
-        self.saved: list[int] = []
-
-    def __enter__(self) -> None:
-        self.saved = [os.dup(number) for number in range(3)]
-        for number, fd in enumerate(self.fds):
-            os.dup2(fd, number)
-
-    def __exit__(self, *exc: object) -> None:
-        for number, fd in enumerate(self.saved):
-            os.dup2(fd, number)
-            os.close(fd)

@@ -1,6 +1,7 @@
 """A process's stdio as containerd hands it over: paths of fifos it made
 (or file:// URIs), copied to and from pipes (or a pty master) that the
-process holds.
+process holds; or binary:// URIs, whose logger reads the pipes itself
+(binlog.py).
 
 Why pipes and not the fifos themselves: the process must see EOF on
 stdin when containerd says CloseIO, and its output must be fully copied
@@ -12,11 +13,13 @@ import os
 import select
 import threading
 
+from .binlog import SCHEME, Logger
+from .threads import Worker
 from .ttrpc import INVALID_ARGUMENT, TtrpcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Any, Callable
 
 CHUNK = 65536
 
@@ -54,14 +57,14 @@ def _write_all(fd: int, data: bytes) -> bool:
     return True
 
 
-class Copier(threading.Thread):
+class Copier(Worker):
     """Copies source to destination until EOF (or an error) on the source,
     or until stop(): then what the source holds already is drained and
     copying ends.  Closes both fds when done."""
 
     def __init__(self, source: int, destination: int, name: str,
                  on_done: Callable[[], None] | None = None) -> None:
-        super().__init__(name=name, daemon=True)
+        super().__init__(name)
         self.source, self.destination, self.on_done = source, destination, on_done
         self.wake_read, self.wake_write = os.pipe()
         self.lock = threading.Lock()
@@ -129,9 +132,13 @@ class Stdio:
     (closed here once it has them: close_child_side).  With a terminal,
     attach_terminal() takes the pty master instead."""
 
-    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool) -> None:
+    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool,
+                 owner: tuple[int, int] = (0, 0), container: tuple[str, str] = ("", "")) -> None:
         self.paths = (stdin, stdout, stderr)
         self.terminal = terminal
+        self.container = container      # (id, namespace), for a binary:// logger
+        self.logger: Any = None
+        self.owner = owner      # containerd's IoUid/IoGid: a user-namespaced process may reopen its pipes
         self.master = -1
         self.copiers: list[Copier] = []
         self.stdin_copier: Copier | None = None
@@ -154,6 +161,12 @@ class Stdio:
             read_end, write_end = os.pipe()
             self._replace(0, read_end)
             self.stdin_copier = Copier(source, write_end, "stdin")
+        if stdout.startswith(SCHEME):
+            # containerd gives stdout and stderr the same binary:// URI.
+            self.logger = Logger(stdout, *self.container)
+            self._replace(1, self.logger.stdout)
+            self._replace(2, self.logger.stderr)
+            return
         for number, uri in ((1, stdout), (2, stderr)):
             if not uri:
                 continue
@@ -163,6 +176,8 @@ class Stdio:
             self.copiers.append(Copier(read_end, destination, f"fd{number}", self.done.release))
 
     def _replace(self, number: int, fd: int) -> None:
+        if self.owner != (0, 0):
+            os.fchown(fd, *self.owner)      # the pipe's inode: both ends alike
         os.close(self.process_fds[number])
         self.process_fds[number] = fd
 
@@ -179,6 +194,8 @@ class Stdio:
     def attach_terminal(self, master: int) -> None:
         """Copy between the pty master and the fifos (stderr has no part)."""
         self.master = master
+        if self.paths[1].startswith(SCHEME):
+            raise TtrpcError(INVALID_ARGUMENT, "a terminal's output cannot go to a binary:// logger")
         stdin, stdout, _ = self.paths
         if stdout:
             self.copiers.append(Copier(os.dup(master), open_destination(stdout), "pty-out", self.done.release))
@@ -209,3 +226,6 @@ class Stdio:
         if self.master >= 0:
             os.close(self.master)
             self.master = -1
+        if self.logger is not None:
+            self.logger.close()
+            self.logger = None

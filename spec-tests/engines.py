@@ -1,16 +1,19 @@
 """Real container engines driving pyrunc: Debian's containerd (through
-`ctr` and containerd-shim-runc-v2) and Podman (through conmon).
+`ctr` and containerd-shim-runc-v2), Podman (through conmon) and Docker
+(dockerd 20.10, through the containerd it starts and runc's shim).
 
 Everything the engines keep lives under $PYRUNC_ENGINES_DIR (default
-/run/pyrunc-engines), so a system containerd or podman is never touched:
-containerd runs as a daemon of our own on its own socket and gives pyrunc
-a --root of its own, podman reads our containers.conf/storage.conf.  The
-image is built offline from bundles/rootfs (static busybox and
-the /payload probe) as an OCI archive, which both engines import.
+/run/pyrunc-engines), so a system containerd, podman or dockerd is never
+touched: containerd and dockerd run as daemons of our own on their own
+sockets and give pyrunc a --root of their own, podman reads our
+containers.conf/storage.conf.  The image is built offline from
+bundles/rootfs (static busybox and the /payload probe) as an OCI archive,
+which containerd and podman import, and as a docker-archive for Docker.
 
-Run as a script (by .ci/engines): `engines.py prepare` writes the configs,
-builds and imports the image and starts containerd, idempotently;
-`engines.py stop` stops the containerd it started.
+Benchmarks reuse the set-up: `prepare()` (containerd, podman) or
+`prepare_docker({"crun": path})` (pyrunc, Docker's runc and any other
+runtime by name), then `time_docker_run(["pyrunc", "runc"], rounds)` or
+their own timing of `docker_run_argv(runtime, name)`, and `teardown()`.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pytest
 
@@ -60,6 +63,11 @@ CTR_RUNTIME_ROOT = CTR_DIR / "pyrunc"  # pyrunc's --root; the shim adds /<namesp
 # containerd-shim-pyrunc-v2 (runtime io.containerd.pyrunc.v2): found on
 # containerd's PATH, keeping its state under our directory.
 SHIM_ROOT = CTR_DIR / "pyrunc-shim"
+# The CRI plugin's: a pod's sandbox image (built offline, like IMAGE) and
+# where it finds CNI configs (written by the CRI tests) and Debian's plugins.
+PAUSE_IMAGE = "localhost/pyrunc/pause:latest"
+CNI_CONF_DIR = CTR_DIR / "cni" / "net.d"
+CNI_BIN_DIR = Path("/usr/lib/cni")
 
 # The clients' working directory: conmon writes an `oom` file into its
 # working directory when a container's v1 memory cgroup goes away, and
@@ -68,6 +76,31 @@ CLIENT_CWD = STATE / "cwd"
 PODMAN_DIR = STATE / "podman"
 PODMAN_CONF = PODMAN_DIR / "containers.conf"
 PODMAN_STORAGE_CONF = PODMAN_DIR / "storage.conf"
+
+# A dockerd of our own: its daemon.json names every path it keeps (data
+# and exec roots, pidfile, socket); it starts and stops its own containerd.
+DOCKER_DIR = STATE / "docker"
+DOCKER_SOCKET = DOCKER_DIR / "docker.sock"
+DOCKER_CONFIG = DOCKER_DIR / "daemon.json"
+DOCKER_PIDFILE = DOCKER_DIR / "dockerd.pid"
+DOCKER_LOG = DOCKER_DIR / "dockerd.log"
+DOCKER_DATA_ROOT = DOCKER_DIR / "root"
+DOCKER_EXEC_ROOT = DOCKER_DIR / "exec"
+DOCKER_CONTAINERD_PIDFILE = DOCKER_EXEC_ROOT / "containerd" / "containerd.pid"
+# dockerd 20.10 gives every runtime it adds the --root of its runc (and
+# containerd's runc shim adds the namespace).
+DOCKER_RUNTIME_ROOT = DOCKER_EXEC_ROOT / "runtime-runc" / "moby"
+DOCKER_ARCHIVE = STATE / "busybox-docker.tar"
+# dockerd 20.10 makes /run/docker/plugins whatever its exec root; we remove
+# it when we stop, if we made it (the marker says so) and it is empty.
+DOCKER_PLUGIN_DIRS = (Path("/run/docker/plugins"), Path("/run/docker"))
+DOCKER_MADE_PLUGIN_DIRS = DOCKER_DIR / "made-run-docker"
+DOCKER_RUNTIME = "pyrunc"  # its name in daemon.json
+# Our containers' parent cgroup, not the "/docker" a system dockerd uses.
+DOCKER_CGROUP_PARENT = "pyrunc-docker"
+# Debian's client, of the daemon's version: a newer one elsewhere on PATH
+# downgrades its API and may differ in what it prints.
+DOCKER = "/usr/bin/docker"
 
 CAP_SYS_RESOURCE = 24
 
@@ -102,9 +135,11 @@ class Output:
 
 
 def execute(argv: Sequence[str], *, env: dict[str, str] | None = None,
-            timeout: float = TIMEOUT) -> Output:
+            timeout: float = TIMEOUT, input: str | None = None) -> Output:
+    """Run a client to its end; `input` on its stdin, else nothing."""
     CLIENT_CWD.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    stdin = subprocess.DEVNULL if input is None else None  # None: run() makes a pipe
+    proc = subprocess.run(list(argv), stdin=stdin, input=input, capture_output=True, text=True,
                           env=env, timeout=timeout, cwd=CLIENT_CWD)
     return Output(argv, proc.returncode, proc.stdout, proc.stderr)
 
@@ -259,25 +294,31 @@ def _add_blob(archive: tarfile.TarFile, data: bytes, media_type: str) -> dict[st
     return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
 
 
-def _canonical(document: dict[str, Any]) -> bytes:
+def _canonical(document: Any) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def build_image_archive(rootfs: Path, dest: Path) -> dict[str, str]:
-    """An OCI image layout (one uncompressed layer) as a tar archive, the
-    format `ctr images import` and `podman pull oci-archive:` both read.
-    Returns the manifest and config digests."""
+def _image(rootfs: Path, cmd: Sequence[str]) -> tuple[bytes, bytes]:
+    """An image's one layer and its config."""
     layer = _layer(rootfs)
     config = {
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"]},
+        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": list(cmd)},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
     }
+    return layer, _canonical(config)
+
+
+def build_image_archive(rootfs: Path, dest: Path, name: str = IMAGE,
+                        cmd: Sequence[str] = ("/bin/sh",)) -> dict[str, str]:
+    """An OCI image layout (one uncompressed layer) as a tar archive, the
+    format `ctr images import` and `podman pull oci-archive:` both read.
+    Returns the manifest and config digests."""
+    layer, config = _image(rootfs, cmd)
     partial = dest.with_name(dest.name + ".partial")
     with tarfile.open(partial, "w") as archive:
         _add(archive, "oci-layout", _canonical({"imageLayoutVersion": "1.0.0"}))
-        config_descriptor = _add_blob(archive, _canonical(config),
-                                      "application/vnd.oci.image.config.v1+json")
+        config_descriptor = _add_blob(archive, config, "application/vnd.oci.image.config.v1+json")
         manifest = {
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": config_descriptor,
@@ -285,11 +326,29 @@ def build_image_archive(rootfs: Path, dest: Path) -> dict[str, str]:
         }
         descriptor = _add_blob(archive, _canonical(manifest),
                                "application/vnd.oci.image.manifest.v1+json")
-        descriptor["annotations"] = {"io.containerd.image.name": IMAGE,
-                                     "org.opencontainers.image.ref.name": IMAGE.rsplit(":", 1)[1]}
+        descriptor["annotations"] = {"io.containerd.image.name": name,
+                                     "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}
         _add(archive, "index.json", _canonical({"schemaVersion": 2, "manifests": [descriptor]}))
     partial.rename(dest)
     return {"manifest": descriptor["digest"], "config": config_descriptor["digest"]}
+
+
+def build_docker_archive(rootfs: Path, dest: Path, name: str = IMAGE,
+                         cmd: Sequence[str] = ("/bin/sh",)) -> str:
+    """The same image as `docker save` writes it, the only format Docker
+    20.10's `docker load` reads (it takes an OCI layout for a legacy one
+    and fails).  Returns the image id (the config's digest)."""
+    layer, config = _image(rootfs, cmd)
+    config_hex, layer_hex = hashlib.sha256(config).hexdigest(), hashlib.sha256(layer).hexdigest()
+    manifest = [{"Config": f"{config_hex}.json", "RepoTags": [name],
+                 "Layers": [f"{layer_hex}/layer.tar"]}]
+    partial = dest.with_name(dest.name + ".partial")
+    with tarfile.open(partial, "w") as archive:
+        _add(archive, f"{config_hex}.json", config)
+        _add(archive, f"{layer_hex}/layer.tar", layer)
+        _add(archive, "manifest.json", _canonical(manifest))
+    partial.rename(dest)
+    return f"sha256:{config_hex}"
 
 
 # ---- engine configuration ----------------------------------------------------------
@@ -304,12 +363,17 @@ def _write(path: Path, text: str) -> bool:
 
 
 def containerd_config() -> str:
-    # CRI is off: it wants CNI and a sandbox image, and ctr needs neither.
     # opt's default is /opt/containerd: keep every path under our dir.
+    # The CRI plugin (Kubernetes' way in, test_cri.py) with two runtime
+    # handlers: runc's shim and ours.  Its pods' network namespaces, CNI
+    # configs and runc's state stay under our dir too.
+    cri = '[plugins."io.containerd.grpc.v1.cri"'
+    # A negative oom_score_adj (the CRI's -998 for sandboxes) needs
+    # CAP_SYS_RESOURCE; without it, the CRI keeps scores at containerd's own.
+    restrict_oom = str(not host_has_cap(CAP_SYS_RESOURCE)).lower()
     return f"""version = 2
 root = "{CTR_DIR / 'root'}"
 state = "{CTR_DIR / 'state'}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [grpc]
   address = "{CTR_SOCKET}"
@@ -319,6 +383,23 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "{CTR_DIR / 'opt'}"
+
+{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  netns_mounts_under_state_dir = true
+  restrict_oom_score_adj = {restrict_oom}
+{cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+{cri}.containerd.runtimes.runc.options]
+  Root = "{CTR_DIR / 'runc'}"
+{cri}.containerd.runtimes.pyrunc]
+  runtime_type = "io.containerd.pyrunc.v2"
+{cri}.cni]
+  bin_dir = "{CNI_BIN_DIR}"
+  conf_dir = "{CNI_CONF_DIR}"
 """
 
 
@@ -397,6 +478,26 @@ def stop_containerd() -> None:
     CTR_PIDFILE.unlink(missing_ok=True)
 
 
+def shim_pids(containerd_socket: str, zygote: bool = False) -> list[int]:
+    """The pyrunc shim servers (comm `pyrunc-shim`) serving the containerd
+    at `containerd_socket`, and with `zygote` their parent too (comm
+    `pyrunc-zygote`): servers are forked by the zygote and share its
+    command line, which names containerd's address (`-address SOCKET`)."""
+    names = {b"pyrunc-shim", b"pyrunc-zygote"} if zygote else {b"pyrunc-shim"}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_bytes().strip()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if comm in names and containerd_socket.encode() in argv:
+            found.append(int(entry))
+    return found
+
+
 def import_image(digests: dict[str, str]) -> None:
     """Into containerd's namespace and podman's store, unless already there."""
     if containerd_up():
@@ -414,6 +515,136 @@ def import_image(digests: dict[str, str]) -> None:
             podman("image", "prune", "-f")  # the image the tag moved from
 
 
+def docker_config(runtimes: dict[str, str]) -> str:
+    # pyrunc and `runtimes` (name -> executable) beside Docker's own runc.
+    # No bridge, iptables, masquerading or forwarding: dockerd changes
+    # nothing in the host's network, and containers get a namespace with
+    # only loopback (or the host's).  cgroupfs: systemd is not pid 1 on CI
+    # machines.  The trust key would go to /etc/docker otherwise.
+    config = {
+        "hosts": [f"unix://{DOCKER_SOCKET}"],
+        "data-root": str(DOCKER_DATA_ROOT),
+        "exec-root": str(DOCKER_EXEC_ROOT),
+        "pidfile": str(DOCKER_PIDFILE),
+        "deprecated-key-path": str(DOCKER_DIR / "key.json"),
+        "runtimes": {name: {"path": path}
+                     for name, path in {DOCKER_RUNTIME: runtime_path(), **runtimes}.items()},
+        "storage-driver": "overlay2",
+        "exec-opts": ["native.cgroupdriver=cgroupfs"],
+        "cgroup-parent": f"/{DOCKER_CGROUP_PARENT}",
+        "bridge": "none",
+        "iptables": False,
+        "ip-masq": False,
+        "ip-forward": False,
+        "userland-proxy": False,
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def docker_argv(*args: str) -> list[str]:
+    return [DOCKER, "-H", f"unix://{DOCKER_SOCKET}", *args]
+
+
+def docker_up() -> bool:
+    return DOCKER_SOCKET.is_socket() and execute(docker_argv("version"), timeout=10).returncode == 0
+
+
+def _pid_of(pidfile: Path, comm: bytes) -> int | None:
+    """The live process a pidfile names, if it is still `comm`."""
+    try:
+        pid = int(pidfile.read_text())
+        alive = process_alive(pid) and Path(f"/proc/{pid}/comm").read_bytes().strip() == comm
+    except (OSError, ValueError):
+        return None
+    return pid if alive else None
+
+
+def start_docker(runtimes: dict[str, str] | None = None) -> None:
+    """Start our dockerd (with the runtimes `runtimes` names besides
+    pyrunc) unless it answers already with that config."""
+    if _write(DOCKER_CONFIG, docker_config(runtimes or {})):
+        stop_docker()  # one of ours on an older config
+    if docker_up():
+        return
+    if not DOCKER_PLUGIN_DIRS[-1].exists():
+        DOCKER_MADE_PLUGIN_DIRS.touch()
+    with open(DOCKER_LOG, "ab") as log:
+        daemon = subprocess.Popen(["dockerd", "--config-file", str(DOCKER_CONFIG)],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                  start_new_session=True, cwd=DOCKER_DIR)
+
+    def answering() -> bool:
+        if daemon.poll() is not None:
+            tail = DOCKER_LOG.read_text(errors="replace").splitlines()[-5:]
+            raise RuntimeError(f"dockerd exited with {daemon.returncode}: " + " | ".join(tail))
+        return docker_up()
+    poll(answering, 60, "dockerd to answer")
+
+
+def remove_docker_containers() -> None:
+    """Every container of our dockerd (all of them are ours)."""
+    if docker_up():
+        ids = execute(docker_argv("ps", "--all", "--quiet")).stdout.split()
+        if ids:
+            execute(docker_argv("rm", "--force", *ids))
+
+
+def stop_docker() -> None:
+    """dockerd, and the containerd it started (which it stops itself,
+    unless it died first)."""
+    for pidfile, comm in ((DOCKER_PIDFILE, b"dockerd"), (DOCKER_CONTAINERD_PIDFILE, b"containerd")):
+        pid = _pid_of(pidfile, comm)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            poll(lambda: not process_alive(pid), 60, f"{comm.decode()} to stop")
+    if DOCKER_MADE_PLUGIN_DIRS.exists():
+        for directory in DOCKER_PLUGIN_DIRS:
+            try:
+                directory.rmdir()
+            except OSError:
+                pass    # not empty (another dockerd's) or already gone
+        DOCKER_MADE_PLUGIN_DIRS.unlink()
+
+
+def load_into_docker(image_id: str) -> None:
+    """The image from DOCKER_ARCHIVE, unless our dockerd has it already."""
+    have = execute(docker_argv("image", "inspect", "--format", "{{.Id}}", IMAGE))
+    if have.returncode != 0 or have.stdout.strip() != image_id:
+        execute(docker_argv("load", "--quiet", "--input", str(DOCKER_ARCHIVE))).ok()
+        execute(docker_argv("image", "prune", "--force"))  # the image the tag moved from
+
+
+def prepare_docker(runtimes: dict[str, str] | None = None) -> None:
+    """Our dockerd with pyrunc (and `runtimes`: name -> executable) as
+    runtimes, and the image loaded; idempotent.  `teardown()` undoes it."""
+    DOCKER_DIR.mkdir(parents=True, exist_ok=True)
+    image_id = build_docker_archive(build_rootfs(), DOCKER_ARCHIVE)
+    start_docker(runtimes)
+    load_into_docker(image_id)
+
+
+def docker_run_argv(runtime: str, name: str, *cmd: str) -> list[str]:
+    """`docker run --rm` of the image on `runtime`: a name prepare_docker
+    gave, or Docker's own "runc"."""
+    return docker_argv("run", "--rm", "--runtime", runtime, "--network", "none", "--name", name,
+                       IMAGE, *(cmd or ["true"]))
+
+
+def time_docker_run(runtimes: Sequence[str], rounds: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of `docker run --rm IMAGE true` on each runtime,
+    interleaved round by round after one untimed warm-up each (for
+    benchmarks: call prepare_docker() first, teardown() after)."""
+    times: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+    for i in range(-1, rounds):
+        for runtime in runtimes:
+            argv = docker_run_argv(runtime, f"bench-{os.getpid()}-{runtime}-{i + 1}")
+            began = time.perf_counter()
+            execute(argv).ok()
+            if i >= 0:
+                times[runtime].append(time.perf_counter() - began)
+    return times
+
+
 def prepare() -> None:
     """Configs, image and daemon, all idempotent."""
     for path, text in podman_configs().items():
@@ -425,9 +656,11 @@ def prepare() -> None:
 
 
 def teardown() -> None:
-    """Leave nothing behind: our containerd stopped, podman's storage reset
+    """Leave nothing behind: our dockerd and containerd stopped, podman's storage reset
     (which also unmounts it), whatever else is mounted under our directory
     unmounted, the directory and the emptied parent cgroups removed."""
+    remove_docker_containers()
+    stop_docker()
     stop_containerd()
     if shutil.which("podman") and PODMAN_CONF.exists():
         execute(["podman", "system", "reset", "--force"], env=podman_env())
@@ -438,15 +671,14 @@ def teardown() -> None:
     remove_parent_cgroups()
 
 
-def engine_session(*tools: str) -> Iterator[None]:
-    """Body of a session fixture: skip (fail on CI) without the engine's
-    tools, else prepare everything, and take it all down at the end."""
+def engine_session(*tools: str, prepare: Callable[[], None] = prepare) -> Iterator[None]:
+    """Body of a session fixture: fail without the engine's tools, else
+    `prepare` everything, and take it all down at the end."""
     if os.geteuid() != 0:
         pytest.skip("engine tests run real containers and need root")
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
-        message = f"{', '.join(missing)} not installed: run .ci/engines"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        pytest.fail(f"{', '.join(missing)} not installed: run .ci/engines")
     prepare()
     try:
         yield
@@ -455,11 +687,11 @@ def engine_session(*tools: str) -> Iterator[None]:
 
 
 def remove_parent_cgroups() -> None:
-    """The engines' containers live under /<CTR_NAMESPACE>/ (ctr) or
-    /libpod_parent/ (podman); pyrunc removes each container's cgroup, the
+    """The engines' containers live under /<CTR_NAMESPACE>/ (ctr),
+    /libpod_parent/ (podman) or /<DOCKER_CGROUP_PARENT>/; pyrunc removes each container's cgroup, the
     emptied parents are the session's to remove (as any runtime leaves them)."""
     # Deepest first: podman also keeps its conmon processes' cgroup there.
-    for parent in ("libpod_parent/conmon", "libpod_parent", CTR_NAMESPACE):
+    for parent in ("libpod_parent/conmon", "libpod_parent", CTR_NAMESPACE, DOCKER_CGROUP_PARENT):
         for hierarchy in glob.glob(f"/sys/fs/cgroup/*/{parent}"):
             try:
                 os.rmdir(hierarchy)
@@ -500,8 +732,8 @@ class Engine(ABC):
     def env(self) -> dict[str, str] | None:
         return None
 
-    def __call__(self, *args: str, timeout: float = TIMEOUT) -> Output:
-        return execute(self.argv(*args), env=self.env(), timeout=timeout)
+    def __call__(self, *args: str, timeout: float = TIMEOUT, input: str | None = None) -> Output:
+        return execute(self.argv(*args), env=self.env(), timeout=timeout, input=input)
 
     def on_pty(self, *args: str, input: str = "") -> Output:
         return on_pty(self.argv(*args), input=input, env=self.env())
@@ -719,23 +951,12 @@ class Ctr(Engine):
         return spec
 
 
-class Podman(Engine):
-    """Podman (through conmon) with pyrunc as its OCI runtime."""
+class DockerCli(Engine):
+    """The command line Docker made and Podman copied: what both clients
+    take alike, with pyrunc as the runtime."""
 
-    STATUSES = {"configured": "created", "exited": "stopped", "stopping": "running"}
-
-    @property
-    def runtime_root(self) -> Path:
-        # The runtime's default: podman 4.3 drops --runtime-flag root=...
-        # from the `delete` of its exit command, so a root of our own
-        # would leak every container's state.
-        return Path("/run") / Path(runtime_path()).name
-
-    def argv(self, *args: str) -> list[str]:
-        return ["podman", "--runtime", runtime_path(), *args]
-
-    def env(self) -> dict[str, str]:
-        return podman_env()
+    STATUSES = {"configured": "created", "exited": "stopped", "dead": "stopped",
+                "stopping": "running", "restarting": "running", "removing": "stopped"}
 
     def _run(self, flags: Sequence[str], cmd: Sequence[str], name: str) -> list[str]:
         return ["run", "--pull", "never", "--name", name, "--cidfile", str(self._cidfile(name)),
@@ -744,8 +965,10 @@ class Podman(Engine):
     def _cidfile(self, name: str) -> Path:
         return self.scratch / f"{name}.cid"
 
-    def run(self, *flags: str, cmd: Sequence[str], **options: Any) -> Output:
-        return self(*self._run(["--rm", *flags], cmd, self.new_name()))
+    def run(self, *flags: str, cmd: Sequence[str], input: str | None = None,
+            **options: Any) -> Output:
+        """`input`, if given, is the client's stdin (`-i` passes it on)."""
+        return self(*self._run(["--rm", *flags], cmd, self.new_name()), input=input)
 
     def run_tty(self, *flags: str, cmd: Sequence[str], input: str) -> Output:
         return self.on_pty(*self._run(["--rm", "-it", *flags], cmd, self.new_name()), input=input)
@@ -794,20 +1017,71 @@ class Podman(Engine):
     def bind_flags(self, source: Path, destination: str, readonly: bool) -> list[str]:
         return ["--volume", f"{source}:{destination}:{'ro' if readonly else 'rw'}"]
 
+    def listed(self) -> list[str]:
+        known = self("ps", "--all", "--format", "{{.Names}}").stdout.split()
+        left = sorted(set(self.names) & set(known))
+        return [f"containers left in {type(self).__name__}: {left}"] if left else []
+
+    def host_traces(self) -> list[str]:
+        # State dirs, cgroups and mounts are named by container id.
+        ids = [path.read_text().strip() for name in self.names
+               if (path := self._cidfile(name)).exists()]
+        return self.names + ids
+
+
+class Podman(DockerCli):
+    """Podman (through conmon) with pyrunc as its OCI runtime."""
+
+    @property
+    def runtime_root(self) -> Path:
+        # The runtime's default: podman 4.3 drops --runtime-flag root=...
+        # from the `delete` of its exit command, so a root of our own
+        # would leak every container's state.
+        return Path("/run") / Path(runtime_path()).name
+
+    def argv(self, *args: str) -> list[str]:
+        return ["podman", "--runtime", runtime_path(), *args]
+
+    def env(self) -> dict[str, str]:
+        return podman_env()
+
     def remove(self, name: str) -> list[str]:
         out = self("rm", "--force", "--time", "0", "--ignore", name)
         return [f"removing {name} failed: {out}"] if out.returncode != 0 else []
 
-    def listed(self) -> list[str]:
-        known = self("ps", "--all", "--format", "{{.Names}}").stdout.split()
-        left = sorted(set(self.names) & set(known))
-        return [f"containers left in podman: {left}"] if left else []
 
-    def host_traces(self) -> list[str]:
-        # Podman names state dirs, cgroups and mounts by container id.
-        ids = [path.read_text().strip() for name in self.names
-               if (path := self._cidfile(name)).exists()]
-        return self.names + ids
+class Docker(DockerCli):
+    """Our dockerd (through its containerd and runc's shim) with pyrunc
+    as an added runtime, chosen per container as users do (`--runtime`)."""
+
+    @property
+    def runtime_root(self) -> Path:
+        return DOCKER_RUNTIME_ROOT
+
+    def argv(self, *args: str) -> list[str]:
+        return docker_argv(*args)
+
+    def _run(self, flags: Sequence[str], cmd: Sequence[str], name: str) -> list[str]:
+        return super()._run(["--runtime", DOCKER_RUNTIME, *flags], cmd, name)
+
+    def remove(self, name: str) -> list[str]:
+        out = self("rm", "--force", name)
+        gone = out.returncode == 0 or "No such container" in out.stderr
+        return [] if gone else [f"removing {name} failed: {out}"]
+
+    def leftovers(self) -> list[str]:
+        # The overlay and network-namespace mounts of a container are named
+        # by ids of their own: with no container left, nothing may be
+        # mounted below the daemon's roots but the daemon's own: its data
+        # root bound on itself, and the host's network namespace once a
+        # container used it (field 5 of a mountinfo line: the mount point).
+        problems = super().leftovers()
+        if not self("ps", "--all", "--quiet").ok().stdout.split():
+            roots = (DOCKER_DATA_ROOT, DOCKER_EXEC_ROOT)
+            own = {*map(str, roots), str(DOCKER_EXEC_ROOT / "netns" / "default")}
+            problems += [f"mount left: {line}" for line in mounts_under(*roots)
+                         if line.split()[4] not in own]
+        return problems
 
 
 AnEngine = TypeVar("AnEngine", bound=Engine)
@@ -977,3 +1251,50 @@ def check_runtime_error(engine: Engine, flags: Sequence[str], *fragments: str) -
         assert fragment.lower() in out.stderr.lower(), f"{fragment!r} not in {out.stderr!r}"
 
 
+class DockerCliScenarios:
+    """The tests that read the same for Docker and Podman, whose flags
+    are alike.  test_engine_docker.py and test_engine_podman.py subclass
+    this (as TestDockerCli) beside TestCommon."""
+
+    def test_memory_limit_is_set_and_enforced(self, engine: DockerCli) -> None:
+        check_memory_limit(engine, "--memory", "32m")
+
+    def test_pids_limit_is_set_and_enforced(self, engine: DockerCli) -> None:
+        check_pids_limit(engine, "--pids-limit", "10")
+
+    def test_limits_are_visible_inside(self, engine: DockerCli) -> None:
+        # Both mount cgroupfs in the container; on cgroup v1 runc shows
+        # there the container's own cgroup at each controller's directory.
+        files = ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"]
+        seen = engine.run("--memory", "32m", "--pids-limit", "10", cmd=["cat", *files])
+        assert seen.ok().stdout.split() == [str(32 << 20), "10"]
+
+    def test_cap_drop_all(self, engine: DockerCli) -> None:
+        check_no_capabilities(engine, "--cap-drop", "ALL")
+
+    def test_non_root_user_for_run_and_exec(self, engine: DockerCli) -> None:
+        check_user(engine, "--user", "1000:1000")  # exec inherits the user
+
+    @pytest.mark.parametrize("flags, expected", [
+        pytest.param([], False, id="default"),
+        pytest.param(["--security-opt", "no-new-privileges"], True, id="no-new-privileges"),
+    ])
+    def test_no_new_privileges(self, engine: DockerCli, flags: list[str], expected: bool) -> None:
+        check_no_new_privs(engine, flags, expected)
+
+    @pytest.mark.parametrize("flags, mode", [
+        pytest.param([], 2, id="default-profile"),
+        pytest.param(["--security-opt", "seccomp=unconfined"], 0, id="unconfined"),
+    ])
+    def test_seccomp(self, engine: DockerCli, flags: list[str], mode: int) -> None:
+        check_seccomp(engine, flags, mode)
+
+    @pytest.mark.parametrize("network", ["none", "host"])
+    def test_network(self, engine: DockerCli, network: str) -> None:
+        check_network(engine, ["--network", network], network == "host")
+
+    def test_a_runtime_error_reaches_the_user(self, engine: DockerCli) -> None:
+        # Above fs.nr_open: setrlimit fails for root too.
+        too_many = int(Path("/proc/sys/fs/nr_open").read_text()) + 1
+        check_runtime_error(engine, ["--ulimit", f"nofile={too_many}:{too_many}"],
+                            "rlimit", "operation not permitted")

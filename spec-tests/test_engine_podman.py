@@ -26,20 +26,9 @@ class TestCommon(engines.CommonScenarios):
     """Run, stop, kill, pause, exec, terminals, binds, twenty at once."""
 
 
-def test_memory_limit_is_set_and_enforced(engine: Podman) -> None:
-    engines.check_memory_limit(engine, "--memory", "32m")
-
-
-def test_pids_limit_is_set_and_enforced(engine: Podman) -> None:
-    engines.check_pids_limit(engine, "--pids-limit", "10")
-
-
-def test_limits_are_visible_inside(engine: Podman) -> None:
-    # Podman mounts cgroupfs in the container; runc shows there the
-    # container's own cgroup at each controller's directory.
-    files = ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"]
-    seen = engine.run("--memory", "32m", "--pids-limit", "10", cmd=["cat", *files])
-    assert seen.ok().stdout.split() == [str(32 << 20), "10"]
+class TestDockerCli(engines.DockerCliScenarios):
+    """Limits, capabilities, users, no-new-privileges, seccomp, network,
+    a runtime error: with the flags Podman shares with Docker."""
 
 
 @pytest.mark.parametrize("flags", [
@@ -51,39 +40,3 @@ def test_limits_are_visible_inside(engine: Podman) -> None:
 ])
 def test_read_only_rootfs_with_a_tmpfs(engine: Podman, flags: list[str]) -> None:
     engines.check_read_only_rootfs_with_tmpfs(engine, "--read-only", *flags)
-
-
-def test_cap_drop_all(engine: Podman) -> None:
-    engines.check_no_capabilities(engine, "--cap-drop", "ALL")
-
-
-def test_non_root_user_for_run_and_exec(engine: Podman) -> None:
-    engines.check_user(engine, "--user", "1000:1000")  # exec inherits the user
-
-
-@pytest.mark.parametrize("flags, expected", [
-    pytest.param([], False, id="default"),
-    pytest.param(["--security-opt", "no-new-privileges"], True, id="no-new-privileges"),
-])
-def test_no_new_privileges(engine: Podman, flags: list[str], expected: bool) -> None:
-    engines.check_no_new_privs(engine, flags, expected)
-
-
-@pytest.mark.parametrize("flags, mode", [
-    pytest.param([], 2, id="default-profile"),
-    pytest.param(["--security-opt", "seccomp=unconfined"], 0, id="unconfined"),
-])
-def test_seccomp(engine: Podman, flags: list[str], mode: int) -> None:
-    engines.check_seccomp(engine, flags, mode)
-
-
-@pytest.mark.parametrize("network", ["none", "host"])
-def test_network(engine: Podman, network: str) -> None:
-    engines.check_network(engine, ["--network", network], network == "host")
-
-
-def test_a_runtime_error_reaches_the_user(engine: Podman) -> None:
-    # Above fs.nr_open: setrlimit fails for root too.
-    too_many = int(Path("/proc/sys/fs/nr_open").read_text()) + 1
-    engines.check_runtime_error(engine, ["--ulimit", f"nofile={too_many}:{too_many}"],
-                                "rlimit", "operation not permitted")

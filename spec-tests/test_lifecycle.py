@@ -385,7 +385,7 @@ def test_failed_create_leaves_nothing(runtime: Runtime, bundle: Bundle, tmp_path
 
 
 @pytest.mark.parametrize("breakage, cause", [
-    (missing_program, "No such file or directory"),
+    (missing_program, "no such file or directory"),
     (bad_mount_type, "No such device"),
 ])
 def test_failed_create_reports_one_line(runtime: Runtime, bundle: Bundle, tmp_path: Path,

@@ -43,7 +43,7 @@ def remove_leftover_shims() -> None:
     for state in root.glob("*/state.json") if root.exists() else []:
         subprocess.run([runtime_path(), "--root", str(root), "delete", "--force", state.parent.name],
                        capture_output=True, timeout=TIMEOUT)
-    for pid in shim_pids(str(engines.CTR_SOCKET)):
+    for pid in engines.shim_pids(str(engines.CTR_SOCKET), zygote=True):
         os.kill(pid, signal.SIGKILL)
 
 
@@ -96,27 +96,15 @@ class Events:
         self.reader.join(TIMEOUT)
 
 
-def shim_pids(word: str) -> list[int]:
-    """Shim servers whose command line has `word` (a container's id, our
-    containerd's address)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"pyrunc.shim.main" in argv and b"serve" in argv and word.encode() in argv:
-            found.append(int(entry))
-    return found
-
-
 def shim_pid(name: str) -> int:
-    """The shim serving container `name`."""
-    found = shim_pids(name)
-    assert found, f"no shim serves {name}"
-    return found[0]
+    """The shim serving container `name`, as it says itself (Connect) at
+    the address containerd keeps in the task's bundle."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto.task import shim_pb2
+    bundle = engines.CTR_DIR / "state" / "io.containerd.runtime.v2.task" / CTR_NAMESPACE / name
+    with ttrpc.Client.at((bundle / "address").read_text(), timeout=TIMEOUT) as client:
+        return client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id=name),
+                           shim_pb2.ConnectResponse).shim_pid
 
 
 def test_stdin_reaches_the_container(engine: ShimCtr) -> None:
@@ -226,3 +214,38 @@ def test_containerd_restarted_finds_its_running_shims_again(engine: ShimCtr) -> 
     assert shim_pid(name) == shim
     engine.kill(name, "SIGKILL").ok()
     assert engine.exit_code(name) == 137
+
+
+def test_runtime_options_run_the_task_on_runc(engine: ShimCtr, tmp_path: Path) -> None:
+    """`ctr --runtime-config-path` hands the shim a TOML file of containerd's
+    runc options: BinaryName=runc runs the task on runc (its state under
+    Root), with the shim's own stdio, exits and metrics."""
+    root = tmp_path / "runc-root"
+    config = tmp_path / "runtime.toml"
+    config.write_text(f'BinaryName = "runc"\nRoot = "{root}"\n')
+    name = engine.start("--runtime-config-path", str(config), cmd=["sh", "-c", "echo on-runc; sleep 600"])
+    assert (root / CTR_NAMESPACE / name / "state.json").exists()
+    runc_state = json.loads(subprocess.run(["runc", "--root", str(root / CTR_NAMESPACE), "state", name],
+                                           capture_output=True, text=True, timeout=TIMEOUT).stdout)
+    assert (runc_state["status"], runc_state["pid"]) == ("running", engine.pid(name))
+    assert not (SHIM_ROOT / CTR_NAMESPACE / name).exists()     # not pyrunc's
+    metrics = json.loads(engine("task", "metrics", "--format", "json", name).ok().stdout)
+    assert metrics["pids"]["current"] == 1     # sh execs the sleep
+    poll(lambda: engine.logs(name) == "on-runc\n", TIMEOUT, "the output")
+    engine.kill(name, "SIGKILL").ok()
+    assert engine.exit_code(name) == 137
+    assert not (root / CTR_NAMESPACE / name).exists()
+
+
+def test_a_binary_log_uri_from_ctr(engine: ShimCtr, tmp_path: Path) -> None:
+    """`ctr run --log-uri binary://...`: containerd's logging protocol."""
+    from test_shim_server import LOGGER
+    logger, dest = tmp_path / "logger", tmp_path / "log"
+    logger.write_text(LOGGER)
+    logger.chmod(0o755)
+    name = engine.start("--log-uri", f"binary://{logger}?dest={dest}",
+                        cmd=["sh", "-c", "echo hi; echo ho >&2; sleep 1"])
+    assert engine.exit_code(name) == 0
+    poll(lambda: dest.exists() and len(dest.read_text().splitlines()) == 2, TIMEOUT, "the logger to write")
+    assert sorted(dest.read_text().splitlines()) == ["err: ho", "out: hi"]
+    assert json.loads((tmp_path / "log.meta").read_text())["env"]["CONTAINER_ID"] == name

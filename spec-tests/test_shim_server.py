@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +21,8 @@ import pytest
 from harness import TIMEOUT, base_config, poll, process_alive
 
 from pyrunc.shim import ttrpc
+from pyrunc.shim.events import pack
+from pyrunc.shim.proto.options import oci_pb2, runtimeoptions_pb2
 from pyrunc.shim.proto.task import shim_pb2 as pb
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the shim runs real containers: needs root")
@@ -33,7 +36,9 @@ class Shim:
     """One shim serving one container of a bundle in `directory`."""
 
     def __init__(self, directory: Path, container_id: str, args: list[str], root: Path | None = None,
-                 annotations: dict[str, str] | None = None) -> None:
+                 annotations: dict[str, str] | None = None, env: dict[str, str] | None = None,
+                 launcher: str = SHIM) -> None:
+        self.launcher = launcher
         self.root = root or directory / "root"     # short: the socket path must fit 108 bytes
         self.bundle = directory / "bundle"
         self.bundle.mkdir()
@@ -41,8 +46,13 @@ class Shim:
         config["process"]["args"] = args
         config["annotations"] = annotations or {}
         (self.bundle / "config.json").write_text(json.dumps(config))
+        # The shim's log, a fifo containerd makes and reads.
+        os.mkfifo(self.bundle / "log", 0o600)
+        self.log_fd = os.open(self.bundle / "log", os.O_RDONLY | os.O_NONBLOCK)
         self.id = container_id
-        self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": ""}
+        # The zygote leaves a second after its last server (30 s by default).
+        self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": "",
+                    "PYRUNC_SHIM_IDLE_EXIT": "1", **(env or {})}
         out = self.command("start")
         self.address = out.stdout.decode()
         assert self.address.startswith("unix://"), out
@@ -50,7 +60,7 @@ class Shim:
         self.pid = self.call("Connect", pb.ConnectRequest(id=container_id), pb.ConnectResponse).shim_pid
 
     def command(self, verb: str) -> subprocess.CompletedProcess[bytes]:
-        argv = [SHIM, "-namespace", NAMESPACE, "-id", self.id, "-address", "", "-publish-binary", "",
+        argv = [self.launcher, "-namespace", NAMESPACE, "-id", self.id, "-address", "", "-publish-binary", "",
                 "-bundle", str(self.bundle), verb]
         out = subprocess.run(argv, cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
         assert out.returncode == 0, out
@@ -69,6 +79,7 @@ class Shim:
     def close(self) -> None:
         """Whatever the test did: no shim, no container, no state left."""
         self.client.close()
+        os.close(self.log_fd)
         if process_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
             poll(lambda: not process_alive(self.pid), TIMEOUT, "the shim to die")
@@ -83,7 +94,10 @@ def make_shim() -> Iterator[Any]:
     shims: list[Shim] = []
     directory = Path(tempfile.mkdtemp(prefix="shim", dir="/tmp"))
 
-    def make(args: list[str], container_id: str = "c1", **options: Any) -> Shim:
+    def make(args: list[str], container_id: str = "", **options: Any) -> Shim:
+        # Unique: a relative cgroup is named by the id, and another user's
+        # container "c1" in it would make it not ours to kill.
+        container_id = container_id or f"shim-{secrets.token_hex(4)}"
         place = directory / str(len(shims))
         place.mkdir()
         shims.append(Shim(place, container_id, args, **options))
@@ -94,6 +108,8 @@ def make_shim() -> Iterator[Any]:
     finally:
         for shim in shims:
             shim.close()
+        for root in {shim.root for shim in shims}:    # and their zygotes, with their sockets
+            poll(lambda: not list((root / "z").glob("*")), TIMEOUT, "the zygote to leave")
         shutil.rmtree(directory)
 
 
@@ -106,9 +122,27 @@ def read_all(fd: int) -> bytes:
     return data
 
 
-def create(shim: Shim, **io: str) -> int:
-    return shim.call("Create", pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), **io),
-                     pb.CreateTaskResponse).pid
+def any_json(process: dict[str, Any]) -> Any:
+    """An OCI process as containerd puts it in Exec's spec."""
+    from google.protobuf import any_pb2
+    return any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                       value=json.dumps(process).encode())
+
+
+def say_hello(stdin: str, out_fd: int) -> None:
+    """A line into a `read line; echo got $line` process, and its answer."""
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"hello\n")
+    os.close(writer)
+    os.set_blocking(out_fd, True)
+    assert os.read(out_fd, 100) == b"got hello\n"
+
+
+def create(shim: Shim, options: Any = None, **io: str) -> int:
+    request = pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), **io)
+    if options is not None:
+        request.options.CopyFrom(pack(options))
+    return shim.call("Create", request, pb.CreateTaskResponse).pid
 
 
 def test_output_and_exit_status_of_a_process_that_exits_at_once(make_shim: Any) -> None:
@@ -164,19 +198,14 @@ def test_stdin_exec_pids_pause_and_close_io(make_shim: Any) -> None:
     stdout, out_fd = shim.fifo("stdout")
     create(shim, stdin=stdin, stdout=stdout)
     shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
-    writer = os.open(stdin, os.O_WRONLY)
-    os.write(writer, b"hello\n")
-    os.close(writer)
-    os.set_blocking(out_fd, True)
-    assert os.read(out_fd, 100) == b"got hello\n"
+    say_hello(stdin, out_fd)
 
     process = {"args": ["sh", "-c", "cat; exit 4"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
     exec_in = str(shim.bundle / "exec-in")
     os.mkfifo(exec_in, 0o600)
     exec_out, exec_fd = shim.fifo("exec-out")
-    spec = any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
-                       value=json.dumps(process).encode())
-    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", stdin=exec_in, stdout=exec_out, spec=spec))
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", stdin=exec_in, stdout=exec_out,
+                                            spec=any_json(process)))
     exec_pid = shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
     pids = shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse)
     assert exec_pid in [p.pid for p in pids.processes]
@@ -341,22 +370,71 @@ def test_no_fd_of_the_shim_reaches_a_container(make_shim: Any) -> None:
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
 
 
+def log_bundles(pid: int) -> list[str]:
+    """The bundles whose log fifo the shim holds open."""
+    links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    return [Path(link).parent.parent.name for link in links if link.endswith("/bundle/log")]
+
+
 def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
+    """One server for a pod.  It logs to the bundle of a container it
+    serves: when that one is deleted (containerd removes its bundle), to
+    another's."""
     pod = {"io.kubernetes.cri.sandbox-id": "pod1"}
-    first = make_shim(["sleep", "100"], "first", root=make_shim.root, annotations=pod)
-    second = make_shim(["sh", "-c", "exit 3"], "second", root=make_shim.root, annotations=pod)
+    first = make_shim(["sh", "-c", "exit 3"], root=make_shim.root, annotations=pod)
+    second = make_shim(["sleep", "100"], root=make_shim.root, annotations=pod)
     assert (second.address, second.pid) == (first.address, first.pid)
     for shim in (first, second):
         create(shim)
         shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
-    assert second.call("Wait", pb.WaitRequest(id="second"), pb.WaitResponse).exit_status == 3
-    assert first.call("State", pb.StateRequest(id="first"), pb.StateResponse).status == 2
-    second.call("Delete", pb.DeleteRequest(id="second"), pb.DeleteResponse)
-    second.call("Shutdown", pb.ShutdownRequest(id="second"))
-    assert process_alive(first.pid)     # it still serves the first
-    first.call("Kill", pb.KillRequest(id="first", signal=signal.SIGKILL))
-    assert first.call("Wait", pb.WaitRequest(id="first"), pb.WaitResponse).exit_status == 137
-    first.call("Delete", pb.DeleteRequest(id="first"), pb.DeleteResponse)
+    assert log_bundles(first.pid) == [first.bundle.parent.name]
+    assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 3
+    assert second.call("State", pb.StateRequest(id=second.id), pb.StateResponse).status == 2
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    assert process_alive(first.pid)     # it still serves the second
+    assert log_bundles(first.pid) == [second.bundle.parent.name]
+    second.call("Kill", pb.KillRequest(id=second.id, signal=signal.SIGKILL))
+    assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 137
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+
+
+def test_a_shim_handed_out_again_does_not_leave_under_its_new_container(make_shim: Any) -> None:
+    """containerd deletes a pod's last container and says Shutdown; a start
+    for the pod's next container came in between: the shim stays for it
+    (the zygote knows a Create is on its way), and leaves after it."""
+    pod = {"io.kubernetes.cri.sandbox-id": "pod2"}
+    first = make_shim(["true"], root=make_shim.root, annotations=pod)
+    create(first)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse)
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    second = make_shim(["true"], root=make_shim.root, annotations=pod)   # its start
+    assert second.pid == first.pid
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    assert process_alive(first.pid)
+    create(second)
+    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse)
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+    second.call("Shutdown", pb.ShutdownRequest(id=second.id))
+    poll(lambda: not process_alive(second.pid), TIMEOUT, "the shim to leave")
+
+
+def test_one_shim_for_a_whole_namespace_when_asked(make_shim: Any) -> None:
+    """PYRUNC_SHIM_GROUP=namespace in containerd's environment: containers
+    of no pod share one server all the same."""
+    mode = {"PYRUNC_SHIM_GROUP": "namespace"}
+    first = make_shim(["sleep", "100"], root=make_shim.root, env=mode)
+    second = make_shim(["sleep", "100"], root=make_shim.root, env=mode)
+    alone = make_shim(["sleep", "100"], root=make_shim.root)
+    assert first.pid == second.pid != alone.pid
+    for shim in (first, second):
+        create(shim)
+        shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+        shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+        assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 137
+        shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
 
 
 def test_a_failed_create_is_an_error_and_leaves_nothing(make_shim: Any) -> None:
@@ -393,3 +471,215 @@ def test_without_a_pid_namespace_the_init_takes_the_rest_with_it(make_shim: Any)
     os.close(out_fd)
     poll(lambda: not process_alive(sleeper), TIMEOUT, "the orphan to be killed")
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+RUNC_WRAPPER = """#!/bin/sh
+# runc, with each command line noted; systemd is not this host's init, so
+# its cgroup driver is noted and then left out.
+echo "$*" >> {log}
+for arg; do shift; [ "$arg" = --systemd-cgroup ] || set -- "$@" "$arg"; done
+exec runc "$@"
+"""
+
+
+def test_runc_options_run_the_container_on_the_named_binary(make_shim: Any, tmp_path: Path) -> None:
+    """containerd's runc options: BinaryName runs every operation through
+    that binary (under Root/<namespace>, with --no-pivot, --no-new-keyring
+    and --systemd-cgroup as asked); the options stay in the bundle, so
+    `delete` uses the same binary."""
+    wrapper, calls, runc_root = tmp_path / "runc-wrapper", tmp_path / "calls", tmp_path / "runc"
+    wrapper.write_text(RUNC_WRAPPER.format(log=calls))
+    wrapper.chmod(0o755)
+    options = oci_pb2.Options(binary_name=str(wrapper), root=str(runc_root), no_pivot_root=True,
+                              no_new_keyring=True, systemd_cgroup=True)
+    shim = make_shim(["sh", "-c", "read line; echo got $line; sleep 100"])
+    stdin, stdout = str(shim.bundle / "stdin"), str(shim.bundle / "stdout")
+    os.mkfifo(stdin, 0o600)
+    _, out_fd = shim.fifo("stdout")
+    pid = create(shim, options, stdin=stdin, stdout=stdout)
+    state_file = runc_root / NAMESPACE / shim.id / "state.json"
+    assert json.loads(state_file.read_text())["init_process_pid"] == pid     # runc's state, not pyrunc's
+    create_line = next(line for line in calls.read_text().splitlines() if " create " in line)
+    for flag in (f"--root {runc_root / NAMESPACE}", "--systemd-cgroup", "--no-pivot", "--no-new-keyring"):
+        assert flag in create_line, create_line
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    say_hello(stdin, out_fd)
+    os.close(out_fd)
+    exec_spec = {"args": ["sh", "-c", "exit 5"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(exec_spec)))
+    shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 5
+    assert len(shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse).processes) == 1
+    assert shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse).status == 2     # RUNNING
+    # The shim dies; `delete` finds the options in the bundle and asks runc.
+    os.kill(shim.pid, signal.SIGKILL)
+    poll(lambda: not process_alive(shim.pid), TIMEOUT, "the shim to die")
+    shim.command("delete")
+    assert not state_file.exists()
+    assert not process_alive(pid)
+    assert any(line.split()[-2:] == ["--force", shim.id] for line in calls.read_text().splitlines())
+
+
+def test_runtime_options_from_a_config_file_and_bad_ones(make_shim: Any, tmp_path: Path) -> None:
+    """runtimeoptions' ConfigPath names a TOML file of the same options
+    (here IoUid/IoGid, which own the process's stdio pipes); one the shim
+    cannot use is a clear INVALID_ARGUMENT, and nothing is made."""
+    config = tmp_path / "runtime.toml"
+    config.write_text('NoNewKeyring = true\nBinaryNam = "runc"\n')
+    shim = make_shim(["true"])
+    for options, fragment in ((runtimeoptions_pb2.Options(config_path=str(config)), "unknown option 'BinaryNam'"),
+                              (runtimeoptions_pb2.Options(config_path=str(tmp_path / "none")), "No such file"),
+                              (pb.StateRequest(id="x"), "not supported")):
+        with pytest.raises(ttrpc.TtrpcError) as error:
+            create(shim, options)
+        assert error.value.code == ttrpc.INVALID_ARGUMENT and fragment in error.value.message, error.value
+        assert not (shim.root / NAMESPACE / shim.id).exists()
+    config.write_text('NoNewKeyring = true\nIoUid = 1000\nIoGid = 1001\n')
+    stdout, out_fd = shim.fifo("stdout")
+    pid = create(shim, runtimeoptions_pb2.Options(config_path=str(config)), stdout=stdout)
+    owner = os.stat(f"/proc/{pid}/fd/1")
+    assert (owner.st_uid, owner.st_gid) == (1000, 1001)
+    os.close(out_fd)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+
+
+def test_the_rootfs_mounts_containerd_lists_are_made_and_unmade(make_shim: Any) -> None:
+    """Create mounts what containerd lists on <bundle>/rootfs (a read-only
+    rbind here: the bind, then a remount for `ro`), Delete unmounts it."""
+    from pyrunc.shim.proto.types import mount_pb2
+    from harness import ROOTFS
+    shim = make_shim(["sh", "-c", "touch /x 2>&1; grep ' / ' /proc/self/mountinfo"])
+    target = shim.bundle / "rootfs"
+    config = json.loads((shim.bundle / "config.json").read_text())
+    config["root"] = {"path": "rootfs", "readonly": False}
+    (shim.bundle / "config.json").write_text(json.dumps(config))
+    stdout, out_fd = shim.fifo("stdout")
+    request = pb.CreateTaskRequest(id=shim.id, bundle=str(shim.bundle), stdout=stdout, rootfs=[
+        mount_pb2.Mount(type="bind", source=str(ROOTFS.resolve()), options=["rbind", "ro", "rprivate"])])
+    shim.call("Create", request, pb.CreateTaskResponse)
+    assert str(target) in Path("/proc/self/mountinfo").read_text()
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    output = read_all(out_fd).decode()
+    assert "Read-only file system" in output and " ro," in output.split(" / ", 1)[1], output
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    assert str(target) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_a_shim_started_again_serves_what_its_killed_predecessor_did(make_shim: Any) -> None:
+    """The task table is on disk: a server started for the group after its
+    predecessor was killed knows the container and its exec; every call
+    works, and the exits it could not see (the processes are not its
+    children) are 255, containerd's status for unknown."""
+    shim = make_shim(["sleep", "100"])
+    init = create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    process = {"args": ["sleep", "100"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(process)))
+    exec_pid = shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
+    old = shim.pid
+    shim.client.close()
+    os.kill(old, signal.SIGKILL)
+    poll(lambda: not process_alive(old), TIMEOUT, "the shim to die")
+    assert process_alive(init) and process_alive(exec_pid)
+    shim.address = shim.command("start").stdout.decode()
+    shim.client = ttrpc.Client.at(shim.address, timeout=TIMEOUT)
+    shim.pid = shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid
+    assert shim.pid != old
+    state = shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    assert (state.pid, state.status) == (init, 2)       # RUNNING
+    state = shim.call("State", pb.StateRequest(id=shim.id, exec_id="e1"), pb.StateResponse)
+    assert (state.pid, state.status) == (exec_pid, 2)
+    pids = [p.pid for p in shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse).processes]
+    assert sorted(pids) == sorted([init, exec_pid])
+    shim.call("Kill", pb.KillRequest(id=shim.id, exec_id="e1", signal=signal.SIGKILL))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 255
+    shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="e1"), pb.DeleteResponse)
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 255
+    assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).exit_status == 255
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    assert not list((shim.root / "tasks").rglob("*.json"))
+
+
+LOGGER = """#!/usr/bin/python3
+# A logging binary as containerd's protocol has it: stdout on fd 3, stderr
+# on fd 4, readiness on fd 5; notes its arguments and environment.
+import json, os, select, sys
+dest = sys.argv[sys.argv.index("dest") + 1]
+with open(dest + ".meta", "w") as f:
+    json.dump({"argv": sys.argv[1:], "env": dict(os.environ)}, f)
+os.write(5, b"r")
+os.close(5)
+open_fds = {3: "out", 4: "err"}
+with open(dest, "w") as f:
+    while open_fds:
+        for fd in select.select(list(open_fds), [], [])[0]:
+            data = os.read(fd, 65536)
+            if not data:
+                del open_fds[fd]
+            for line in data.decode().splitlines():
+                f.write(open_fds.get(fd, "?") + ": " + line + "\\n")
+"""
+
+
+def test_binary_log_uri_hands_the_output_to_a_logging_binary(make_shim: Any, tmp_path: Path) -> None:
+    logger, dest = tmp_path / "logger", tmp_path / "log"
+    logger.write_text(LOGGER)
+    logger.chmod(0o755)
+    shim = make_shim(["sh", "-c", "echo one; echo two >&2; echo three"])
+    uri = f"binary://{logger}?dest={dest}&flag="
+    create(shim, stdout=uri, stderr=uri)
+    meta = json.loads((tmp_path / "log.meta").read_text())     # ready before Create returned
+    assert meta["argv"] == ["dest", str(dest), "flag"], meta
+    meta["env"].pop("LC_CTYPE", None)   # Python's own, in a C locale
+    assert meta["env"] == {"CONTAINER_ID": shim.id, "CONTAINER_NAMESPACE": NAMESPACE}, meta
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 0
+    poll(lambda: len(dest.read_text().splitlines()) == 3, TIMEOUT, "the logger to write")
+    assert sorted(dest.read_text().splitlines()) == ["err: two", "out: one", "out: three"]
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    with pytest.raises(ttrpc.TtrpcError) as error:      # a logger that is not there
+        create(shim, stdout=f"binary://{tmp_path}/none", stderr=f"binary://{tmp_path}/none")
+    assert error.value.code == ttrpc.INVALID_ARGUMENT and "No such file" in error.value.message
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
+    """`start` (the C launcher) finds the zygote the first start (Python,
+    which started it) made, at the socket both name alike: one zygote
+    forks both servers, named pyrunc-shim.  A launcher with no python3
+    beside it shows that no Python was needed."""
+    from pyrunc.shim.main import fnv1a
+    first = make_shim(["true"], root=make_shim.root)
+    alone = tmp_path / "containerd-shim-pyrunc-v2"
+    shutil.copy(SHIM, alone)
+    second = make_shim(["true"], root=make_shim.root, launcher=str(alone))
+    assert [path.name for path in (first.root / "z").iterdir()] == [f"{fnv1a(''):016x}"]
+    zygote = parent_of(first.pid)
+    assert parent_of(second.pid) == zygote and first.pid != second.pid
+    assert Path(f"/proc/{zygote}/comm").read_text().strip() == "pyrunc-zygote"
+    for shim in (first, second):
+        assert Path(f"/proc/{shim.pid}/comm").read_text().strip() == "pyrunc-shim"
+
+
+def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any, tmp_path: Path) -> None:
+    """containerd runs `delete` after every shim's end; when the shim has
+    deleted the container already, the zygote answers it (the launcher
+    here has no python3 to fall back on)."""
+    alone = tmp_path / "containerd-shim-pyrunc-v2"
+    shutil.copy(SHIM, alone)
+    shim = make_shim(["sh", "-c", "exit 7"])
+    create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    shim.launcher = str(alone)
+    response = pb.DeleteResponse.FromString(shim.command("delete").stdout)
+    assert response.exit_status == 137      # nothing recorded any more: containerd ignores it
+    shim.launcher = SHIM

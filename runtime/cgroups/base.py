@@ -255,6 +255,14 @@ def add_pid_to(directory: str, pid: int) -> None:
             time.sleep(0.03)
 
 
+def open_for_join(directory: str, name: str, flags: int) -> int:
+    path = os.path.join(directory, name)
+    try:
+        return os.open(path, flags | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PyruncError(f"cannot open {path}: {exc.strerror}", exc.errno) from None
+
+
 def procs_under(directory: str) -> list[int]:
     """Pids in `directory` and every cgroup below it."""
     pids: list[int] = []
@@ -582,8 +590,17 @@ class CgroupManager:
         """mkdir in every hierarchy (v2: enable controllers in the ancestors)."""
         raise NotImplementedError
 
-    def add_pid(self, pid: int) -> None:
-        """Move `pid` (a whole process) into the cgroup everywhere."""
+    def add_pid(self, pid: int, only: list[str] | None = None) -> None:
+        """Move `pid` (a whole process) into the cgroup everywhere (or in
+        the directories `only`)."""
+        raise NotImplementedError
+
+    def init_joins(self, clone_into: bool) -> tuple[list[int], int, list[str]]:
+        """How a new init joins the cgroup by itself, which the kernel does
+        without the global lock that a move by pid takes (an RCU grace
+        period, milliseconds, per hierarchy): fds of v1 `tasks` files for
+        it to write "0" to, the fd of a v2 directory to clone it into
+        (when clone_into, else -1), and the directories left to add_pid."""
         raise NotImplementedError
 
     def apply(self, resources: dict, path: str = "linux.resources") -> None:

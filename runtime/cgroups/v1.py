@@ -10,7 +10,7 @@ from ..errors import PyruncError, from_os_error
 from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, INT64, THROTTLES, UINT16, UINT32, UINT64, CgroupManager, DeviceEmulator,
-    Section, Write, add_pid_to, cgroup_dir, check_page_size, check_usage, cpuset_rows,
+    Section, Write, add_pid_to, open_for_join, cgroup_dir, check_page_size, check_usage, cpuset_rows,
     format_device_rule, invalid, make_dirs, plan_pids, rdma_lines, read_number,
     read_text, rows_to_writes, wait_until, write_error, write_file)
 
@@ -260,14 +260,33 @@ class V1Manager(CgroupManager):
             if name == "cpuset":
                 fill_cpuset(directory)
 
-    def add_pid(self, pid: int) -> None:
+    def add_pid(self, pid: int, only: list[str] | None = None) -> None:
         for name, directory in self._named_dirs():
+            if only is not None and directory not in only:
+                continue
             try:
                 add_pid_to(directory, pid)
             except PyruncError as exc:
                 if name != "unified":
                     raise
                 self._drop_unified(exc)
+
+    def init_joins(self, clone_into: bool) -> tuple[list[int], int, list[str]]:
+        fds: list[int] = []
+        dir_fd, rest = -1, []
+        try:
+            for name, directory in self._named_dirs():
+                if name != "unified":
+                    fds.append(open_for_join(directory, "tasks", os.O_WRONLY))
+                elif clone_into:
+                    dir_fd = open_for_join(directory, "", os.O_PATH | os.O_DIRECTORY)
+                else:
+                    rest.append(directory)
+        except BaseException:
+            for fd in fds + ([dir_fd] if dir_fd >= 0 else []):
+                os.close(fd)
+            raise
+        return fds, dir_fd, rest
 
     def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
         if "" in subs:

@@ -10,7 +10,7 @@ from . import convert
 from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, THROTTLES, UINT16, UINT64, UNLIMITED, CgroupManager, DeviceEmulator, Section,
-    Write, add_pid_to, cgroup_dir, check_page_size, check_usage, cpuset_rows, invalid, make_dirs,
+    Write, add_pid_to, open_for_join, cgroup_dir, check_page_size, check_usage, cpuset_rows, invalid, make_dirs,
     parse_device_rules, plan_pids, rdma_lines, read_text, rows_to_writes, wait_until,
     write_error, write_file)
 from .devices_bpf import load_device_program
@@ -228,8 +228,14 @@ class V2Manager(CgroupManager):
         make_dirs(self.path, self.created)
         enable_controllers(self.root, self.path, None)
 
-    def add_pid(self, pid: int) -> None:
-        add_pid_to(self.path, pid)
+    def add_pid(self, pid: int, only: list[str] | None = None) -> None:
+        if only is None or self.path in only:
+            add_pid_to(self.path, pid)
+
+    def init_joins(self, clone_into: bool) -> tuple[list[int], int, list[str]]:
+        if not clone_into:
+            return [], -1, [self.path]
+        return [], open_for_join(self.path, "", os.O_PATH | os.O_DIRECTORY), []
 
     def _sub_cgroups(self, subs: dict[str, str]) -> dict[str, str]:
         # One hierarchy: controller prefixes may name it, but only one path.

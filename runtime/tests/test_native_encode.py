@@ -59,6 +59,22 @@ def test_flattened_plan_unflattens_equal(p: plan.Plan) -> None:
     assert_reads_back(out[0], p)
 
 
+@given(plans, st.lists(st.integers(3, 2**20), max_size=12), st.integers(-1, 2**20))
+def test_cgroup_fds_survive_flattening(p: plan.Plan, fds: list[int], dir_fd: int) -> None:
+    """The fds the init joins its cgroup through, after other allocations
+    (which would reuse an array nobody kept alive)."""
+    encoded = native.encode(p, sync_fd=5, fifo_fd=6, cgroup_fds=fds, cgroup_dir_fd=dir_fd)
+    litter = [ffi.new("int[]", [-7] * len(fds)) for _ in range(50)]
+    flat = bytes(native.flatten(encoded))
+    moved = ffi.new("unsigned char[]", flat)
+    out = ffi.new("struct pyrunc_plan **")
+    err = ffi.new("struct pyrunc_error *")
+    assert lib.pyrunc_plan_unflatten(moved, len(flat), out, err) == 0, ffi.string(err.msg)
+    assert [out[0].cgroup_fds[i] for i in range(out[0].n_cgroup_fds)] == fds
+    assert out[0].cgroup_dir_fd == dir_fd
+    del litter
+
+
 @settings(max_examples=300)
 @given(plans, st.data())
 def test_corrupt_plans_are_refused_not_followed(p: plan.Plan, data: st.DataObject) -> None:

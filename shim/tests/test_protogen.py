@@ -49,3 +49,4 @@ def test_every_source_is_generated_and_importable() -> None:
     assert task_pb2.TaskExit.DESCRIPTOR.full_name == "containerd.events.TaskExit"
     assert metrics_pb2.Metrics.DESCRIPTOR.full_name == "io.containerd.cgroups.v1.Metrics"
     assert oci_pb2.Options.DESCRIPTOR.full_name == "containerd.runc.v1.Options"
+

@@ -1,0 +1,319 @@
+"""The zygote: a warm parent, one per containerd (its ttrpc address), that
+has imported everything a shim server runs (protobuf modules, pyrunc's
+runtime library, the native extension) and forks a server for each group
+on request.  Servers share its pages copy-on-write (gc.freeze() keeps the
+collector from writing to them), so each costs little memory, and no
+server pays an interpreter start or an import.
+
+`start` (main.py) imports almost nothing: it connects to the zygote's
+socket (0600, in a 0700 directory; peers must be root) and sends one
+request; the answer is the address of the server for the container's
+group, a new one or the live one that serves the group already.
+
+    containerd-shim-pyrunc-v2 start --> zygote --fork--> server (pyrunc-shim)
+
+The zygote is single-threaded (it forks) and blocks in select(): no CPU
+while idle.  It leaves when it has had no server for IDLE_EXIT seconds
+(select's timeout is the timer), removing its socket.  Starting and
+leaving are race-free through one flock on the socket directory: `start`
+holds it shared while it talks to the zygote, and exclusive while it
+starts one; the zygote leaves only if it gets it exclusive at once, so it
+never leaves with a request on its way.
+
+A server never dies under a container handed out to it: to leave (its
+last container deleted) it asks the zygote, which says no while a `start`
+has handed it out for a container whose Create has not come yet (counted
+both sides), and otherwise forgets it before answering, so no later
+`start` gets it."""
+from __future__ import annotations
+
+import gc
+import os
+import selectors
+import socket as _socket
+import sys
+import time
+
+from .main import Args, cleanup, decode, server_socket, zygote_dir
+
+IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
+GRACE = 30.0    # a container handed out this long ago and not created is not coming
+NAME = "pyrunc-zygote"
+
+# What servers use, imported once here so that no server imports it again.
+WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.shim.records", "urllib.parse",
+        "pyrunc.runtime.idmap", "pyrunc.runtime.rootless", "encodings.ascii",
+        "pyrunc.shim.proto.task.shim_pb2", "pyrunc.shim.proto.events.task_pb2",
+        "pyrunc.shim.proto.events.ttrpc_events_pb2", "pyrunc.shim.proto.options.oci_pb2",
+        "pyrunc.shim.proto.options.runtimeoptions_pb2", "pyrunc.shim.proto.types.task_pb2",
+        "pyrunc.shim.proto.cgroups.metrics_pb2", "pyrunc.shim.proto.cgroups.metrics_v2_pb2",
+        "pyrunc.shim.proto.ttrpc_pb2", "google.protobuf.empty_pb2", "google.protobuf.timestamp_pb2",
+        "google.protobuf.any_pb2", "pyrunc.runtime.container", "pyrunc.runtime.resources",
+        "pyrunc.runtime.exec_process", "pyrunc.runtime.spec", "pyrunc.runtime.plan", "pyrunc.runtime.native",
+        "pyrunc.runtime.spawn", "pyrunc.runtime.console", "pyrunc.runtime.hooks", "pyrunc.runtime.seccomp",
+        "pyrunc.runtime.cgroups.v1", "pyrunc.runtime.cgroups.v2", "pyrunc.runtime.jsonio",
+        "subprocess", "tomllib", "ctypes", "fcntl", "termios", "select", "queue")
+
+
+GROUP_ANNOTATIONS = ("io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group")
+NAMESPACE_GROUP = "*"   # no container id: containerd's ids are [A-Za-z0-9_.-]
+
+
+def group_of(fields: dict[str, str]) -> str:
+    """The group whose server serves a container: its pod (named by
+    annotation), or with PYRUNC_SHIM_GROUP=namespace (in containerd's
+    environment) the whole namespace, else the container alone."""
+    if fields.get("grouping") == "namespace":
+        return NAMESPACE_GROUP
+    from pyrunc.runtime import jsonio
+    container_id = fields.get("id", "")
+    try:
+        with open(os.path.join(fields.get("bundle", ""), "config.json"), "rb") as f:
+            config = f.read()
+        # Parsed only when it may name a group: the objects a parse makes
+        # would land in pages the servers share (each one copied then).
+        if not any(key.encode() in config for key in GROUP_ANNOTATIONS):
+            return container_id
+        annotations = jsonio.loads(config).get("annotations") or {}
+    except (OSError, ValueError, AttributeError):
+        return container_id
+    for key in GROUP_ANNOTATIONS:
+        if isinstance(annotations, dict) and annotations.get(key):
+            return str(annotations[key])
+    return container_id
+
+
+class Server:
+    """The zygote's view of one server it forked."""
+
+    def __init__(self, pid: int, address: str, channel: _socket.socket, key: tuple[str, str]) -> None:
+        self.pid, self.address, self.channel, self.key = pid, address, channel, key
+        self.handouts = 1
+        self.last_handout = time.monotonic()
+
+
+class Zygote:
+    def __init__(self, listener: _socket.socket, ttrpc_address: str, containerd_address: str,
+                 publish_binary: str) -> None:
+        self.listener, self.ttrpc_address = listener, ttrpc_address
+        self.containerd_address, self.publish_binary = containerd_address, publish_binary
+        self.servers: dict[tuple[str, str], Server] = {}
+        self.selector = selectors.DefaultSelector()
+        self.client: _socket.socket | None = None     # the `start` being answered
+
+    def run(self) -> None:
+        self.selector.register(self.listener, selectors.EVENT_READ, None)
+        timeout = IDLE_EXIT
+        while True:
+            ready = self.selector.select(None if self.servers else timeout)
+            if not ready:
+                if self._leave():
+                    return
+                timeout = 1.0   # a `start` holds the lock: its request is on its way
+                continue
+            timeout = IDLE_EXIT
+            for key, _ in ready:
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._from_server(key.data)
+
+    def _leave(self) -> bool:
+        """Idle: go, unless a `start` is talking to us (it holds the lock)."""
+        import fcntl
+        try:
+            lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return True     # removed under us: nobody can reach us any more
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            return False
+        try:
+            os.unlink(self.listener.getsockname())
+        except OSError:
+            pass
+        return True     # the lock goes with the process
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.client = conn
+        with conn:
+            conn.settimeout(10)
+            try:
+                if not _peer_is_root(conn):
+                    conn.send(b"error\0only root may start shims")
+                    return
+                fields = decode(conn.recv(65536))
+                try:
+                    conn.send(self._answer(fields))
+                except Exception as exc:    # one bad request must not end the zygote
+                    conn.send(f"error\0{exc}".encode())
+            except OSError:
+                pass    # the client went away
+
+    def _answer(self, fields: dict[str, str]) -> bytes:
+        for name in ("namespace", "id"):
+            if fields.get(name, "") in ("", ".", "..") or "/" in fields.get(name, ""):
+                raise ValueError(f"bad {name} {fields.get(name)!r}")
+        if fields.get("op") == "delete":
+            # The delete command's common case, done here in a moment;
+            # "python" when the container is still there (that delete is
+            # the command's: it may take long, and we must not block).
+            response = cleanup(fields.get("namespace", ""), fields.get("id", ""), fields.get("bundle", ""),
+                               may_delete=False)
+            return b"python" if response is None else b"ok\0" + response
+        return b"ok\0" + self._server_for(fields).encode()
+
+    def _server_for(self, fields: dict[str, str]) -> str:
+        fields["group"] = group_of(fields)
+        key = (fields["namespace"], fields["group"])
+        server = self.servers.get(key)
+        if server is not None and os.waitpid(server.pid, os.WNOHANG)[0] == server.pid:
+            self._forget(server)    # killed, its end not read yet: never hand out a dead server
+            server = None
+        if server is not None:
+            server.handouts += 1
+            server.last_handout = time.monotonic()
+            return server.address
+        return self._fork(key, fields)
+
+    def _fork(self, key: tuple[str, str], fields: dict[str, str]) -> str:
+        from .server import listen
+        path = server_socket(self.ttrpc_address, *key)
+        if os.path.exists(path):
+            os.unlink(path)     # a server that died, or one an earlier zygote made (it is ours no more)
+        listener = listen(path)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                ours.close()
+                self._forget_all()
+                code = self._serve(fields, listener, theirs)
+            finally:
+                os._exit(code)
+        listener.close()
+        theirs.close()
+        server = Server(pid, "unix://" + path, ours, key)
+        self.servers[key] = server
+        self.selector.register(ours, selectors.EVENT_READ, server)
+        return server.address
+
+    def _forget_all(self) -> None:
+        """In a new server: nothing of the zygote's stays open."""
+        self.selector.close()
+        self.listener.close()
+        if self.client is not None:
+            self.client.close()
+        for server in self.servers.values():
+            server.channel.close()
+        self.servers = {}
+
+    def _serve(self, fields: dict[str, str], listener: _socket.socket, channel: _socket.socket) -> int:
+        from . import daemon
+        gc.enable()
+        return daemon.serve(daemon.Request(fields), listener, channel, self.containerd_address, self.publish_binary)
+
+    def _from_server(self, server: Server) -> None:
+        if server.channel.fileno() < 0:
+            return      # forgotten in this round already
+        try:
+            message = server.channel.recv(64)
+        except OSError:
+            message = b""
+        if not message:     # it exited
+            self._forget(server)
+            try:
+                os.waitpid(server.pid, 0)
+            except ChildProcessError:
+                pass    # reaped already (see _server_for)
+            return
+        words = message.split()
+        if words[:1] == [b"exit"]:
+            creates = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+            coming = server.handouts > creates and time.monotonic() - server.last_handout < GRACE
+            if not coming and self.servers.get(server.key) is server:
+                del self.servers[server.key]    # from now on, a `start` for its group forks anew
+            try:
+                server.channel.send(b"no" if coming else b"yes")
+            except OSError:
+                pass
+
+    def _forget(self, server: Server) -> None:
+        """Once (its end may be seen twice: by _server_for, then its channel)."""
+        if self.servers.get(server.key) is server:
+            del self.servers[server.key]
+        if server.channel.fileno() >= 0:
+            self.selector.unregister(server.channel)
+            server.channel.close()
+
+
+def _peer_is_root(conn: _socket.socket) -> bool:
+    import struct
+    creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == 0 or uid == os.geteuid()
+
+
+def _leave_callers_cgroup() -> None:
+    """Into the cgroups of pid 1 (where a daemon started at boot lives):
+    not containerd's (a containerd stopped with its cgroup must not take
+    the shims along), and never charged to it."""
+    try:
+        with open("/proc/1/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        name = controllers.removeprefix("name=") if controllers else ""
+        mount = "/sys/fs/cgroup" if not controllers else f"/sys/fs/cgroup/{name.split(',')[0]}"
+        if not controllers and os.path.isdir("/sys/fs/cgroup/unified"):
+            mount = "/sys/fs/cgroup/unified"    # v1 hybrid: the v2 hierarchy is here
+        try:
+            with open(os.path.join(mount, path.lstrip("/"), "cgroup.procs"), "w") as f:
+                f.write("0")
+        except OSError:
+            pass    # a hierarchy we may not move in: stay
+
+
+def warm() -> None:
+    """Import what servers run, and use each message type once: protobuf
+    builds parts of a type's Python side on first use, which each server
+    would otherwise build for itself, in memory of its own."""
+    import importlib
+    for name in WARM:
+        module = importlib.import_module(name)
+        for message in getattr(getattr(module, "DESCRIPTOR", None), "message_types_by_name", {}).values():
+            cls = getattr(module, message.name)
+            cls.FromString(cls().SerializeToString())
+
+
+def main() -> None:
+    """`python -m pyrunc.shim.zygote -address A -publish-binary B -fd N`,
+    N its listening socket, TTRPC_ADDRESS in the environment (main.start)."""
+    from .daemon import set_name
+    args = Args(sys.argv[1:])
+    set_name(NAME)
+    os.chdir("/")
+    _leave_callers_cgroup()
+    listener = _socket.socket(fileno=int(args.get("fd")))
+    listener.set_inheritable(False)
+    warm()
+    # Everything imported so far is shared with the servers: the collector
+    # must not touch it (its writes would copy each page into each server).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    Zygote(listener, os.environ.get("TTRPC_ADDRESS", ""), args.get("address"),
+           args.get("publish-binary")).run()
+
+
+if __name__ == "__main__":
+    main()
