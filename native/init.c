@@ -223,6 +223,8 @@ static __attribute__((noreturn)) void run_init(const struct pyrunc_plan *plan)
     /* Die with the runtime while it still owns us (until READY). */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     pyrunc_reset_signals();
+    /* `kill ID` (SIGTERM) of a created container ends it, as with runc. */
+    pyrunc_die_of_stop_signals();
     ret = setup_container(plan, program, sizeof(program), &err);
     if (ret >= 0 && prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
         ret = pyrunc_fail_errno(&err, "clear the parent death signal");

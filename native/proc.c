@@ -45,6 +45,24 @@ void pyrunc_reset_signals(void)
     sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+static void die_of(int sig)
+{
+    /* SA_RESETHAND and SA_NODEFER: the default action, unblocked, at once;
+     * a namespace's init still ignores it, so it exits as a shell would. */
+    raise(sig);
+    _exit(128 + sig);
+}
+
+void pyrunc_die_of_stop_signals(void)
+{
+    static const int stop_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+    struct sigaction action = { .sa_handler = die_of, .sa_flags = SA_RESETHAND | SA_NODEFER };
+
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+        sigaction(stop_signals[i], &action, NULL);
+}
+
 int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err)
 {
     unsigned int first = 3u + (unsigned int)(preserve_fds > 0 ? preserve_fds : 0);

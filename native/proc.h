@@ -12,6 +12,11 @@ int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err)
  * ignored signals survive execve). */
 void pyrunc_reset_signals(void);
 
+/* Until execve: die of SIGHUP, SIGINT, SIGQUIT and SIGTERM, as runc's init
+ * does, even as pid 1 of a new pid namespace (which ignores a signal it has
+ * no handler for).  execve puts them back to their defaults. */
+void pyrunc_die_of_stop_signals(void);
+
 /* Mark every fd from 3 + preserve_fds on close-on-exec. */
 int pyrunc_close_fds_on_exec(int preserve_fds, struct pyrunc_error *err);
 

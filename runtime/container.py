@@ -47,6 +47,7 @@ def write_pid_file(path: str, pid: int) -> None:
     temporary name is created exclusively and without following a symlink
     (one planted there must not send our write elsewhere), relative to the
     directory's fd, then renamed over the pid file."""
+    from stat import S_ISREG
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
     tmp = f".{name}.tmp"
@@ -55,6 +56,13 @@ def write_pid_file(path: str, pid: int) -> None:
     except OSError as exc:
         raise from_os_error(f"write pid file {path}", exc) from None
     try:
+        try:
+            # A file left by a writer killed half-way would fail every retry;
+            # anything else there (a planted symlink) is refused below.
+            if S_ISREG(os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                os.unlink(tmp, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
                      dir_fd=dir_fd)
         try:
@@ -167,12 +175,14 @@ def console_socket(terminal: bool, path: str | None, own_console_fd: int | None)
     return None
 
 
-def _create_cgroup(spec: spec_mod.Spec, container_id: str, opts: CreateOptions, undo: Undo) -> Any:
+def _create_cgroup(spec: spec_mod.Spec, state: ContainerState, opts: CreateOptions, undo: Undo) -> Any:
     """The container's cgroup, made and configured; None when rootless and
     the user may not make it (runc's rule: fine unless limits are asked for)."""
     from . import cgroups, rootless
-    manager = cgroups.open_manager(spec.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup)
+    manager = cgroups.open_manager(spec.linux.cgroups_path, state.id, systemd=opts.systemd_cgroup)
     undo.add(manager.destroy)   # what it made, even if it fails half-way
+    # Should we be killed while making it, delete --force finds it by this.
+    state.save_progress({"cgroup": {**manager.to_state(), "created": manager.to_make()}})
     try:
         manager.create()
     except PyruncError as exc:
@@ -225,7 +235,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     from .linux_constants import CLONE_NEWUSER
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
-    manager = _create_cgroup(spec, state.id, opts, undo)
+    manager = _create_cgroup(spec, state, opts, undo)
     trace.mark("cgroup")
     host = plan.read_host(manager.paths if manager is not None else {})
     the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
@@ -234,7 +244,10 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
     the_plan.staging_dir = state.dir
     trace.mark("plan")
-    os.mkfifo(state.fifo_path, 0o622)
+    try:
+        os.mkfifo(state.fifo_path, 0o622)
+    except OSError as exc:      # a full disk under --root
+        raise from_os_error(f"make {state.fifo_path}", exc) from None
     # Not the umask's 0600: an init in a user namespace is "other" to it.
     # The state directory is its owner's only, so no one else can reach it by path.
     os.chmod(state.fifo_path, 0o622)
@@ -279,6 +292,11 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         if manager is not None:
             manager.add_pid(pid, by_pid)
             manager.refuse_frozen()
+        # Once READY, the init outlives us: delete --force must find it.
+        # (Its cgroup is not part of its identity yet: it may join it later.)
+        state.save_progress({"pid": pid, "pidStartTime": process_start_time(pid),
+                             "cgroup": manager.to_state() if manager is not None else None,
+                             **_init_identity(pid, None)})
 
     def thawed_if_frozen() -> bool:
         # A cgroup frozen during setup holds the init for good: an error,
@@ -347,20 +365,28 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
         trace.mark("config")
     terminal = spec.process is not None and spec.process.terminal
     undo = Undo()
+    lock = None
     try:
         console = console_socket(terminal, opts.console_socket, console_fd)
         if console is not None:
             undo.add(console.close)
             console_fd = console.fileno()
-        state = store.new(container_id)
+        # The lock is held until the state file is saved: a directory
+        # without one whose lock is free is a create that died half-way
+        # (see StateStore.load); and while a failed create cleans up.
+        state, lock = store.new(container_id)
         undo.add(lambda: store.remove(state))
-        # Held until the state file is saved: a directory without one whose
-        # lock is free is a create that died half-way (see StateStore.load).
-        with Lock(state.dir):
-            parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
+        parent_sock = _create_in(state, spec, opts, -1 if console_fd is None else console_fd, undo)
+    except OSError as exc:
+        # A resource run out (fds, disk, memory) where nothing names it better.
+        undo.run()
+        raise from_os_error(f"create container {container_id}", exc) from None
     except BaseException:
         undo.run()
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     if console is not None:
         console.close()
     if keep_channel:
@@ -373,13 +399,21 @@ def create(store: StateStore, container_id: str, opts: CreateOptions, keep_chann
 
 def _release_init(state: ContainerState) -> None:
     """Open exec.fifo for reading: that unblocks the init, which writes a
-    byte and execs.  Removing the fifo marks the container running."""
+    byte and execs.  Removing the fifo marks the container running, and it
+    goes before the init can move: a start killed at any point never
+    leaves a program running in a container that says it is created (an
+    init that writes after we died gets EPIPE and exits)."""
     manager = cgroup_manager(state)
     frozen = manager.held_frozen if manager is not None else None
     try:
-        fd = os.open(state.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        path_fd = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
         raise PyruncError(f"container {state.id} is not in the created state") from None
+    try:
+        os.unlink(state.fifo_path)
+        fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    finally:
+        os.close(path_fd)
     try:
         import select
         poller = select.poll()
@@ -402,8 +436,6 @@ def _release_init(state: ContainerState) -> None:
             raise PyruncError(os.read(fd, 4096).decode(errors="replace") or "container init failed")
     finally:
         os.close(fd)
-        if os.path.exists(state.fifo_path):
-            os.unlink(state.fifo_path)
 
 
 def _container_hooks(state: ContainerState, kind: str) -> list[Any]:
@@ -542,38 +574,41 @@ def _destroy(store: StateStore, state: ContainerState) -> None:
 
 def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     try:
-        _delete(store, container_id, force)
+        # Everything under the lock: a create or start of the same id
+        # finishes first, a delete before us leaves nothing to find.
+        with Lock(store.container_dir(container_id)):
+            try:
+                state = store.load(container_id, locked=True)
+            except CorruptState as exc:
+                if not force:
+                    raise
+                _remove_corrupt(store, exc)
+                return
+            _delete(store, state, force)
     except ContainerNotFound:
         if not force:   # engines delete --force things that may be gone already
             raise
-    except CorruptState as exc:
-        if not force:
-            raise
-        _remove_corrupt(store, exc)
 
 
-def _delete(store: StateStore, container_id: str, force: bool) -> None:
-    state = store.load(container_id)
-    with Lock(state.dir):
-        # Another delete may have held the lock and removed it all meanwhile.
-        state = store.load(container_id)
-        status = status_of(state)
-        if status in (RUNNING, PAUSED) and not force:
-            raise PyruncError(f"cannot delete container {container_id} that is not stopped: {status}")
-        if status != STOPPED:
-            manager = cgroup_manager(state)
-            if status == PAUSED and manager is not None:
-                kill_all(state, manager, _signal.SIGKILL)
-                manager.thaw()
-            _kill_and_wait(state)
-        _destroy(store, state)
+def _delete(store: StateStore, state: ContainerState, force: bool) -> None:
+    """Delete the container whose lock the caller holds."""
+    status = status_of(state)
+    if status in (RUNNING, PAUSED) and not force:
+        raise PyruncError(f"cannot delete container {state.id} that is not stopped: {status}")
+    if status != STOPPED:
+        manager = cgroup_manager(state)
+        if status == PAUSED and manager is not None:
+            kill_all(state, manager, _signal.SIGKILL)
+            manager.thaw()
+        _kill_and_wait(state)
+    _destroy(store, state)
 
 
 def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
-    """delete --force of a container whose state file is damaged: remove
-    what can still be identified safely (the init by its pid and start
-    time, the cgroup saved or else the default one named after the id, the
-    state directory), and fail naming what could not be."""
+    """delete --force of a container whose state file is damaged (under its
+    lock): remove what can still be identified safely (the init by its pid
+    and start time, the cgroup saved or else the default one named after
+    the id, the state directory), and fail naming what could not be."""
     from . import cgroups
     container_id, good = exc.container_id, exc.good
     state = ContainerState(container_id, exc.dir, good)
@@ -612,9 +647,8 @@ def _remove_corrupt(store: StateStore, exc: CorruptState) -> None:
     except PyruncError as error:
         failed.append(str(error))
     try:
-        with Lock(exc.dir):
-            store.remove(state)
-    except (OSError, PyruncError) as error:
+        store.remove(state)
+    except OSError as error:
         failed.append(f"the state directory {exc.dir}: {getattr(error, 'strerror', None) or error}")
     if not init_known:
         failed.append("its init process: neither its pid nor its cgroup is known")

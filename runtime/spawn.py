@@ -14,7 +14,7 @@ import select
 import time
 
 from . import native, sync
-from .errors import PyruncError
+from .errors import PyruncError, from_os_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -149,11 +149,16 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     resume, as runc's does); cgroup_fds, cgroup_dir_fd: the cgroup the
     process joins by itself (struct pyrunc_plan); place(pid) does the rest."""
     watch = Watch(None) if patient else setup_watch(plan, frozen)
-    parent_sock, child_sock = sync.channel()
+    try:
+        parent_sock, child_sock = sync.channel()
+    except OSError as exc:
+        raise from_os_error("start the container process", exc) from None
     pid = 0
     try:
         try:
             intermediate = native.spawn(plan, child_sock.fileno(), fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
+        except OSError as exc:      # out of fds or memory for its memfds
+            raise from_os_error("start the container process", exc) from None
         finally:
             child_sock.close()
         try:

@@ -4,6 +4,7 @@ every read (init alive, same start time, not a zombie; exec.fifo present
 means created; a frozen cgroup means paused)."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
+# What a create in progress has made (cgroup paths, init pid), saved before
+# it makes each: all that tells a half-made container's parts apart.
+CREATING_FILE = "creating.json"
 FIFO_NAME = "exec.fifo"
 MAX_ID_LENGTH = 255     # NAME_MAX: a longer id could never name its state directory
 # In the names of the root's cache directories, never in a container id.
@@ -57,8 +61,10 @@ def process_start_time(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    except OSError as exc:  # out of fds: not a sign that the process is gone
+        raise from_os_error(f"read /proc/{pid}/stat", exc) from None
     fields = stat[stat.rfind(b")") + 2:].split()
     if fields[0] in (b"Z", b"X"):
         return None
@@ -71,8 +77,10 @@ def cgroup_of(pid: int, hierarchy: str) -> str | None:
     try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
             lines = f.read().splitlines()
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    except OSError as exc:
+        raise from_os_error(f"read /proc/{pid}/cgroup", exc) from None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if (hierarchy in controllers.split(",")) if hierarchy else not controllers:
@@ -140,13 +148,34 @@ class ContainerState(Record):
         No fsync (4 ms a call on a disk): the rename is atomic for every
         reader, and a state outlives no reboot (its processes are gone), as
         with runc, which does not sync its state either."""
-        tmp = os.path.join(self.dir, f".{STATE_FILE}.tmp")
+        _write_atomically(self.dir, STATE_FILE, jsonio.dumps(self.data).encode())
+        try:
+            os.unlink(os.path.join(self.dir, CREATING_FILE))
+        except FileNotFoundError:
+            pass
+
+    def save_progress(self, fields: dict[str, Any]) -> None:
+        """Note what create is about to make, before it makes it (see
+        CREATING_FILE)."""
+        _write_atomically(self.dir, CREATING_FILE, jsonio.dumps(fields).encode())
+
+
+def _write_atomically(directory: str, name: str, data: bytes) -> None:
+    tmp = os.path.join(directory, f".{name}.tmp")
+    try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, jsonio.dumps(self.data).encode())
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         finally:
             os.close(fd)
-        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        os.rename(tmp, os.path.join(directory, name))
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise from_os_error(f"write {os.path.join(directory, name)}", exc) from None
 
 
 # What each state field must be: (check, what the error says).  The state
@@ -227,13 +256,21 @@ class CorruptState(PyruncError):
         self.half_made = half_made      # its create died before saving any state
 
 
-def _interrupted_create(directory: str, file: str) -> bool:
+def _interrupted_create(root: str, directory: str, file: str) -> bool:
     """A state directory without a state file whose lock is free: the
-    create that made it died (a live one holds the lock until it saves)."""
+    create that made it died (a live one holds the lock until it saves).
+    The root's lock waits out a create between its mkdir and its flock."""
     try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(root_fd, fcntl.LOCK_EX)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
+    finally:
+        os.close(root_fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -241,6 +278,16 @@ def _interrupted_create(directory: str, file: str) -> bool:
     finally:
         os.close(fd)
     return not os.path.exists(file)     # else saved just before we looked
+
+
+def _progress(directory: str) -> dict[str, Any]:
+    """The sound fields of an interrupted create's CREATING_FILE."""
+    try:
+        with open(os.path.join(directory, CREATING_FILE), "rb") as f:
+            value = jsonio.loads(f.read(jsonio.MAX_DOCUMENT + 1))
+    except (OSError, ValueError):
+        return {}
+    return check_state(value)[0] if isinstance(value, dict) else {}
 
 
 class StateStore:
@@ -257,28 +304,48 @@ class StateStore:
         except OSError as exc:
             raise from_os_error(f"create state root {self.root}", exc) from None
 
-    def new(self, container_id: str) -> ContainerState:
-        """Claim the id: mkdir is the atomic 'does it exist' check."""
+    def new(self, container_id: str) -> tuple[ContainerState, Lock]:
+        """Claim the id: mkdir is the atomic 'does it exist' check.  The new
+        directory comes locked, the lock to be held until its state file is
+        saved (see _interrupted_create), and the caller releases it."""
         path = self.container_dir(container_id)
         self.ensure_root()
         try:
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise from_os_error(f"open state root {self.root}", exc) from None
+        try:
+            # Shared: creates of other ids go on at once.
+            fcntl.flock(root_fd, fcntl.LOCK_SH)
             os.mkdir(path, 0o700)
+            try:
+                return ContainerState(container_id, path, {}), Lock(path).acquire()
+            except ContainerNotFound:
+                # A delete took the lock between our mkdir and our flock.
+                raise PyruncError(f"container {container_id} was deleted while it was created") from None
+            except PyruncError:     # out of fds
+                os.rmdir(path)
+                raise
         except FileExistsError:
             raise PyruncError(f"container with id {container_id} already exists", errno=17) from None
         except OSError as exc:
             raise from_os_error(f"create state directory {path}", exc) from None
-        return ContainerState(container_id, path, {})
+        finally:
+            os.close(root_fd)
 
-    def load(self, container_id: str) -> ContainerState:
+    def load(self, container_id: str, locked: bool = False) -> ContainerState:
+        """The container's state; `locked`: the caller holds its Lock."""
         path = self.container_dir(container_id)
         file = os.path.join(path, STATE_FILE)
         try:
             with open(file, "rb") as f:
                 data = f.read(jsonio.MAX_DOCUMENT + 1)
         except FileNotFoundError:
-            if _interrupted_create(path, file):
-                raise CorruptState(container_id, path, "no state file: its create was interrupted", {},
-                                   half_made=True) from None
+            # Under the lock, a directory without a state file is a dead create's.
+            half_made = os.path.isdir(path) if locked else _interrupted_create(self.root, path, file)
+            if half_made:
+                raise CorruptState(container_id, path, "no state file: its create was interrupted",
+                                   _progress(path), half_made=True) from None
             raise ContainerNotFound(container_id) from None
         except OSError as exc:
             raise CorruptState(container_id, path, f"cannot read {file}: {exc.strerror}", {}) from None
@@ -325,24 +392,50 @@ class StateStore:
 
 def _remove_flat_dir(path: str) -> None:
     for name in os.listdir(path):
-        os.unlink(os.path.join(path, name))
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
     os.rmdir(path)
 
 
 class Lock:
-    """Exclusive flock on a container's state directory for one operation."""
+    """Exclusive flock on a container's state directory for one operation.
+    Once held, the directory is still the one at its path: a directory
+    removed while we waited is a container gone (ContainerNotFound)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = -1
 
+    def acquire(self) -> Lock:
+        name = os.path.basename(self.path)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ContainerNotFound(name) from None
+            except OSError as exc:
+                raise from_os_error(f"open state directory {self.path}", exc) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                now = os.stat(self.path)
+            except FileNotFoundError:
+                os.close(fd)
+                raise ContainerNotFound(name) from None
+            locked = os.fstat(fd)
+            if (now.st_dev, now.st_ino) == (locked.st_dev, locked.st_ino):
+                self.fd = fd
+                return self
+            os.close(fd)    # removed and made again meanwhile: lock the new one
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
     def __enter__(self) -> Lock:
-        try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ContainerNotFound(os.path.basename(self.path)) from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
+        return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        self.release()

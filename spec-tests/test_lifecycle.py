@@ -115,6 +115,20 @@ def test_kill_delivers_the_signal(runtime: Runtime, bundle: Bundle, signal: tupl
     assert json.loads(container.output())["signal"] == expected
 
 
+@pytest.mark.parametrize("signal", ["TERM", "HUP", "INT", "QUIT"])
+@pytest.mark.parametrize("pid_namespace", [True, False], ids=["own-pidns", "host-pidns"])
+def test_stop_signal_ends_a_created_container(runtime: Runtime, bundle: Bundle, signal: str,
+                                              pid_namespace: bool) -> None:
+    """As runc's init, ours dies of these while it waits for start, even
+    as pid 1 of its namespace (which ignores a signal without a handler)."""
+    if not pid_namespace:
+        bundle.drop_namespace("pid")
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.kill(signal).ok()
+    container.wait_status("stopped")
+    assert_error(container.start(), "cannot start a container that has stopped")
+
+
 def test_kill_all_reaches_every_process(runtime: Runtime, bundle: Bundle) -> None:
     bundle.set("process.args", ["sh", "-c", "/payload sleep 600 & exec /payload sleep 600"])
     container = runtime.create(bundle)

@@ -695,6 +695,19 @@ class CgroupManager:
     def _explain(self, write: Write, exc: OSError) -> PyruncError:
         return write_error(write[1], write[2], exc, write[3])
 
+    def to_make(self) -> list[str]:
+        """The directories create() would make now, outermost first: saved
+        before they are made, so that a runtime killed half-way leaves a
+        record of them for delete to find."""
+        missing: list[str] = []
+        for directory in self.unique_dirs():
+            chain = []
+            while not os.path.isdir(directory) and directory.startswith(self.root.rstrip("/") + "/"):
+                chain.append(directory)
+                directory = os.path.dirname(directory)
+            missing += [path for path in reversed(chain) if path not in missing]
+        return missing
+
     def unique_dirs(self) -> list[str]:
         """Each cgroup directory once (co-mounted controllers share one)."""
         return list(dict.fromkeys(self.paths.values()))
@@ -762,9 +775,9 @@ class CgroupManager:
         if sig == SIGKILL and self._kill_file(sig):
             return
         freeze = sig == SIGKILL and self._can_freeze()
-        if freeze:
-            self.freeze()
         try:
+            if freeze:
+                self.freeze()   # a freeze that fails half-way is undone too
             self._signal_each(sig, self.pids())
         finally:
             if freeze:

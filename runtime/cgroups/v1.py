@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..errors import PyruncError
+from ..errors import PyruncError, from_os_error
 from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, INT64, THROTTLES, UINT16, UINT32, UINT64, CgroupManager, DeviceEmulator,
@@ -38,8 +38,10 @@ def known_controllers() -> set[str]:
     try:
         with open("/proc/cgroups", encoding="ascii") as f:
             return {line.split()[0] for line in f if not line.startswith("#")}
-    except OSError:
+    except FileNotFoundError:
         return set()
+    except OSError as exc:  # out of fds: not "no controller is mounted"
+        raise from_os_error("read /proc/cgroups", exc) from None
 
 
 def find_hierarchies(root: str, mountinfo: str = "/proc/self/mountinfo") -> dict[str, tuple[str, str]]:

@@ -9,6 +9,7 @@ imported, so `state` does not pay for what `validate` needs.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from ..errors import PyruncError, one_line
@@ -185,11 +186,18 @@ def _run(argv: list[str]) -> int:
         raise Failure(_describe(exc), status) from None
 
 
+# errno values of a resource run out (fds, memory, processes, disk): met
+# anywhere, even while importing a module, they are the system's, not a bug.
+_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.ENOSPC, errno.EDQUOT)
+
+
 def _describe(exc: Exception) -> str:
     """The message for an error; for a bug, still one line (the traceback
     only with --debug)."""
     if isinstance(exc, PyruncError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno in _EXHAUSTED:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
     if "--debug" in sys.argv:
         import traceback
         traceback.print_exc()
