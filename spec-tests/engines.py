@@ -58,6 +58,12 @@ CTR_SOCKET = CTR_DIR / "containerd.sock"
 CTR_CONFIG = CTR_DIR / "config.toml"
 CTR_PIDFILE = CTR_DIR / "containerd.pid"
 CTR_LOG = CTR_DIR / "containerd.log"
+CTR_FIFO_DIR = CTR_DIR / "fifo"
+# containerd's runc shim keeps its sockets in /run/containerd/s whatever
+# containerd's state directory; we remove them when we stop, if we made
+# them (the marker says so) and they are empty.
+CTR_SHARED_DIRS = (Path("/run/containerd/s"), Path("/run/containerd"))
+CTR_MADE_SHARED_DIRS = CTR_DIR / "made-run-containerd"
 CTR_NAMESPACE = "pyrunc-test"
 CTR_RUNTIME_ROOT = CTR_DIR / "pyrunc"  # pyrunc's --root; the shim adds /<namespace>
 # containerd-shim-pyrunc-v2 (runtime io.containerd.pyrunc.v2): found on
@@ -435,7 +441,16 @@ runroot = "{PODMAN_DIR / 'runroot'}"
     }
 
 
+# ctr's commands that make stdio fifos, which it leaves in containerd's own
+# /run/containerd/fifo unless told otherwise (a detached exec's, always).
+_CTR_FIFO_COMMANDS = (("run",), ("task", "exec"), ("task", "start"))
+
+
 def ctr_argv(*args: str) -> list[str]:
+    for command in _CTR_FIFO_COMMANDS:
+        if args[:len(command)] == command:
+            args = (*command, "--fifo-dir", str(CTR_FIFO_DIR), *args[len(command):])
+            break
     return ["ctr", "--address", str(CTR_SOCKET), "--namespace", CTR_NAMESPACE, *args]
 
 
@@ -456,6 +471,7 @@ def start_containerd() -> None:
         stop_containerd()  # one of ours on an older config
     if containerd_up():
         return
+    _note_if_absent(CTR_SHARED_DIRS, CTR_MADE_SHARED_DIRS)
     with open(CTR_LOG, "ab") as log:
         shim_dir = Path(runtime_path()).parent
         env = {**os.environ, "PATH": f"{shim_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -476,6 +492,27 @@ def stop_containerd() -> None:
         os.kill(pid, signal.SIGTERM)
         poll(lambda: not process_alive(pid), 30, "containerd to stop")
     CTR_PIDFILE.unlink(missing_ok=True)
+    _remove_if_made(CTR_SHARED_DIRS, CTR_MADE_SHARED_DIRS)
+
+
+def _note_if_absent(dirs: tuple[Path, ...], marker: Path) -> None:
+    """Before a daemon that makes `dirs` (innermost first) outside our own
+    directory starts: remember whether it is we who make them."""
+    if not dirs[-1].exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
+def _remove_if_made(dirs: tuple[Path, ...], marker: Path) -> None:
+    """After that daemon stopped: remove `dirs` if we made them and they are empty."""
+    if not marker.exists():
+        return
+    for directory in dirs:
+        try:
+            directory.rmdir()
+        except OSError:
+            pass    # not empty (another daemon's) or already gone
+    marker.unlink()
 
 
 def shim_pids(containerd_socket: str, zygote: bool = False) -> list[int]:
@@ -566,8 +603,7 @@ def start_docker(runtimes: dict[str, str] | None = None) -> None:
         stop_docker()  # one of ours on an older config
     if docker_up():
         return
-    if not DOCKER_PLUGIN_DIRS[-1].exists():
-        DOCKER_MADE_PLUGIN_DIRS.touch()
+    _note_if_absent(DOCKER_PLUGIN_DIRS, DOCKER_MADE_PLUGIN_DIRS)
     with open(DOCKER_LOG, "ab") as log:
         daemon = subprocess.Popen(["dockerd", "--config-file", str(DOCKER_CONFIG)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -597,13 +633,7 @@ def stop_docker() -> None:
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             poll(lambda: not process_alive(pid), 60, f"{comm.decode()} to stop")
-    if DOCKER_MADE_PLUGIN_DIRS.exists():
-        for directory in DOCKER_PLUGIN_DIRS:
-            try:
-                directory.rmdir()
-            except OSError:
-                pass    # not empty (another dockerd's) or already gone
-        DOCKER_MADE_PLUGIN_DIRS.unlink()
+    _remove_if_made(DOCKER_PLUGIN_DIRS, DOCKER_MADE_PLUGIN_DIRS)
 
 
 def load_into_docker(image_id: str) -> None:
