@@ -38,6 +38,11 @@ static int start_was_told;
 
 static char program_cwd[PATH_MAX];
 
+/* Set when clone3 could not clone the init into its cgroup v2 directory
+ * (no clone3 before Linux 5.3 or under a seccomp profile that predates it,
+ * no CLONE_INTO_CGROUP before 5.7): the init then joins it itself. */
+static int init_joins_cgroup_dir;
+
 /* The environment the program gets (HOME filled in inside the root). */
 static const char *const *program_envp;
 
@@ -140,6 +145,14 @@ static int join_cgroups(const struct pyrunc_plan *plan, struct pyrunc_error *err
     for (int i = 0; i < plan->n_cgroup_fds; i++) {
         ssize_t written = pyrunc_write_all(plan->cgroup_fds[i], "0", 1);
         close(plan->cgroup_fds[i]);
+        if (written < 0)
+            return pyrunc_fail_sys(err, (int)-written, "join the container's cgroup");
+    }
+    if (init_joins_cgroup_dir) {
+        cleanup_close int procs = openat(plan->cgroup_dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (procs < 0)
+            return pyrunc_fail_errno(err, "join the container's cgroup");
+        ssize_t written = pyrunc_write_all(procs, "0", 1);
         if (written < 0)
             return pyrunc_fail_sys(err, (int)-written, "join the container's cgroup");
     }
@@ -286,9 +299,15 @@ static long start_init(const struct pyrunc_plan *plan, struct pyrunc_error *err)
         struct clone_args args = { .flags = CLONE_PARENT | CLONE_INTO_CGROUP,
                                    .cgroup = (uint64_t)plan->cgroup_dir_fd };
         init_pid = syscall(SYS_clone3, &args, sizeof(args));
-    } else {
-        init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+        /* ENOSYS: no clone3 (or a profile that hides it, as Docker's does);
+         * E2BIG/EINVAL: a clone3 without CLONE_INTO_CGROUP; EPERM: a
+         * profile that refuses what it does not know.  A real refusal of
+         * the cgroup shows again when the init joins it. */
+        if (init_pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL || errno == EPERM))
+            init_joins_cgroup_dir = 1;
     }
+    if (plan->cgroup_dir_fd < 0 || init_joins_cgroup_dir)
+        init_pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
     if (init_pid < 0)
         return pyrunc_fail_errno(err, "fork the container init");
     if (init_pid == 0)

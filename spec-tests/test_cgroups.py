@@ -3,13 +3,17 @@
 apply, and v1 device rules as the kernel lists them."""
 from __future__ import annotations
 
+import errno
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from cgroup_sandbox import V2, CgroupSandbox, alive, sandbox  # noqa: F401 (a fixture)
-from harness import CGROUP_ROOT, Bundle, Runtime, assert_error
+from harness import CGROUP_ROOT, REPO, TIMEOUT, Bundle, Runtime, assert_error, pyrunc_executable
+
+DENY_SYSCALL = REPO / "build" / "deny-syscall"
 
 
 def freeze(sandbox: CgroupSandbox, relative: str = "") -> None:
@@ -199,3 +203,28 @@ def test_a_cgroup_failing_half_way_leaves_no_parent_behind(runtime: Runtime, bun
     bundle.set("linux.cgroupsPath", f"/{parent}/cgroup.procs/x")    # a file where a directory must go
     assert_error(runtime.try_create(bundle.payload("sleep", "600")), "cannot create cgroup")
     assert not list(CGROUP_ROOT.glob(f"*/{parent}"))
+
+
+# ---- where clone3 cannot place the init ----------------------------------------------------
+
+def test_the_init_joins_its_cgroup_where_clone3_is_hidden(runtime: Runtime, bundle: Bundle) -> None:
+    # Kernels before 5.3 have no clone3, and engines' seccomp profiles make
+    # it fail with ENOSYS (so that glibc falls back to clone): the init
+    # must then join its cgroup itself.
+    reference = runtime.create(bundle.payload("sleep", "600"))
+    expected = cgroups_of(reference.pid)
+    cid = runtime.new_id()
+    argv = [str(DENY_SYSCALL), str(errno.ENOSYS), "clone3", pyrunc_executable(), "--root", str(runtime.root),
+            "create", "--bundle", str(bundle.path), cid]
+    # Files, not pipes: the created init keeps its stdio open.
+    with open(runtime.scratch / "clone3.err", "w+b") as err:
+        result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=err, timeout=TIMEOUT)
+        err.seek(0)
+        assert result.returncode == 0, err.read().decode()
+    pid = int(runtime.state(cid)["pid"])
+    found = cgroups_of(pid)
+    # Each hierarchy's path is the container's own (named after its id).
+    assert found.keys() == expected.keys()
+    for controller, path in found.items():
+        assert path == expected[controller].replace(reference.cid, cid), controller
+    assert runtime("delete", "--force", cid).returncode == 0
