@@ -51,12 +51,13 @@ class BuildPyAndProto(build_py):
 # The commands are compiled launchers, not console scripts: pip writes
 # console scripts that start the interpreter with `site`, and drops any flag
 # from their shebang.  (sources, command, static): `pyrunc` is static and
-# stripped, no dynamic loader before the interpreter, and answers `state`
-# and `list` itself (main.c dispatches; the other files are that fast
-# path); the shim's launcher answers containerd's `start` without an
+# stripped, no dynamic loader before the interpreter, and answers `state`,
+# `list`, `start`, `kill` and `delete` itself where it can (main.c
+# dispatches; the other files are that fast path); the shim's launcher answers containerd's `start` without an
 # interpreter at all.
 LAUNCHERS = ((["native/launcher/main.c", "native/launcher/json.c", "native/launcher/status.c",
-               "native/launcher/fastpath.c", "native/util.c", "native/error.c"], "pyrunc", True),
+               "native/launcher/fastpath.c", "native/launcher/lifecycle.c", "native/launcher/cgroup.c",
+               "native/launcher/signals.c", "native/launcher/report.c", "native/util.c", "native/error.c"], "pyrunc", True),
              (["shim/launcher.c"], "containerd-shim-pyrunc-v2", False))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness import Bundle, Runtime, poll, pyrunc_executable
+from harness import Bundle, Runtime, poll, process_alive, pyrunc_executable
 
 DECLINED = 125
 LIST_FORMS = (["list"], ["list", "-q"], ["list", "--format", "json"], ["list", "-f", "table"],
@@ -219,3 +219,132 @@ def test_no_root(tmp_path: Path) -> None:
     root_file = Runtime(tmp_path / "file", tmp_path, "file")
     (tmp_path / "file").write_text("")
     assert_deferred(root_file, "list")
+
+
+# ---- start, kill, delete ------------------------------------------------------
+
+def cgroup_dirs(runtime: Runtime, cid: str) -> list[str]:
+    return json.loads(state_path(runtime, cid).read_text())["cgroup"]["created"]
+
+
+def lifecycle(runtime: Runtime, bundle: Bundle, answer: Any) -> list[tuple[int, bytes, bytes]]:
+    """create, start, kill, delete of one container; each call answered by
+    `answer(runtime, *args)`.  The results, and nothing left behind."""
+    container = runtime.create(bundle)
+    cid = container.cid
+    made = cgroup_dirs(runtime, cid)
+    assert made and all(os.path.isdir(path) for path in made)
+    results = [answer(runtime, "start", cid)]
+    assert container.state()["status"] == "running"
+    pid = container.pid
+    results.append(answer(runtime, "kill", cid, "KILL"))
+    container.wait_status("stopped")
+    results.append(answer(runtime, "delete", cid))
+    assert not (runtime.root / cid).exists()
+    assert not any(os.path.exists(path) for path in made)
+    assert not process_alive(pid)
+    return results
+
+
+def test_lifecycle_answered_in_c(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    bundle.payload("sleep", "30")
+    fast = lifecycle(runtime, bundle, lambda rt, *args: launcher(rt, *args, mode="only"))
+    assert fast == lifecycle(runtime, bundle, python_cli) == [(0, b"", b"")] * 3
+    log = tmp_path / "engine.log"
+    json_log = ("--log", str(log), "--log-format", "json")
+    logged = lifecycle(runtime, bundle, lambda rt, *args: launcher(rt, *json_log, *args, mode="only"))
+    assert logged == fast and log.read_text() == ""
+
+
+def test_signals_answered_in_c(runtime: Runtime, bundle: Bundle) -> None:
+    """runc's signal forms; 0 only checks the init is there."""
+    bundle.payload("sleep", "30")
+    for form in ("9", "KILL", "sigkill", "SIGKILL", "Kill"):
+        container = runtime.create(bundle)
+        container.start().ok()
+        assert launcher(runtime, "kill", container.cid, "0", mode="only") == (0, b"", b"")
+        assert container.state()["status"] == "running"
+        assert launcher(runtime, "kill", container.cid, form, mode="only") == (0, b"", b""), form
+        container.wait_status("stopped")
+        assert launcher(runtime, "delete", container.cid, mode="only") == (0, b"", b"")
+
+
+@pytest.mark.parametrize("status", ["created", "running"])
+def test_delete_kills_in_c(runtime: Runtime, bundle: Bundle, status: str) -> None:
+    """delete of a created container, delete --force of a running one: the
+    init is killed and waited for, then everything goes."""
+    container = runtime.create(bundle.payload("sleep", "30"))
+    if status == "running":
+        container.start().ok()
+    pid, made = container.pid, cgroup_dirs(runtime, container.cid)
+    flags = ["--force"] if status == "running" else []
+    assert launcher(runtime, "delete", *flags, container.cid, mode="only") == (0, b"", b"")
+    assert not process_alive(pid)
+    assert not (runtime.root / container.cid).exists()
+    assert not any(os.path.exists(path) for path in made)
+
+
+def test_missing_container(runtime: Runtime, tmp_path: Path) -> None:
+    """Engines delete --force what may be gone: no error, in C; every
+    other verb on a missing container is Python's error."""
+    runtime.root.mkdir(parents=True, exist_ok=True)
+    log = tmp_path / "missing.log"
+    for flag in ("--force", "-f"):
+        assert_fast(runtime, "--log", str(log), "--log-format", "json", "delete", flag, "gone")
+    assert log.read_text() == ""
+    for args in (["delete", "gone"], ["start", "gone"], ["kill", "gone", "KILL"], ["kill", "gone"]):
+        code, _, err = assert_deferred(runtime, *args)
+        assert code == 1 and b"gone" in err, args
+
+
+def test_errors_and_unusual_calls_deferred(runtime: Runtime, bundle: Bundle, four: dict[str, str]) -> None:
+    """Every error is Python's, word for word, and changes nothing."""
+    for args in (["start", four["running"]], ["start", four["stopped"]], ["start", four["paused"]],
+                 ["kill", four["stopped"], "KILL"], ["kill", four["running"], "NOSUCH"],
+                 ["kill", four["running"], "65"], ["kill", four["running"], "-9"],
+                 ["delete", four["running"]], ["delete", four["paused"]]):
+        code, _, _ = assert_deferred(runtime, *args)
+        assert code == 1, args
+    assert {cid: runtime.state(cid)["status"] for cid in four.values()} == \
+        {cid: status for status, cid in four.items()}
+    # Forms the launcher leaves to Python, errors or not.
+    for args in (["kill", "--all", four["running"], "0"], ["kill", four["paused"], "0"],
+                 ["delete", four["created"], "--force"], ["delete", "--force=true", four["created"]],
+                 ["start", four["created"], "x"], ["start", "--help"], ["kill", four["running"], "0", "x"]):
+        assert launcher(runtime, *args, mode="only")[0] == DECLINED, args
+    runtime("resume", four["paused"]).ok()
+
+
+def test_hooks_and_foreign_cgroups_deferred(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """What runs programs or reaches outside the container is Python's:
+    hooks of any kind, a network record, a cgroup pyrunc did not make."""
+    marker = tmp_path / "poststop-ran"
+    hooked = bundle.payload("sleep", "30").set("hooks", {"poststop": [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}"]}]})
+    container = runtime.create(hooked)
+    assert launcher(runtime, "start", container.cid, mode="only")[0] == DECLINED
+    container.start().ok()
+    container.kill("KILL").ok()
+    container.wait_status("stopped")
+    assert launcher(runtime, "delete", container.cid, mode="only")[0] == DECLINED
+    assert launcher(runtime, "delete", container.cid) == (0, b"", b"")
+    assert marker.exists()
+
+    plain = runtime.create(bundle.remove("hooks"))
+    net = runtime.root / "net"
+    net.mkdir()
+    try:
+        (net / f"{plain.cid}.json").write_text("{}")
+        assert launcher(runtime, "delete", plain.cid, mode="only")[0] == DECLINED
+    finally:
+        (net / f"{plain.cid}.json").unlink()
+        net.rmdir()
+    data = json.loads(state_path(runtime, plain.cid).read_text())
+    saved = dict(data["cgroup"])
+    data["cgroup"]["created"] = []      # as for a cgroupsPath that already existed
+    state_path(runtime, plain.cid).write_text(json.dumps(data))
+    for args in (["start", plain.cid], ["delete", plain.cid]):
+        assert launcher(runtime, *args, mode="only")[0] == DECLINED, args
+    data["cgroup"] = saved
+    state_path(runtime, plain.cid).write_text(json.dumps(data))
+    assert launcher(runtime, "delete", plain.cid, mode="only") == (0, b"", b"")

@@ -15,13 +15,14 @@
 
 #include "../util.h"
 #include "fastpath.h"
+#include "lifecycle.h"
 #include "status.h"
 
 #define OCI_VERSION "1.2.0"
 
 struct globals {
     const char *root;       /* --root, or NULL */
-    const char *log;        /* --log, or NULL */
+    struct log_target log;  /* --log (or NULL) and --log-format */
 };
 
 static void cleanup_buf(struct buf *buf)
@@ -96,9 +97,11 @@ static int parse_globals(int argc, char **argv, struct globals *g, int *next)
         if (k == 0)
             g->root = *value ? value : NULL;
         else if (k == 1)
-            g->log = *value ? value : NULL;
+            g->log.path = *value ? value : NULL;
         else if (k == 2 && strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
             return FAST_DEFER;
+        else if (k == 2)
+            g->log.json = strcmp(value, "json") == 0;
         /* --criu is ignored and --rootless is only read by verbs that create. */
     }
     if (i >= argc || argv[i][0] == '-')
@@ -453,15 +456,25 @@ int fast_path(int argc, char **argv)
     ret = parse_globals(argc, argv, &g, &verb);
     if (ret < 0)
         return ret;
-    if (strcmp(argv[verb], "state") != 0 && strcmp(argv[verb], "list") != 0)
+    static const char *const verbs[] = { "state", "list", "start", "kill", "delete" };
+    size_t which = 0;
+    while (which < sizeof(verbs) / sizeof(*verbs) && strcmp(argv[verb], verbs[which]) != 0)
+        which++;
+    if (which == sizeof(verbs) / sizeof(*verbs))
         return FAST_DEFER;
     root = g.root ? strdup(g.root) : NULL;
     ret = g.root ? (root ? 0 : -ENOMEM) : default_root(&root);
     if (ret < 0)
         return ret;
-    if (g.log && (ret = open_log(g.log)) < 0)
+    if (g.log.path && (ret = open_log(g.log.path)) < 0)
         return ret;
-    if (strcmp(argv[verb], "state") == 0)
-        return run_state(root, argc - verb - 1, argv + verb + 1);
-    return run_list(root, argc - verb - 1, argv + verb + 1);
+    argc -= verb + 1;
+    argv += verb + 1;
+    switch (which) {
+    case 0: return run_state(root, argc, argv);
+    case 1: return run_list(root, argc, argv);
+    case 2: return run_start(root, &g.log, argc, argv);
+    case 3: return run_kill(root, argc, argv);
+    default: return run_delete(root, argc, argv);
+    }
 }

@@ -20,8 +20,7 @@
 
 static const char *const CAPABILITY_SETS[] = { "bounding", "effective", "permitted", "inheritable", "ambient" };
 
-/* The whole file (at most max bytes, NUL-terminated): 0, -EFBIG or -errno. */
-static int read_file(const char *path, size_t max, char **out, size_t *out_len)
+int read_file(const char *path, size_t max, char **out, size_t *out_len)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     cleanup_free char *data = NULL;
@@ -282,7 +281,7 @@ static int is_init(const struct container *c, unsigned pid)
 
 /* A cgroup file's text with Python's str.strip() whitespace trimmed;
  * NULL when it cannot be read (Python: OSError, "not frozen"). */
-static char *read_stripped(const char *dir, const char *name)
+char *read_stripped(const char *dir, const char *name)
 {
     cleanup_free char *path = path_join(dir, name);
     char *text = NULL;
@@ -352,22 +351,34 @@ static int is_frozen(const struct container *c)
     return v2 ? v2_frozen(dir->str) : v1_frozen(dir->str);
 }
 
-/* ContainerState.status with container.py's is_frozen. */
-static int compute_status(struct container *c)
+int container_init_alive(const struct container *c)
 {
-    const struct json_node *pid = json_get(&c->doc, c->state, "pid");
     const struct json_node *recorded = json_get(&c->doc, c->state, "pidStartTime");
+    unsigned pid = container_pid(c);
     unsigned long long start = 0;
     int ret = 0;
 
-    c->status = "stopped";
-    if (pid->magnitude > 0)
-        ret = process_start_time((unsigned)pid->magnitude, &start);
-    if (ret < 0)
+    if (pid > 0)
+        ret = process_start_time(pid, &start);
+    if (ret <= 0)
         return ret;
-    if (ret == 0 || recorded->type != JSON_INT || start != recorded->magnitude)
+    if (recorded->type != JSON_INT || start != recorded->magnitude)
         return 0;
-    ret = is_init(c, (unsigned)pid->magnitude);
+    return is_init(c, pid);
+}
+
+unsigned container_pid(const struct container *c)
+{
+    return (unsigned)json_get(&c->doc, c->state, "pid")->magnitude;
+}
+
+/* ContainerState.status with container.py's is_frozen. */
+static int compute_status(struct container *c)
+{
+    int ret;
+
+    c->status = "stopped";
+    ret = container_init_alive(c);
     if (ret <= 0)
         return ret;
     ret = is_frozen(c);

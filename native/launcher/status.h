@@ -6,6 +6,7 @@
 #define PYRUNC_LAUNCHER_STATUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "json.h"
 
@@ -30,5 +31,16 @@ char *path_join(const char *dir, const char *name);
  * status.  0, FAST_DEFER or -errno. */
 int container_load(struct container *c, const char *root, const char *id);
 void container_free(struct container *c);
+
+/* ContainerState.init_alive: the recorded init still runs and is the one
+ * create made (start time, pid namespace, cgroup).  1, 0 or FAST_DEFER. */
+int container_init_alive(const struct container *c);
+unsigned container_pid(const struct container *c);
+
+/* The whole file (at most max bytes, NUL-terminated): 0, -EFBIG or -errno. */
+int read_file(const char *path, size_t max, char **out, size_t *out_len);
+
+/* dir/name's text, trimmed as Python's str.strip(); NULL when unreadable. */
+char *read_stripped(const char *dir, const char *name);
 
 #endif
