@@ -56,6 +56,17 @@ static int lock_dir(const char *dir, int *fd)
     }
 }
 
+/* The lock of the container argv names, the verb's only argument. */
+static int lock_named(const char *root, int argc, char **argv, int *fd)
+{
+    cleanup_free char *dir = NULL;
+
+    if (argc != 1 || argv[0][0] == '-' || !container_id_valid(argv[0]))
+        return FAST_DEFER;
+    dir = path_join(root, argv[0]);
+    return dir ? lock_dir(dir, fd) : -ENOMEM;
+}
+
 /* Nothing that runs Python code or reaches outside the container: no
  * hooks of any kind and no record of pyrunc-net. */
 static bool plain(const struct container *c, const char *root)
@@ -157,18 +168,12 @@ int run_start(const char *root, const struct log_target *log, int argc, char **a
 {
     __attribute__((cleanup(cleanup_container))) struct container c = { 0 };
     struct cgroup_dirs cgroup;
-    cleanup_free char *dir = NULL;
     cleanup_close int lock = -1;
     int ret;
 
-    if (argc != 1 || argv[0][0] == '-' || !container_id_valid(argv[0]))
-        return FAST_DEFER;
-    dir = path_join(root, argv[0]);
-    if (!dir)
-        return -ENOMEM;
-    ret = lock_dir(dir, &lock);
+    ret = lock_named(root, argc, argv, &lock);
     if (ret < 0)
-        return FAST_DEFER;
+        return ret == -ENOMEM ? ret : FAST_DEFER;
     ret = container_load(&c, root, argv[0]);
     if (ret < 0)
         return ret;
@@ -281,7 +286,6 @@ int run_delete(const char *root, int argc, char **argv)
 {
     __attribute__((cleanup(cleanup_container))) struct container c = { 0 };
     struct cgroup_dirs cgroup;
-    cleanup_free char *dir = NULL;
     cleanup_close int lock = -1;
     bool force = false;
     int ret;
@@ -292,16 +296,11 @@ int run_delete(const char *root, int argc, char **argv)
         argc--;
         argv++;
     }
-    if (argc != 1 || argv[0][0] == '-' || !container_id_valid(argv[0]))
-        return FAST_DEFER;
-    dir = path_join(root, argv[0]);
-    if (!dir)
-        return -ENOMEM;
-    ret = lock_dir(dir, &lock);
+    ret = lock_named(root, argc, argv, &lock);
     if (ret == -ENOENT && force)
         return 0;   /* engines delete --force what may be gone already */
     if (ret < 0)
-        return FAST_DEFER;
+        return ret == -ENOMEM ? ret : FAST_DEFER;
     ret = container_load(&c, root, argv[0]);
     if (ret < 0)
         return ret;
