@@ -81,6 +81,12 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 CLIENT_CWD = STATE / "cwd"
 PODMAN_DIR = STATE / "podman"
 PODMAN_CONF = PODMAN_DIR / "containers.conf"
+# Podman keeps netavark's state in /run/containers whatever its runroot,
+# and gives pyrunc its default --root (see Podman.runtime_root): removed
+# when we end, if we made them and they are empty.
+PODMAN_NETWORK_DIRS = (Path("/run/containers/networks"), Path("/run/containers"))
+PODMAN_MADE_NETWORK_DIRS = STATE / "made-run-containers"
+PODMAN_MADE_RUNTIME_ROOT = STATE / "made-runtime-root"
 PODMAN_STORAGE_CONF = PODMAN_DIR / "storage.conf"
 
 # A dockerd of our own: its daemon.json names every path it keeps (data
@@ -101,6 +107,8 @@ DOCKER_ARCHIVE = STATE / "busybox-docker.tar"
 # it when we stop, if we made it (the marker says so) and it is empty.
 DOCKER_PLUGIN_DIRS = (Path("/run/docker/plugins"), Path("/run/docker"))
 DOCKER_MADE_PLUGIN_DIRS = DOCKER_DIR / "made-run-docker"
+# dockerd's containerd puts runc's shim sockets in /run/containerd/s too.
+DOCKER_MADE_CTR_SHARED_DIRS = DOCKER_DIR / "made-run-containerd"
 DOCKER_RUNTIME = "pyrunc"  # its name in daemon.json
 # Our containers' parent cgroup, not the "/docker" a system dockerd uses.
 DOCKER_CGROUP_PARENT = "pyrunc-docker"
@@ -604,6 +612,7 @@ def start_docker(runtimes: dict[str, str] | None = None) -> None:
     if docker_up():
         return
     _note_if_absent(DOCKER_PLUGIN_DIRS, DOCKER_MADE_PLUGIN_DIRS)
+    _note_if_absent(CTR_SHARED_DIRS, DOCKER_MADE_CTR_SHARED_DIRS)
     with open(DOCKER_LOG, "ab") as log:
         daemon = subprocess.Popen(["dockerd", "--config-file", str(DOCKER_CONFIG)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -634,6 +643,7 @@ def stop_docker() -> None:
             os.kill(pid, signal.SIGTERM)
             poll(lambda: not process_alive(pid), 60, f"{comm.decode()} to stop")
     _remove_if_made(DOCKER_PLUGIN_DIRS, DOCKER_MADE_PLUGIN_DIRS)
+    _remove_if_made(CTR_SHARED_DIRS, DOCKER_MADE_CTR_SHARED_DIRS)
 
 
 def load_into_docker(image_id: str) -> None:
@@ -675,10 +685,17 @@ def time_docker_run(runtimes: Sequence[str], rounds: int) -> dict[str, list[floa
     return times
 
 
+def podman_runtime_root() -> Path:
+    """The --root Podman gives pyrunc: the runtime's default."""
+    return Path("/run") / Path(runtime_path()).name
+
+
 def prepare() -> None:
     """Configs, image and daemon, all idempotent."""
     for path, text in podman_configs().items():
         _write(path, text)
+    _note_if_absent(PODMAN_NETWORK_DIRS, PODMAN_MADE_NETWORK_DIRS)
+    _note_if_absent((podman_runtime_root(),), PODMAN_MADE_RUNTIME_ROOT)
     digests = build_image_archive(build_rootfs(), ARCHIVE)
     if shutil.which("containerd"):
         start_containerd()
@@ -694,6 +711,8 @@ def teardown() -> None:
     stop_containerd()
     if shutil.which("podman") and PODMAN_CONF.exists():
         execute(["podman", "system", "reset", "--force"], env=podman_env())
+    _remove_if_made(PODMAN_NETWORK_DIRS, PODMAN_MADE_NETWORK_DIRS)
+    _remove_if_made((podman_runtime_root(),), PODMAN_MADE_RUNTIME_ROOT)
     # Deepest first; field 5 of a mountinfo line is the mount point.
     for line in reversed(mounts_under(STATE)):
         subprocess.run(["umount", "--lazy", line.split()[4]], check=False)
@@ -1067,7 +1086,7 @@ class Podman(DockerCli):
         # The runtime's default: podman 4.3 drops --runtime-flag root=...
         # from the `delete` of its exit command, so a root of our own
         # would leak every container's state.
-        return Path("/run") / Path(runtime_path()).name
+        return podman_runtime_root()
 
     def argv(self, *args: str) -> list[str]:
         return ["podman", "--runtime", runtime_path(), *args]
