@@ -100,6 +100,7 @@ class Zygote:
         self.servers: dict[tuple[str, str], Server] = {}
         self.selector = selectors.DefaultSelector()
         self.client: _socket.socket | None = None     # the `start` being answered
+        self.dying: list[Server] = []   # replaced, not yet reaped
 
     def run(self) -> None:
         self.selector.register(self.listener, selectors.EVENT_READ, None)
@@ -176,6 +177,13 @@ class Zygote:
         if server is not None and os.waitpid(server.pid, os.WNOHANG)[0] == server.pid:
             self._forget(server)    # killed, its end not read yet: never hand out a dead server
             server = None
+        elif server is not None and _leader_exited(server.pid):
+            # Killed, with its other threads still on their way out: it
+            # cannot be reaped yet (its channel's end says when), but its
+            # group gets a new server now.
+            del self.servers[key]
+            self.dying.append(server)
+            server = None
         if server is not None:
             server.handouts += 1
             server.last_handout = time.monotonic()
@@ -211,9 +219,9 @@ class Zygote:
         self.listener.close()
         if self.client is not None:
             self.client.close()
-        for server in self.servers.values():
+        for server in [*self.servers.values(), *self.dying]:
             server.channel.close()
-        self.servers = {}
+        self.servers, self.dying = {}, []
 
     def _serve(self, fields: dict[str, str], listener: _socket.socket, channel: _socket.socket) -> int:
         from . import daemon
@@ -249,9 +257,22 @@ class Zygote:
         """Once (its end may be seen twice: by _server_for, then its channel)."""
         if self.servers.get(server.key) is server:
             del self.servers[server.key]
+        if server in self.dying:
+            self.dying.remove(server)
         if server.channel.fileno() >= 0:
             self.selector.unregister(server.channel)
             server.channel.close()
+
+
+def _leader_exited(pid: int) -> bool:
+    """The process's main thread is a zombie: it was killed, and waits
+    for its other threads before it can be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False    # reaped already, or unreadable: waitpid decides
+    return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X")
 
 
 def _peer_is_root(conn: _socket.socket) -> bool:
