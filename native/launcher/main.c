@@ -9,9 +9,10 @@
  *
  * -I: no PYTHON* variables, no user site, no working directory on sys.path;
  * -S: no `site`.  BOOTSTRAP adds the one directory pyrunc is installed in
- * (the environment's site-packages, found from sys.prefix; `site` only
- * when that fails, for an install outside a virtual environment) and runs
- * the CLI.  PYRUNC_PYTHON, set at build time, is the interpreter used when
+ * (the environment's site-packages, found from sys.executable: without
+ * `site`, sys.prefix is the base interpreter's, not the environment's;
+ * `site` only when that fails, for an install outside a virtual
+ * environment) and runs the CLI.  PYRUNC_PYTHON, set at build time, is the interpreter used when
  * there is none beside this program.
  *
  * `state` and `list`, which engines call most, are answered first in C
@@ -37,7 +38,8 @@
 
 static const char BOOTSTRAP[] =
     "import sys\n"
-    "sys.path.append('%s/lib/python%d.%d/site-packages' % (sys.prefix, *sys.version_info[:2]))\n"
+    "sys.path.append('%s/lib/python%d.%d/site-packages' % (sys.executable.rpartition('/')[0].rpartition('/')[0],\n"
+    "                                                      *sys.version_info[:2]))\n"
     "try:\n"
     "    from pyrunc.runtime.cli.main import entry\n"
     "except ModuleNotFoundError:\n"
