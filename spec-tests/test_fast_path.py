@@ -317,18 +317,47 @@ def test_errors_and_unusual_calls_deferred(runtime: Runtime, bundle: Bundle, fou
 
 def test_hooks_and_foreign_cgroups_deferred(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
     """What runs programs or reaches outside the container is Python's:
-    hooks of any kind, a network record, a cgroup pyrunc did not make."""
+    the hooks the verb runs, a network record, a cgroup pyrunc did not make."""
     marker = tmp_path / "poststop-ran"
     hooked = bundle.payload("sleep", "30").set("hooks", {"poststop": [
         {"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}"]}]})
     container = runtime.create(hooked)
-    assert launcher(runtime, "start", container.cid, mode="only")[0] == DECLINED
-    container.start().ok()
+    assert launcher(runtime, "start", container.cid, mode="only") == (0, b"", b"")     # no poststart
     container.kill("KILL").ok()
     container.wait_status("stopped")
     assert launcher(runtime, "delete", container.cid, mode="only")[0] == DECLINED
     assert launcher(runtime, "delete", container.cid) == (0, b"", b"")
     assert marker.exists()
+
+    started = tmp_path / "poststart-ran"
+    hooked = bundle.set("hooks", {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f"touch {started}"]}]})
+    container = runtime.create(hooked)
+    assert launcher(runtime, "start", container.cid, mode="only")[0] == DECLINED
+    assert launcher(runtime, "start", container.cid) == (0, b"", b"")
+    assert started.exists()
+    container.kill("KILL").ok()
+    container.wait_status("stopped")
+    assert launcher(runtime, "delete", container.cid, mode="only") == (0, b"", b"")   # no poststop
+
+    # Hooks that ran at create (Docker adds a prestart hook) keep neither
+    # start nor delete off the C path; a hooks section of another shape
+    # than create accepts is the CLI's to judge.
+    prestarted = tmp_path / "prestart-ran"
+    hooked = bundle.set("hooks", {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"touch {prestarted}"]}],
+                                  "createRuntime": [], "poststart": [], "poststop": []})
+    container = runtime.create(hooked)
+    assert prestarted.exists()
+    prestarted.unlink()
+    data = json.loads(state_path(runtime, container.cid).read_text())
+    for odd in ({"poststart": {}}, {"prestart": "x"}, []):
+        edit_state(runtime, container.cid, config={**data["config"], "hooks": odd})
+        assert launcher(runtime, "start", container.cid, mode="only")[0] == DECLINED, odd
+    edit_state(runtime, container.cid, config=data["config"])
+    assert launcher(runtime, "start", container.cid, mode="only") == (0, b"", b"")
+    container.kill("KILL").ok()
+    container.wait_status("stopped")
+    assert launcher(runtime, "delete", container.cid, mode="only") == (0, b"", b"")
+    assert not prestarted.exists() and not state_path(runtime, container.cid).exists()
 
     plain = runtime.create(bundle.remove("hooks"))
     net = runtime.root / "net"

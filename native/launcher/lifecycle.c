@@ -67,17 +67,28 @@ static int lock_named(const char *root, int argc, char **argv, int *fd)
     return dir ? lock_dir(dir, fd) : -ENOMEM;
 }
 
-/* Nothing that runs Python code or reaches outside the container: no
- * hooks of any kind and no record of pyrunc-net. */
-static bool plain(const struct container *c, const char *root)
+/* Nothing that runs Python code or reaches outside the container: no hook
+ * of the kind the verb runs (start: poststart, delete: poststop; the other
+ * kinds ran at create or run inside the container) and no record of
+ * pyrunc-net.  Hooks of another shape than create checked (an object of
+ * arrays) are the Python CLI's to judge. */
+static bool plain(const struct container *c, const char *root, const char *hook_kind)
 {
     const struct json_node *config = json_get(&c->doc, c->state, "config");
     const struct json_node *hooks = config ? json_get(&c->doc, config, "hooks") : NULL;
     char record[512];
     struct stat st;
 
-    if (hooks && json_truthy(hooks))
-        return false;
+    if (hooks && hooks->type != JSON_NULL) {
+        if (hooks->type != JSON_OBJECT)
+            return false;
+        for (const struct json_node *kind = json_first(&c->doc, hooks); kind; kind = json_next(&c->doc, kind))
+            if (kind->type != JSON_ARRAY && kind->type != JSON_NULL)
+                return false;
+        const struct json_node *these = json_get(&c->doc, hooks, hook_kind);
+        if (these && json_truthy(these))
+            return false;
+    }
     if (snprintf(record, sizeof(record), "%s/net/%s.json", root, strrchr(c->dir, '/') + 1) >= (int)sizeof(record))
         return false;
     return lstat(record, &st) < 0 && errno == ENOENT;
@@ -177,7 +188,7 @@ int run_start(const char *root, const struct log_target *log, int argc, char **a
     ret = container_load(&c, root, argv[0]);
     if (ret < 0)
         return ret;
-    if (strcmp(c.status, "created") != 0 || !plain(&c, root))
+    if (strcmp(c.status, "created") != 0 || !plain(&c, root, "poststart"))
         return FAST_DEFER;
     ret = cgroup_dirs_of(&c, &cgroup);
     if (ret < 0)
@@ -304,7 +315,7 @@ int run_delete(const char *root, int argc, char **argv)
     ret = container_load(&c, root, argv[0]);
     if (ret < 0)
         return ret;
-    if (!plain(&c, root) || strcmp(c.status, "paused") == 0)
+    if (!plain(&c, root, "poststop") || strcmp(c.status, "paused") == 0)
         return FAST_DEFER;
     if (strcmp(c.status, "running") == 0 && !force)
         return FAST_DEFER;
