@@ -1,47 +1,47 @@
-"""Hand a Plan to the C side: encode it into native/plan.h structs and
-spawn the container init.
+"""The native extension's calls (cffi), and the start of the container
+init: the plan, flattened (plan_buffer.py), goes to pyrunc-init started
+from a sealed memfd.
 
-cffi memory is freed when its Python owner dies, so `encode` returns an
-Encoded object that keeps every buffer alive until the spawn is done.
+Only what needs the extension loads it (seccomp's compiler, idmapped
+mounts, the probes), so a create without those does not pay for cffi.
+cffi memory is freed when its Python owner dies, so Encoded keeps every
+buffer it made alive as long as it lives.
 """
 from __future__ import annotations
 
-import errno
 import os
 
 from .errors import PyruncError
-from .plan import Plan
+from .plan_buffer import c_string
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from pyrunc._native import __file__ as _native_file  # type: ignore[import-not-found]
-from pyrunc._native import ffi, lib  # type: ignore[import-not-found]
+    from .plan import Plan
+
+
+def _cffi() -> tuple[Any, Any]:
+    from pyrunc._native import ffi, lib  # type: ignore[import-not-found]
+    return ffi, lib
 
 
 class Encoded:
-    def __init__(self, plan: Any) -> None:
-        self.plan = plan                       # struct pyrunc_plan *
+    def __init__(self, struct: Any) -> None:
+        self.ffi = _cffi()[0]
+        self.plan = struct      # the struct being filled
         self.keepalive: list[Any] = []
 
     def cstr(self, text: str | None) -> Any:
         if text is None:
-            return ffi.NULL
-        if "\0" in text:
-            # C would silently cut the string there.
-            raise PyruncError(f"string {text!r} contains a NUL character")
-        try:
-            raw = text.encode()
-        except UnicodeEncodeError:      # a lone surrogate from a JSON \ud800 escape
-            raise PyruncError(f"string {text!r} is not valid Unicode") from None
-        buf = ffi.new("char[]", raw)
+            return self.ffi.NULL
+        buf = self.ffi.new("char[]", c_string(text))
         self.keepalive.append(buf)
         return buf
 
     def cstr_array(self, items: list[str]) -> Any:
         """A NULL-terminated char *[]."""
-        array = ffi.new("const char *[]", len(items) + 1)
+        array = self.ffi.new("const char *[]", len(items) + 1)
         for i, item in enumerate(items):
             array[i] = self.cstr(item)
         self.keepalive.append(array)
@@ -49,171 +49,24 @@ class Encoded:
 
     def structs(self, ctype: str, items: list[Any], fill: Any) -> Any:
         if not items:
-            return ffi.NULL
-        array = ffi.new(f"{ctype}[]", len(items))
+            return self.ffi.NULL
+        array = self.ffi.new(f"{ctype}[]", len(items))
         for i, item in enumerate(items):
             fill(array[i], item)
         self.keepalive.append(array)
         return array
 
 
-def _fill_mount(c: Any, m: Any, enc: Encoded) -> None:
-    c.kind = m.kind
-    c.source = enc.cstr(m.source)
-    c.destination = enc.cstr(m.destination)
-    c.fstype = enc.cstr(m.fstype)
-    c.flags = m.flags
-    c.remount_flags = m.remount_flags
-    c.propagation = m.propagation
-    c.data = enc.cstr(m.data)
-    c.recursive_readonly = int(m.recursive_readonly)
-    c.source_is_dir = int(m.source_is_dir)
-    c.detached_fd = m.detached_fd
-    c.copy_up = int(m.copy_up)
-    c.keep_covered_mode = int(m.keep_covered_mode)
-    c.readonly_later = int(m.readonly_later)
-
-
-def _fill_device(c: Any, d: Any, enc: Encoded) -> None:
-    c.path = enc.cstr(d.path)
-    c.mode, c.major, c.minor, c.uid, c.gid = d.mode, d.major, d.minor, d.uid, d.gid
-    c.bind_from_host = int(d.bind_from_host)
-
-
-def _fill_process(c: Any, plan: Plan, enc: Encoded) -> None:
-    p = plan.process
-    c.argv = enc.cstr_array(p.argv)
-    c.envp = enc.cstr_array(p.envp)
-    c.cwd = enc.cstr(p.cwd)
-    c.uid, c.gid = p.uid, p.gid
-    gids = ffi.new("unsigned int[]", p.additional_gids or [0])
-    enc.keepalive.append(gids)
-    c.n_additional_gids, c.additional_gids = len(p.additional_gids), gids
-    c.umask = p.umask
-    c.n_rlimits = len(p.rlimits)
-    c.rlimits = enc.structs("struct pyrunc_rlimit", p.rlimits, _fill_rlimit)
-    c.no_new_privileges = int(p.no_new_privileges)
-    c.has_capabilities = int(p.capabilities is not None)
-    if p.capabilities is not None:
-        (c.cap_bounding, c.cap_effective, c.cap_permitted,
-         c.cap_inheritable, c.cap_ambient) = p.capabilities
-    c.preserve_fds = p.preserve_fds
-
-
-def _fill_hook(c: Any, hook: Any, enc: Encoded) -> None:
-    c.path = enc.cstr(hook.path)
-    c.argv = enc.cstr_array(hook.args)
-    c.envp = ffi.NULL if hook.env is None else enc.cstr_array(hook.env)
-    c.timeout = hook.timeout
-
-
-def _fill_mask(c: Any, words: list[int], enc: Encoded) -> None:
-    c.n_words = len(words)
-    if words:
-        array = ffi.new("unsigned long long[]", words)
-        enc.keepalive.append(array)
-        c.words = array
-
-
-def _fill_placement(c: Any, plan: Plan, enc: Encoded) -> None:
-    pl = plan.placement
-    p = c.process
-    p.has_scheduler = int(pl.scheduler is not None)
-    if pl.scheduler is not None:
-        s = p.scheduler
-        s.policy, s.nice, s.priority, s.flags, s.runtime, s.deadline, s.period = pl.scheduler
-    p.io_priority = pl.io_priority
-    _fill_mask(p.cpu_affinity_initial, pl.cpu_initial, enc)
-    _fill_mask(p.cpu_affinity_final, pl.cpu_final, enc)
-    p.personality = pl.personality
-    p.apparmor_profile = enc.cstr(pl.apparmor_profile)
-    p.selinux_label = enc.cstr(pl.selinux_label)
-    c.time_offsets = enc.cstr(pl.time_offsets)
-    c.memory_policy_mode = pl.memory_policy_mode
-    _fill_mask(c.memory_policy_nodes, pl.memory_policy_nodes, enc)
-
-
-def _fill_seccomp(c: Any, plan: Plan, enc: Encoded) -> None:
-    program = plan.seccomp
-    if program is None:
-        return
-    bpf = ffi.new("unsigned char[]", program.bpf)
-    enc.keepalive.append(bpf)
-    c.seccomp_bpf, c.seccomp_bpf_len = bpf, len(program.bpf)
-    c.seccomp_flags = program.flags
-    c.seccomp_load_at = plan.seccomp_load_at
-
-
-def _fill_rlimit(c: Any, rl: tuple[int, int, int]) -> None:
-    c.resource, c.soft, c.hard = rl
-
-
-def _fill_namespace(c: Any, ns: tuple[int, str | None], enc: Encoded) -> None:
-    c.type, c.path = ns[0], enc.cstr(ns[1])
-
-
-def _fill_sysctl(c: Any, sysctl: tuple[str, str], enc: Encoded) -> None:
-    c.key, c.value = enc.cstr(sysctl[0]), enc.cstr(sysctl[1])
-
-
-def encode(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
-           cgroup_dir_fd: int = -1) -> Encoded:
-    enc = Encoded(ffi.new("struct pyrunc_plan *"))
-    c = enc.plan
-    c.n_namespaces = len(plan.namespaces)
-    c.namespaces = enc.structs("struct pyrunc_namespace", plan.namespaces,
-                               lambda s, ns: _fill_namespace(s, ns, enc))
-    c.rootfs_setup = plan.rootfs_setup
-    c.rootfs = enc.cstr(plan.rootfs)
-    c.rootfs_readonly = int(plan.rootfs_readonly)
-    c.rootfs_propagation = plan.rootfs_propagation
-    c.no_pivot = int(plan.no_pivot)
-    c.new_session_keyring = int(plan.new_session_keyring)
-    c.staging_dir = enc.cstr(plan.staging_dir)
-    c.n_mounts = len(plan.mounts)
-    c.mounts = enc.structs("struct pyrunc_mount", plan.mounts, lambda s, m: _fill_mount(s, m, enc))
-    c.n_devices = len(plan.devices)
-    c.devices = enc.structs("struct pyrunc_device", plan.devices, lambda s, d: _fill_device(s, d, enc))
-    c.n_masked_paths = len(plan.masked_paths)
-    c.masked_paths = enc.cstr_array(plan.masked_paths)
-    c.n_readonly_paths = len(plan.readonly_paths)
-    c.readonly_paths = enc.cstr_array(plan.readonly_paths)
-    c.hostname = enc.cstr(plan.hostname)
-    c.domainname = enc.cstr(plan.domainname)
-    c.n_sysctls = len(plan.sysctls)
-    c.sysctls = enc.structs("struct pyrunc_sysctl", plan.sysctls, lambda s, kv: _fill_sysctl(s, kv, enc))
-    _fill_process(c.process, plan, enc)
-    _fill_placement(c, plan, enc)
-    _fill_seccomp(c, plan, enc)
-    c.terminal = int(plan.terminal)
-    c.console_socket_fd = console_fd
-    c.console_height, c.console_width = plan.console_size or (0, 0)
-    c.runtime_hooks = int(plan.runtime_hooks)
-    for kind, count_field, array_field in (("createContainer", "n_create_container_hooks", "create_container_hooks"),
-                                           ("startContainer", "n_start_container_hooks", "start_container_hooks")):
-        hooks = plan.hooks.get(kind, [])
-        setattr(c, count_field, len(hooks))
-        setattr(c, array_field, enc.structs("struct pyrunc_hook", hooks, lambda s, h: _fill_hook(s, h, enc)))
-    c.sync_fd = sync_fd
-    c.fifo_fd = fifo_fd
-    c.n_cgroup_fds = len(cgroup_fds or ())
-    if cgroup_fds:
-        array = ffi.new("int[]", cgroup_fds)
-        enc.keepalive.append(array)     # the owner: the struct's field does not keep it alive
-        c.cgroup_fds = array
-    c.cgroup_dir_fd = cgroup_dir_fd
-    return enc
-
-
 def _checked(ret: int, err: Any) -> int:
     """A native call's result, or its error (ret < 0) raised."""
     if ret < 0:
-        raise PyruncError(ffi.string(err.msg).decode(errors="replace"), errno=err.code)
+        raise PyruncError(_cffi()[0].string(err.msg).decode(errors="replace"), errno=err.code)
     return ret
 
 
-# Installed beside the extension by setup.py (native/initbin/main.c).
-INIT_PROGRAM = os.path.join(os.path.dirname(_native_file), "pyrunc-init")
+# Installed beside the extension, in the package's directory, by setup.py
+# (native/initbin/main.c).
+INIT_PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyrunc-init")
 _F_SEAL_ALL = 0x0001 | 0x0002 | 0x0004 | 0x0008   # F_SEAL_SEAL, SHRINK, GROW, WRITE
 
 
@@ -254,26 +107,12 @@ def sealed_init() -> int:
     return fd
 
 
-def flatten(enc: Encoded) -> bytes | Any:
-    """The plan in one buffer (native/plan_codec.h), sized as it needs."""
-    capacity = 1 << 16
-    length = ffi.new("size_t *")
-    err = ffi.new("struct pyrunc_error *")
-    while True:
-        buf = ffi.new("unsigned char[]", capacity)
-        if lib.pyrunc_plan_flatten(enc.plan, buf, capacity, length, err) == 0:
-            return ffi.buffer(buf, length[0])
-        if err.code != errno.ENOSPC:
-            _checked(-err.code, err)
-        capacity *= 4
-
-
 def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
           cgroup_dir_fd: int = -1) -> int:
     """Start the intermediate process (pyrunc-init); returns its pid.
     cgroup_fds, cgroup_dir_fd: see struct pyrunc_plan."""
-    enc = encode(plan, sync_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
-    plan_fd = _write_memfd("pyrunc-plan", flatten(enc), 0)
+    from .plan_buffer import flatten
+    plan_fd = _write_memfd("pyrunc-plan", flatten(plan, sync_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd), 0)
     exe_fd = sealed_init()
     passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, cgroup_dir_fd, *(cgroup_fds or ()),
                             *(m.detached_fd for m in plan.mounts))
@@ -295,6 +134,7 @@ def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_f
 
 def idmap_userns(uid_map: str, gid_map: str) -> int:
     """An fd of a new user namespace with these maps (see native/idmap.h)."""
+    ffi, lib = _cffi()
     enc = Encoded(None)
     err = ffi.new("struct pyrunc_error *")
     return _checked(lib.pyrunc_idmap_userns(enc.cstr(uid_map), enc.cstr(gid_map), err), err)
@@ -302,6 +142,7 @@ def idmap_userns(uid_map: str, gid_map: str) -> int:
 
 def clone_mount(source: str, recursive: bool) -> int:
     """A detached clone of the mount at source; its fd (see native/idmap.h)."""
+    ffi, lib = _cffi()
     enc = Encoded(None)
     err = ffi.new("struct pyrunc_error *")
     return _checked(lib.pyrunc_clone_mount(enc.cstr(source), int(recursive), err), err)
@@ -309,6 +150,7 @@ def clone_mount(source: str, recursive: bool) -> int:
 
 def idmap_mount(source: str, userns_fd: int, recursive_tree: bool, recursive_idmap: bool) -> int:
     """A detached idmapped clone of the mount at source; its fd."""
+    ffi, lib = _cffi()
     enc = Encoded(None)
     err = ffi.new("struct pyrunc_error *")
     return _checked(lib.pyrunc_idmap_mount(enc.cstr(source), userns_fd, int(recursive_tree),
@@ -316,6 +158,7 @@ def idmap_mount(source: str, userns_fd: int, recursive_tree: bool, recursive_idm
 
 
 def probes() -> dict[str, bool]:
+    _, lib = _cffi()
     return {
         "openat2": bool(lib.pyrunc_probe_openat2()),
         "mount_setattr": bool(lib.pyrunc_probe_mount_setattr()),

@@ -84,13 +84,13 @@ def create_problems(config: object, bundle: str | None) -> list[Problem]:
     """The refusal of create's own parse and plan (no container is made):
     the spec parser, and with a bundle the plan, the seccomp compiler and
     the plan's encoding for the native init."""
-    from . import native, plan, seccomp, spec
+    from . import plan, plan_buffer, seccomp, spec
 
     try:
         parsed = spec.parse(config)
         if bundle is not None:
             program = seccomp.prepare(parsed.linux.seccomp, None) if parsed.linux.seccomp is not None else None
-            native.encode(plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program), -1, -1)
+            plan_buffer.flatten(plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program), -1, -1)
     except PyruncError as exc:
         return [Problem(exc.path or "(root)", exc.message)]
     return []

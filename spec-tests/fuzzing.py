@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from pyrunc.runtime import jsonio, log, native, plan, seccomp, spec
+from pyrunc.runtime import jsonio, log, plan, plan_buffer, seccomp, spec
 from pyrunc.runtime.default_spec import default_config
 from pyrunc.runtime.errors import ConfigError, PyruncError, one_line
 from pyrunc.runtime.validate import validate_config
@@ -260,7 +260,7 @@ def create_outcome(config: Any, bundle: str) -> PyruncError | None:
     """What create's own parse, plan and encoding say (no container made)."""
     parsed = spec.parse(config)
     program = seccomp.prepare(parsed.linux.seccomp, None) if parsed.linux.seccomp is not None else None
-    native.encode(plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program), -1, -1)
+    plan_buffer.flatten(plan.make_plan(parsed, bundle, plan.read_host(), seccomp=program), -1, -1)
     return None
 
 

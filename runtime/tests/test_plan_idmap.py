@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from plan_decoding import decoded
 from pyrunc.runtime import idmap, native, plan, spec
 from pyrunc.runtime import linux_constants as k
 from pyrunc.runtime.errors import ConfigError, PyruncError
@@ -138,8 +139,8 @@ def test_detached_fd_reaches_the_c_struct() -> None:
     steps = [plan.MountStep(plan.MOUNT_BIND, "/a", source="/s"),
              plan.MountStep(plan.MOUNT_BIND, "/b", source="/s", detached_fd=9)]
     p = plan.Plan(namespaces=[], rootfs="/r", process=plan.ProcessPlan(argv=["x"], envp=[]), mounts=steps)
-    c = native.encode(p, sync_fd=1, fifo_fd=2).plan
-    assert [c.mounts[0].detached_fd, c.mounts[1].detached_fd] == [-1, 9]
+    d = decoded(p, sync_fd=1, fifo_fd=2)
+    assert [d.plan.mounts[0].detached_fd, d.plan.mounts[1].detached_fd] == [-1, 9]
 
 
 class FakeNative:

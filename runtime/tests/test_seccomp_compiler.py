@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pyrunc._native import ffi  # type: ignore[import-not-found]
-from pyrunc.runtime import native, plan, seccomp
+from plan_decoding import decoded
+from pyrunc.runtime import plan, seccomp
 from pyrunc.runtime.errors import ConfigError
 
 u64 = st.integers(0, 2**64 - 1)
@@ -451,11 +452,12 @@ def test_load_point_follows_runc(notify: bool, no_new_privs: bool, expected: int
 def test_the_plan_carries_the_program_to_c() -> None:
     program = seccomp.prepare({**VALID, "flags": ["SECCOMP_FILTER_FLAG_LOG"]}, None)
     the_plan = plan.Plan([], "/", plan.ProcessPlan(["sh"], [], no_new_privileges=True), seccomp=program)
-    c = native.encode(the_plan, -1, -1).plan
+    d = decoded(the_plan)
+    c = d.plan
     assert bytes(ffi.buffer(c.seccomp_bpf, c.seccomp_bpf_len)) == program.bpf
     assert c.seccomp_flags == seccomp.FLAGS["SECCOMP_FILTER_FLAG_LOG"]
     assert c.seccomp_load_at == plan.SECCOMP_BEFORE_START_HOOKS
-    assert native.encode(plan.Plan([], "/", plan.ProcessPlan(["sh"], [])), -1, -1).plan.seccomp_bpf_len == 0
+    assert decoded(plan.Plan([], "/", plan.ProcessPlan(["sh"], []))).plan.seccomp_bpf_len == 0
 
 
 # ---- features -------------------------------------------------------------------------------
