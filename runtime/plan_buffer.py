@@ -5,14 +5,15 @@ native/plan_codec.h lays out.
 Written here in Python rather than through cffi so that create and run
 need not load the native extension (cffi's backend and the extension add
 more to the peak RSS of every create than this module and its layout
-table).  The layouts come from plan_layout, which setup.py generates from
+table); with int.to_bytes rather than the struct module, whose code is
+one more part of the interpreter each create would page in.  The layouts come from plan_layout, which setup.py generates from
 plan.h with the compiler's own offsets, so the two sides cannot disagree;
 runtime/tests/test_plan_buffer.py reads every buffer back through the C
 decoder.
 """
 from __future__ import annotations
 
-from struct import calcsize, error as StructError, pack_into
+import sys
 
 from .errors import PyruncError
 from .plan_layout import LAYOUTS
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 NULL = 0
+POINTER = LAYOUTS["pyrunc_plan"][1]["rootfs"][1]    # bytes
+UINT, INT, U64 = (4, False), (4, True), (8, False)    # unsigned int, int, unsigned long long
 
 
 def c_string(text: str) -> bytes:
@@ -50,11 +53,14 @@ class Buffer:
     def fill(self, struct: str, at: int, values: dict[str, Any]) -> None:
         fields = LAYOUTS[struct][1]
         for name, value in values.items():
-            offset, code = fields[name]
-            try:
-                pack_into(code, self.data, at + offset, value)
-            except StructError:
-                raise PyruncError(f"plan field {name}: {value!r} is out of range") from None
+            offset, size, signed = fields[name]
+            self.put(at + offset, size, signed, value, name)
+
+    def put(self, at: int, size: int, signed: bool, value: int, name: str) -> None:
+        try:
+            self.data[at:at + size] = value.to_bytes(size, sys.byteorder, signed=signed)
+        except OverflowError:
+            raise PyruncError(f"plan field {name}: {value!r} is out of range") from None
 
     def raw(self, data: bytes) -> int:
         at = self.reserve(len(data))
@@ -67,18 +73,16 @@ class Buffer:
     def strings(self, items: list[str]) -> int:
         """A NULL-terminated char *[] (even when empty)."""
         pointers = [self.string(item) for item in items] + [NULL]
-        return self.numbers("=Q", pointers)
+        return self.numbers((POINTER, False), pointers, "strings")
 
-    def numbers(self, code: str, values: list[int]) -> int:
+    def numbers(self, kind: tuple[int, bool], values: list[int], name: str) -> int:
+        """An array of integers of kind (size, signed)."""
         if not values:
             return NULL
-        size = calcsize(code)
+        size, signed = kind
         at = self.reserve(size * len(values))
-        try:
-            for i, value in enumerate(values):
-                pack_into(code, self.data, at + i * size, value)
-        except StructError:
-            raise PyruncError(f"plan array: {values!r} has a value out of range") from None
+        for i, value in enumerate(values):
+            self.put(at + i * size, size, signed, value, f"{name}[{i}]")
         return at + 1
 
     def structs(self, struct: str, items: list[Any], fields: Callable[[Any], dict[str, Any]]) -> int:
@@ -91,7 +95,7 @@ class Buffer:
         return at + 1
 
     def mask(self, name: str, words: list[int]) -> dict[str, int]:
-        return {f"{name}.n_words": len(words), f"{name}.words": self.numbers("=Q", words)}
+        return {f"{name}.n_words": len(words), f"{name}.words": self.numbers(U64, words, name)}
 
 
 def flatten(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_fds: list[int] | None = None,
@@ -132,7 +136,7 @@ def flatten(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup
         "process.uid": p.uid,
         "process.gid": p.gid,
         "process.n_additional_gids": len(p.additional_gids),
-        "process.additional_gids": buf.numbers("=I", p.additional_gids),
+        "process.additional_gids": buf.numbers(UINT, p.additional_gids, "process.additional_gids"),
         "process.umask": p.umask,
         "process.n_rlimits": len(p.rlimits),
         "process.rlimits": buf.structs("pyrunc_rlimit", p.rlimits,
@@ -156,7 +160,7 @@ def flatten(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup
         "sync_fd": sync_fd,
         "fifo_fd": fifo_fd,
         "n_cgroup_fds": len(cgroup_fds or ()),
-        "cgroup_fds": buf.numbers("=i", cgroup_fds or []),
+        "cgroup_fds": buf.numbers(INT, cgroup_fds or [], "cgroup_fds"),
         "cgroup_dir_fd": cgroup_dir_fd,
     }
     if p.capabilities is not None:

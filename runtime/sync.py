@@ -1,13 +1,15 @@
 """The runtime's end of the parent/child channel (native/sync.h).
 
 One SOCK_SEQPACKET packet per message: u32 type, i32 value, u32 length,
-then `length` bytes of UTF-8 text, in native byte order.
+then `length` bytes of UTF-8 text, in native byte order.  Packed with
+int.to_bytes, not the struct module, whose code every create would page
+in only for this.
 """
 from __future__ import annotations
 
 import _socket
 import os
-import struct
+import sys
 
 from .record import Record
 
@@ -19,8 +21,8 @@ HOOKS = 5
 USERNS = 6
 SECCOMP_FD = 7
 
-_HEADER = struct.Struct("=IiI")
-_FD = struct.Struct("=i")
+HEADER_SIZE = 12
+FD_SIZE = 4
 MAX_TEXT = 65536  # as native/sync.h
 
 
@@ -37,16 +39,20 @@ class ProtocolError(Exception):
 
 def encode(message: Message) -> bytes:
     text = message.text.encode("utf-8", "replace")[:MAX_TEXT]
-    return _HEADER.pack(message.type, message.value, len(text)) + text
+    order = sys.byteorder
+    return (message.type.to_bytes(4, order) + message.value.to_bytes(4, order, signed=True)
+            + len(text).to_bytes(4, order) + text)
 
 
 def decode(packet: bytes) -> Message:
-    if len(packet) < _HEADER.size:
+    if len(packet) < HEADER_SIZE:
         raise ProtocolError("short message")
-    kind, value, length = _HEADER.unpack_from(packet)
-    if length > len(packet) - _HEADER.size:
+    order = sys.byteorder
+    kind, value = int.from_bytes(packet[0:4], order), int.from_bytes(packet[4:8], order, signed=True)
+    length = int.from_bytes(packet[8:12], order)
+    if length > len(packet) - HEADER_SIZE:
         raise ProtocolError("truncated message")
-    text = packet[_HEADER.size:_HEADER.size + length].decode("utf-8", "replace")
+    text = packet[HEADER_SIZE:HEADER_SIZE + length].decode("utf-8", "replace")
     return Message(kind, value, text)
 
 
@@ -62,7 +68,7 @@ def send(sock: _socket.socket, message: Message) -> None:
 
 def receive(sock: _socket.socket) -> Message | None:
     """The next message, or None when the peer closed (e.g. it exec'd)."""
-    packet = sock.recv(_HEADER.size + MAX_TEXT)
+    packet = sock.recv(HEADER_SIZE + MAX_TEXT)
     return decode(packet) if packet else None
 
 
@@ -70,10 +76,10 @@ def receive_with_fd(sock: _socket.socket) -> tuple[Message | None, int]:
     """Like receive, and the fd the message carries in SCM_RIGHTS (-1 if
     none), close-on-exec."""
     packet, ancillary, _flags, _address = sock.recvmsg(
-        _HEADER.size + MAX_TEXT, _socket.CMSG_SPACE(_FD.size), _socket.MSG_CMSG_CLOEXEC)
-    fds = [fd for level, kind, data in ancillary
-           if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
-           for (fd,) in _FD.iter_unpack(data[:len(data) - len(data) % _FD.size])]
+        HEADER_SIZE + MAX_TEXT, _socket.CMSG_SPACE(FD_SIZE), _socket.MSG_CMSG_CLOEXEC)
+    fds = [int.from_bytes(data[i:i + FD_SIZE], sys.byteorder, signed=True)
+           for level, kind, data in ancillary if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+           for i in range(0, len(data) - FD_SIZE + 1, FD_SIZE)]
     for extra in fds[1:]:
         os.close(extra)
     return (decode(packet) if packet else None), (fds[0] if fds else -1)

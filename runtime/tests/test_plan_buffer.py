@@ -178,8 +178,13 @@ def test_the_layout_table_is_the_extensions(struct: str) -> None:
     extension, field by field."""
     size, fields = LAYOUTS[struct]
     assert size == ffi.sizeof(f"struct {struct}")
-    for name, (offset, code) in fields.items():
+    for name, (offset, field_size, signed) in fields.items():
         assert offset == ffi.offsetof(f"struct {struct}", *name.split(".")), name
+        ctype = ffi.typeof(f"struct {struct}")
+        for part in name.split("."):
+            ctype = dict(ctype.fields)[part].type
+        assert field_size == ffi.sizeof(ctype), name
+        assert signed == (ctype.kind == "primitive" and int(ffi.cast(ctype, -1)) < 0), name
 
 
 @settings(max_examples=300)
