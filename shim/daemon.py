@@ -10,6 +10,7 @@ import socket as _socket
 import threading
 
 from . import reaper
+from .libc import set_name, set_subreaper
 from .events import Publisher
 from .log import log
 from .main import exits_dir, state_root, tasks_dir
@@ -17,16 +18,10 @@ from .server import Server
 from .service import TaskService
 
 NAME = "pyrunc-shim"         # the servers' comm, as ps and pgrep show it
-PR_SET_NAME = 15
 # Answered in the server's loop, not in a thread of their own: containerd
 # asks them often, and they never wait for anything but the service's lock.
 INLINE = frozenset({"Connect", "State"})
 RETRY_EXIT = 60.0   # told to stay for a container that never came: ask again after this
-
-
-def set_name(name: str) -> None:
-    import ctypes
-    ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
 
 
 class Request:
@@ -52,7 +47,7 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     runtime_log.logger.sink = log.write
     threading.excepthook = lambda hook: log.error(f"thread {hook.thread.name if hook.thread else '?'}: "
                                                   f"{hook.exc_type.__name__}: {hook.exc_value}")
-    reaper.set_subreaper()
+    set_subreaper()
     publisher = Publisher(request.namespace, os.environ.get("TTRPC_ADDRESS", ""), containerd_address,
                           publish_binary)
     server: Server | None = None

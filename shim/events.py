@@ -13,6 +13,7 @@ import time
 
 from . import ttrpc
 from .log import log
+from .threads import Call
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Publisher:
         self.containerd_address, self.publish_binary = containerd_address, publish_binary
         self.queue: queue.Queue[Any] = queue.Queue()
         self.client: ttrpc.Client | None = None
-        self.thread = threading.Thread(target=self._run, name="events", daemon=True)
+        self.thread = Call("events", self._run)
         self.thread.start()
 
     def publish(self, message: Any) -> None:

@@ -11,20 +11,11 @@ import os
 import signal
 import threading
 
+from .threads import Worker
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
-
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def set_subreaper() -> None:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")
-
 
 def exit_code(status: int) -> int:
     """A wait status as containerd reports it: 128+N when killed by signal N."""
@@ -33,11 +24,11 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-class Reaper(threading.Thread):
+class Reaper(Worker):
     """Calls on_exit(pid, exit_code) for every child that exits, holding lock."""
 
     def __init__(self, lock: threading.RLock, on_exit: Callable[[int, int], None]) -> None:
-        super().__init__(name="reaper", daemon=True)
+        super().__init__("reaper")
         self.lock, self.on_exit = lock, on_exit
         self.wake_read, self.wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
 

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
 MNT_DETACH = 2
 
 
-def _libc() -> Any:
-    import ctypes
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def parse_options(options: list[str]) -> tuple[int, int, str]:
     """(flags, propagation flags, data) of containerd's option list."""
     flags = propagation = 0
@@ -44,10 +39,10 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
     import ctypes
-    libc = _libc()
+    from . import libc
     if libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
                   data.encode() or None) != 0:
-        errno = ctypes.get_errno()
+        errno = libc.last_errno()
         raise PyruncError(f"mount rootfs {fstype or 'bind'} {source} on {target}: {os.strerror(errno)}", errno=errno)
 
 
@@ -75,6 +70,6 @@ def mount_all(mounts: Any, target: str) -> bool:
 
 def unmount(target: str) -> None:
     """Detach (lazily, as containerd does on cleanup) whatever is on target."""
-    libc = _libc()
+    from . import libc
     while libc.umount2(target.encode(), MNT_DETACH) == 0:
         pass    # stacked mounts: each one

@@ -154,7 +154,8 @@ class Server:
                 message.ParseFromString(payload)
             except Exception as exc:
                 raise ttrpc.TtrpcError(ttrpc.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}") from None
-            log.debug(f"{method} {_brief(message)}")
+            if log.debug_enabled:
+                log.debug(f"{method} {_brief(message)}")
             response = function(message)
             return ttrpc.encode_response(response.SerializeToString())
         except ttrpc.TtrpcError as exc:

@@ -20,7 +20,7 @@ from . import exits, records, rootfs
 from .log import log
 from .runtimes import Options, open_runtime
 from .stdio import Stdio
-from .threads import Call
+from .threads import Call, Worker
 from .ttrpc import ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNKNOWN, TtrpcError
 
 TYPE_CHECKING = False
@@ -113,12 +113,12 @@ def records_alive(process: Process) -> bool:
     return process_start_time(process.pid) == process.start_time
 
 
-class _PidfdWatch(threading.Thread):
+class _PidfdWatch(Worker):
     """Waits for the exit of a process that is not our child (a reloaded
     one): a pidfd turns readable when it exits; its status is unknown."""
 
     def __init__(self, service: TaskService, task: Task, process: Process) -> None:
-        super().__init__(name="pidfd", daemon=True)
+        super().__init__("pidfd")
         self.service, self.task, self.process = service, task, process
         self.pidfd = os.pidfd_open(process.pid)
 

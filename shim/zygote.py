@@ -319,7 +319,7 @@ def warm() -> None:
 def main() -> None:
     """`python -m pyrunc.shim.zygote -address A -publish-binary B -fd N`,
     N its listening socket, TTRPC_ADDRESS in the environment (main.start)."""
-    from .daemon import set_name
+    from .libc import set_name
     args = Args(sys.argv[1:])
     set_name(NAME)
     os.chdir("/")
