@@ -136,6 +136,51 @@ def test_identity_checks(runtime: Runtime, bundle: Bundle) -> None:
     assert json.loads(out)["status"] == "created"
 
 
+V2_FROZEN_CASES = [  # cgroup.freeze, cgroup.events, the status (None: left to the Python CLI)
+    ("0\n", "populated 1\nfrozen 0\n", "running"),
+    ("1\n", "populated 1\nfrozen 1\n", "paused"),
+    ("1\n", "populated 1\nfrozen 0\n", "running"),      # freezing, not frozen yet
+    ("0\n", "populated 1\nfrozen 1\n", "running"),      # thawing
+    (" 1 \n", "frozen 1", "paused"),
+    ("1 1\n", "frozen 1\n", "running"),
+    ("1\n", None, "running"),
+    (None, "frozen 1\n", "running"),
+    ("1\n", "frozen one\n", None),
+    ("1\n", "frozen\n", None),
+]
+
+
+def test_cgroup_v2_frozen_check(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """cgroup v2 is not mounted on every host: a running container's state
+    is edited to name a v2 cgroup directory of our own files, which both
+    paths read for the frozen check (cgroup.freeze, cgroup.events)."""
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.start().ok()
+    cid = container.cid
+    good = json.loads(state_path(runtime, cid).read_text())
+    fake = tmp_path / "cg"
+    fake.mkdir()
+    try:
+        edit_state(runtime, cid, cgroup={**good["cgroup"], "mode": "v2", "root": str(tmp_path), "path": "/cg",
+                                         "paths": {"unified": str(fake)}, "created": []})
+        for freeze, events, status in V2_FROZEN_CASES:
+            for name, text in (("cgroup.freeze", freeze), ("cgroup.events", events)):
+                (fake / name).unlink(missing_ok=True)
+                if text is not None:
+                    (fake / name).write_text(text)
+            case = (freeze, events)
+            if status is None:
+                assert launcher(runtime, "state", cid, mode="only")[0] == DECLINED, case
+                assert launcher(runtime, "list", mode="only")[0] == DECLINED, case
+                continue
+            _, out, _ = assert_fast(runtime, "state", cid)
+            assert json.loads(out)["status"] == status, case
+            _, out, _ = assert_fast(runtime, "list", "--format", "json")
+            assert [c["status"] for c in json.loads(out) if c["id"] == cid] == [status], case
+    finally:
+        state_path(runtime, cid).write_text(json.dumps(good))
+
+
 @pytest.mark.parametrize("damage", [
     "", "{}", "[]", '{"pid": 1', "\ufeff{}", "{\"pid\": 1, \"pid\": 2}",
 ], ids=["empty", "object-without-fields", "list", "truncated", "bom", "duplicate-key"])
