@@ -69,13 +69,16 @@ class User:
         return self.ids[-1]
 
     def __call__(self, *args: str, cwd: Path | None = None, path_env: str | None = None,
-                 timeout: float = TIMEOUT) -> Result:
+                 timeout: float = TIMEOUT, fast_path: str | None = None) -> Result:
+        """fast_path: PYRUNC_FAST_PATH for the call (test_fast_path.py)."""
         self.calls += 1
         stem = self.home / f"call-{self.calls}"
         out, err, log = (stem.with_suffix(s) for s in (".out", ".err", ".log"))
         argv = [SETPRIV, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--",
                 pyrunc_executable(), "--log", str(log), "--log-format", "json", *args]
         env = {"PATH": path_env or self.path_env, "XDG_RUNTIME_DIR": str(self.xdg), "HOME": str(self.home)}
+        if fast_path is not None:
+            env["PYRUNC_FAST_PATH"] = fast_path
         with open(out, "wb") as out_file, open(err, "wb") as err_file:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_file, stderr=err_file,
                                     cwd=cwd or self.home, env=env)
@@ -207,8 +210,10 @@ def test_lifecycle_as_the_user(user: User) -> None:
     assert (state_dir / "exec.fifo").stat().st_uid == USER_ID
     state = user("state", cid).json()
     assert state["status"] == "created"
-    user("start", cid).ok()
+    assert_fast_as_python(user, cid)
+    user("start", cid, fast_path="only").ok()     # in C, under the user's default root
     assert user("state", cid).json()["status"] == "running"
+    assert_fast_as_python(user, cid)
     ids = _ids_of(f"/proc/{state['pid']}/status")
     assert ids["Uid"] == [str(USER_ID)] * 4 and ids["Gid"] == [str(USER_ID)] * 4
     assert cgroup_dirs([cid]) == []            # no cgroup of its own
@@ -216,6 +221,16 @@ def test_lifecycle_as_the_user(user: User) -> None:
     poll(lambda: user("state", cid).json()["status"] == "stopped", what=f"{cid} to stop")
     user("delete", cid).ok()
     assert not state_dir.exists()
+
+
+def assert_fast_as_python(user: User, cid: str) -> None:
+    """The launcher answers `state` in C (PYRUNC_FAST_PATH=only) under the
+    user's default root as the Python CLI does.  `list` names owners, and
+    USER_ID has no passwd entry: a uid the launcher cannot name (it reads
+    /etc/passwd only, not NSS) is left to the Python CLI."""
+    fast, python = user("state", cid, fast_path="only"), user("state", cid, fast_path="0")
+    assert (fast.returncode, fast.stdout, fast.stderr) == (0, python.stdout, python.stderr)
+    assert user("list", "-q", fast_path="only").returncode == 125
 
 
 def test_limits_need_a_cgroup_the_user_cannot_make(user: User) -> None:
