@@ -6,8 +6,10 @@ Written here in Python rather than through cffi so that create and run
 need not load the native extension (cffi's backend and the extension add
 more to the peak RSS of every create than this module and its layout
 table); with int.to_bytes rather than the struct module, whose code is
-one more part of the interpreter each create would page in.  The layouts come from plan_layout, which setup.py generates from
-plan.h with the compiler's own offsets, so the two sides cannot disagree;
+one more part of the interpreter each create would page in.
+
+The layouts come from plan_layout, which setup.py generates from plan.h
+with the compiler's own offsets, so the two sides cannot disagree;
 runtime/tests/test_plan_buffer.py reads every buffer back through the C
 decoder.
 """
