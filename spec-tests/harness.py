@@ -7,6 +7,7 @@ JSON line tells what the container sees from the inside.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import glob
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLES = REPO / "bundles"
@@ -248,7 +249,7 @@ class Invocation:
         stem = runtime.scratch / f"call-{runtime.calls}"
         self.out, self.err, self.log = (stem.with_suffix(s) for s in (".out", ".err", ".log"))
         log_flags = ["--log", str(self.log), "--log-format", "json"] if json_log else []
-        self.argv = [pyrunc_executable(), "--root", str(runtime.root), *log_flags, *args]
+        self.argv = [*runtime.wrapper, pyrunc_executable(), "--root", str(runtime.root), *log_flags, *args]
 
     def popen(self, stdin: Any = subprocess.DEVNULL, stdout: Any = None,
               **popen: Any) -> subprocess.Popen[bytes]:
@@ -270,6 +271,10 @@ class Runtime:
         self.ids: list[str] = []
         self.cgroup_paths: list[str] = []
         self.calls = 0
+        # What every call runs under (nsenter into cgroup2_view's namespace),
+        # and where the calls' /sys/fs/cgroup is seen from the tests.
+        self.wrapper: list[str] = []
+        self.cgroup_root_on_host = CGROUP_ROOT
 
     def new_id(self) -> str:
         cid = f"{self.prefix}-{len(self.ids)}"
@@ -355,6 +360,34 @@ class Runtime:
         except AssertionError:
             pass
         return audit()
+
+
+HYBRID_CGROUP2 = CGROUP_ROOT / "unified"
+
+
+@contextlib.contextmanager
+def cgroup2_view() -> Iterator[tuple[list[str], Path]]:
+    """(wrapper, where its /sys/fs/cgroup is on the host): calls under the
+    wrapper see a cgroup v2 host.  On a v2 host that is the host itself; on
+    a hybrid one, a mount namespace of its own where the cgroup2 hierarchy
+    (mounted at /sys/fs/cgroup/unified) is bound over /sys/fs/cgroup.  Its
+    cgroups are the host's, so the leftover checks see them."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        yield [], CGROUP_ROOT
+        return
+    assert (HYBRID_CGROUP2 / "cgroup.controllers").exists(), "no cgroup2 hierarchy here for the v2 tests"
+    holder = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         f"mount --bind {HYBRID_CGROUP2} {CGROUP_ROOT} && echo ready && exec sleep infinity"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        yield ["nsenter", f"--mount=/proc/{holder.pid}/ns/mnt", "--"], HYBRID_CGROUP2
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 class Container:

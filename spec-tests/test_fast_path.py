@@ -12,11 +12,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-from harness import Bundle, Runtime, poll, process_alive, pyrunc_executable
+from harness import CGROUP_ROOT, Bundle, Runtime, cgroup2_view, poll, process_alive, pyrunc_executable
 
 DECLINED = 125
 LIST_FORMS = (["list"], ["list", "-q"], ["list", "--format", "json"], ["list", "-f", "table"],
@@ -34,11 +34,11 @@ def call(argv: list[str], mode: str | None) -> tuple[int, bytes, bytes]:
 
 def python_cli(runtime: Runtime, *args: str) -> tuple[int, bytes, bytes]:
     """The Python CLI itself, without the launcher."""
-    return call([sys.executable, "-m", "pyrunc.runtime", "--root", str(runtime.root), *args], None)
+    return call([*runtime.wrapper, sys.executable, "-m", "pyrunc.runtime", "--root", str(runtime.root), *args], None)
 
 
 def launcher(runtime: Runtime, *args: str, mode: str | None = None) -> tuple[int, bytes, bytes]:
-    return call([pyrunc_executable(), "--root", str(runtime.root), *args], mode)
+    return call([*runtime.wrapper, pyrunc_executable(), "--root", str(runtime.root), *args], mode)
 
 
 def assert_fast(runtime: Runtime, *args: str) -> tuple[int, bytes, bytes]:
@@ -269,7 +269,21 @@ def test_no_root(tmp_path: Path) -> None:
 # ---- start, kill, delete ------------------------------------------------------
 
 def cgroup_dirs(runtime: Runtime, cid: str) -> list[str]:
-    return json.loads(state_path(runtime, cid).read_text())["cgroup"]["created"]
+    """The cgroups the container's state says pyrunc made, as the tests see them."""
+    made = json.loads(state_path(runtime, cid).read_text())["cgroup"]["created"]
+    return [str(runtime.cgroup_root_on_host / Path(path).relative_to(CGROUP_ROOT)) for path in made]
+
+
+@pytest.fixture
+def v2_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+    """The runtime on a cgroup v2 host (harness.cgroup2_view)."""
+    with cgroup2_view() as (wrapper, host_root):
+        runtime.wrapper, runtime.cgroup_root_on_host = wrapper, host_root
+        try:
+            yield runtime
+        finally:
+            runtime.cleanup(tmp_path)   # while the namespace lives; the fixture audits after
+            runtime.wrapper, runtime.cgroup_root_on_host = [], CGROUP_ROOT
 
 
 def lifecycle(runtime: Runtime, bundle: Bundle, answer: Any) -> list[tuple[int, bytes, bytes]]:
@@ -299,6 +313,43 @@ def test_lifecycle_answered_in_c(runtime: Runtime, bundle: Bundle, tmp_path: Pat
     json_log = ("--log", str(log), "--log-format", "json")
     logged = lifecycle(runtime, bundle, lambda rt, *args: launcher(rt, *json_log, *args, mode="only"))
     assert logged == fast and log.read_text() == ""
+
+
+def test_lifecycle_on_cgroup_v2_answered_in_c(v2_runtime: Runtime, bundle: Bundle) -> None:
+    """A real cgroup v2 container: start, state, kill and delete in C as in
+    Python, the container's cgroup removed."""
+    runtime = v2_runtime
+    bundle.payload("sleep", "30")
+    container = runtime.create(bundle)
+    assert json.loads(state_path(runtime, container.cid).read_text())["cgroup"]["mode"] == "v2"
+    assert_fast(runtime, "state", container.cid)
+    container.delete().ok()
+    fast = lifecycle(runtime, bundle, lambda rt, *args: launcher(rt, *args, mode="only"))
+    assert fast == lifecycle(runtime, bundle, python_cli) == [(0, b"", b"")] * 3
+
+
+def test_cgroup_v2_freezer_in_c(v2_runtime: Runtime, bundle: Bundle) -> None:
+    """Paused through the v2 freezer: state says so in C; start and delete
+    of a frozen container are the CLI's; delete --force in C once thawed."""
+    runtime = v2_runtime
+    container = runtime.create(bundle.payload("sleep", "30"))
+    made = cgroup_dirs(runtime, container.cid)
+    runtime("pause", container.cid).ok()
+    assert launcher(runtime, "start", container.cid, mode="only")[0] == DECLINED
+    _, out, _ = assert_fast(runtime, "state", container.cid)
+    assert json.loads(out)["status"] == "paused"
+    runtime("resume", container.cid).ok()
+    _, out, _ = assert_fast(runtime, "state", container.cid)
+    assert json.loads(out)["status"] == "created"
+    assert launcher(runtime, "start", container.cid, mode="only") == (0, b"", b"")
+    runtime("pause", container.cid).ok()
+    _, out, _ = assert_fast(runtime, "state", container.cid)
+    assert json.loads(out)["status"] == "paused"
+    assert launcher(runtime, "delete", "--force", container.cid, mode="only")[0] == DECLINED
+    runtime("resume", container.cid).ok()
+    pid = container.pid
+    assert launcher(runtime, "delete", "--force", container.cid, mode="only") == (0, b"", b"")
+    assert not process_alive(pid) and not any(os.path.exists(path) for path in made)
 
 
 def test_signals_answered_in_c(runtime: Runtime, bundle: Bundle) -> None:

@@ -33,11 +33,12 @@ int cgroup_dirs_of(const struct container *c, struct cgroup_dirs *dirs)
     *dirs = (struct cgroup_dirs){ 0 };
     if (!cg || cg->type == JSON_NULL)
         return 0;
-    /* status.c checked the layout (cgroup_valid); v2 is left to Python. */
-    if (strcmp(json_get(doc, cg, "mode")->str, "v2") == 0)
-        return FAST_DEFER;
+    /* status.c checked the layout (cgroup_valid): v2 has its "unified" path. */
+    dirs->v2 = strcmp(json_get(doc, cg, "mode")->str, "v2") == 0;
     dirs->paths = json_get(doc, cg, "paths");
     dirs->created = json_get(doc, cg, "created");
+    if (dirs->v2)
+        procs = json_get(doc, dirs->paths, "unified");
     for (size_t i = 0; !procs && i < sizeof(PROCS_HIERARCHIES) / sizeof(*PROCS_HIERARCHIES); i++)
         procs = json_get(doc, dirs->paths, PROCS_HIERARCHIES[i]);
     if (!procs)
@@ -45,14 +46,18 @@ int cgroup_dirs_of(const struct container *c, struct cgroup_dirs *dirs)
     if (!procs || procs->str[0] != '/' || !listed(doc, dirs->created, procs->str))
         return FAST_DEFER;
     dirs->procs_dir = procs->str;
-    freezer = json_get(doc, dirs->paths, "freezer");
+    freezer = dirs->v2 ? procs : json_get(doc, dirs->paths, "freezer");
     dirs->freezer = freezer ? freezer->str : NULL;
     return 1;
 }
 
-bool cgroup_held_frozen(const struct cgroup_dirs *dirs)
+int cgroup_held_frozen(const struct cgroup_dirs *dirs)
 {
-    cleanup_free char *state = dirs->freezer ? read_stripped(dirs->freezer, "freezer.state") : NULL;
+    if (!dirs->freezer)
+        return 0;
+    if (dirs->v2)
+        return cgroup2_frozen(dirs->freezer, true);
+    cleanup_free char *state = read_stripped(dirs->freezer, "freezer.state");
     return state && strcmp(state, "THAWED") != 0;
 }
 

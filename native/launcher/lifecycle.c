@@ -151,7 +151,7 @@ static int release_init(const struct container *c, const struct cgroup_dirs *cgr
             break;
         if (container_init_alive(c) != 1)
             message = "init exited before it started";
-        else if (cgroup_held_frozen(cgroup))
+        else if (cgroup_held_frozen(cgroup) == 1)
             message = "its cgroup is frozen, the init cannot start";
         if (message) {
             char line[512];
@@ -193,7 +193,7 @@ int run_start(const char *root, const struct log_target *log, int argc, char **a
     ret = cgroup_dirs_of(&c, &cgroup);
     if (ret < 0)
         return ret;
-    if (cgroup_held_frozen(&cgroup))
+    if (cgroup_held_frozen(&cgroup) != 0)
         return FAST_DEFER;
     return release_init(&c, &cgroup, log);
 }

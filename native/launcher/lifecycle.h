@@ -1,7 +1,7 @@
 /* `start ID`, `kill ID [SIGNAL]` and `delete [--force] ID` answered in C
  * with the effects of runtime/container.py start, kill and delete, for
  * containers with nothing unusual: no hook for the verb to run (start:
- * poststart, delete: poststop), no network record, a v1 cgroup pyrunc
+ * poststart, delete: poststop), no network record, a cgroup pyrunc
  * made (or none).  Each returns the exit status, or
  * FAST_DEFER / -errno before it has changed anything the Python CLI would
  * then find different. */

@@ -297,20 +297,20 @@ char *read_stripped(const char *dir, const char *name)
     return text;
 }
 
-/* v2: cgroup.freeze is "1" and cgroup.events says "frozen 1". */
-static int v2_frozen(const char *dir)
+/* cgroup v2's freezer (v2.py): with held, whether cgroup.freeze is "1" or
+ * cgroup.events says "frozen 1" (held_frozen: a process would not run);
+ * without, whether both are (is_frozen: paused).  FAST_DEFER for an
+ * events file of another form than the kernel's. */
+int cgroup2_frozen(const char *dir, bool held)
 {
     cleanup_free char *freeze = read_stripped(dir, "cgroup.freeze");
-    cleanup_free char *events = NULL;
-    int frozen = 0;
+    cleanup_free char *events = read_stripped(dir, "cgroup.events");
+    bool freezing = freeze && strcmp(freeze, "1") == 0, frozen = false;
 
-    if (!freeze || strcmp(freeze, "1") != 0)
-        return 0;
-    events = read_stripped(dir, "cgroup.events");
-    if (!events)
+    if (!freezing && !held)
         return 0;
     /* The kernel writes "key value" lines; anything else is left to Python. */
-    for (char *line = strtok(events, "\n"); line; line = strtok(NULL, "\n")) {
+    for (char *line = events ? strtok(events, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         char key[64], value[24];
         int end = 0;
         if (sscanf(line, "%63s %23[0-9]%n", key, value, &end) != 2 || line[end] != '\0')
@@ -318,7 +318,7 @@ static int v2_frozen(const char *dir)
         if (strcmp(key, "frozen") == 0)
             frozen = strtoull(value, NULL, 10) == 1;
     }
-    return frozen;
+    return held ? freezing || frozen : freezing && frozen;
 }
 
 /* v1: FROZEN by itself, not through an ancestor. */
@@ -348,7 +348,7 @@ static int is_frozen(const struct container *c)
         return 0;
     if (dir->str[0] != '/')
         return FAST_DEFER;     /* relative to our working directory: odd */
-    return v2 ? v2_frozen(dir->str) : v1_frozen(dir->str);
+    return v2 ? cgroup2_frozen(dir->str, false) : v1_frozen(dir->str);
 }
 
 int container_init_alive(const struct container *c)

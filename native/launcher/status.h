@@ -42,5 +42,7 @@ int read_file(const char *path, size_t max, char **out, size_t *out_len);
 
 /* dir/name's text, trimmed as Python's str.strip(); NULL when unreadable. */
 char *read_stripped(const char *dir, const char *name);
+/* cgroup v2's freezer state in dir: see status.c. */
+int cgroup2_frozen(const char *dir, bool held);
 
 #endif
