@@ -16,7 +16,7 @@ import pytest
 # pytest was started from.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Bundle, MakeBundle, Runtime, build_rootfs, tree  # noqa: E402
+from harness import CGROUP_ROOT, Bundle, MakeBundle, Runtime, build_rootfs, cgroup2_view, tree  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +57,16 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path, rootfs: Path,
         problems.append(f"added to the shared rootfs: {sorted(added)[:10]}")
         rootfs_tree.update(added)  # blame this test only
     assert not problems, "test left things behind:\n  " + "\n  ".join(problems)
+
+
+@pytest.fixture
+def v2_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+    """The runtime on a cgroup v2 host: this one, or its cgroup2 hierarchy
+    seen from a mount namespace (harness.cgroup2_view)."""
+    with cgroup2_view() as (wrapper, host_root):
+        runtime.wrapper, runtime.cgroup_root_on_host = wrapper, host_root
+        try:
+            yield runtime
+        finally:
+            runtime.cleanup(tmp_path)   # while the namespace lives; `runtime` audits after
+            runtime.wrapper, runtime.cgroup_root_on_host = [], CGROUP_ROOT

@@ -12,11 +12,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from harness import CGROUP_ROOT, Bundle, Runtime, cgroup2_view, poll, process_alive, pyrunc_executable
+from harness import CGROUP_ROOT, Bundle, Runtime, poll, process_alive, pyrunc_executable
 
 DECLINED = 125
 LIST_FORMS = (["list"], ["list", "-q"], ["list", "--format", "json"], ["list", "-f", "table"],
@@ -273,17 +273,6 @@ def cgroup_dirs(runtime: Runtime, cid: str) -> list[str]:
     made = json.loads(state_path(runtime, cid).read_text())["cgroup"]["created"]
     return [str(runtime.cgroup_root_on_host / Path(path).relative_to(CGROUP_ROOT)) for path in made]
 
-
-@pytest.fixture
-def v2_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
-    """The runtime on a cgroup v2 host (harness.cgroup2_view)."""
-    with cgroup2_view() as (wrapper, host_root):
-        runtime.wrapper, runtime.cgroup_root_on_host = wrapper, host_root
-        try:
-            yield runtime
-        finally:
-            runtime.cleanup(tmp_path)   # while the namespace lives; the fixture audits after
-            runtime.wrapper, runtime.cgroup_root_on_host = [], CGROUP_ROOT
 
 
 def lifecycle(runtime: Runtime, bundle: Bundle, answer: Any) -> list[tuple[int, bytes, bytes]]:
