@@ -13,7 +13,7 @@ import os
 import select
 import time
 
-from . import native, sync
+from . import init_program, sync
 from .errors import PyruncError, from_os_error
 
 TYPE_CHECKING = False
@@ -156,7 +156,7 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     pid = 0
     try:
         try:
-            intermediate = native.spawn(plan, child_sock.fileno(), fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
+            intermediate = init_program.spawn(plan, child_sock.fileno(), fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
         except OSError as exc:      # out of fds or memory for its memfds
             raise from_os_error("start the container process", exc) from None
         finally:
