@@ -8,7 +8,9 @@ runtime's own peak, not the benchmark's (a child forked from a Python
 process starts with the interpreter's resident set on record).  Runs of
 the runtimes interleave, in an order that rotates so that none always goes
 first (page cache, CPU frequency).  Each runtime keeps its state in its own
---root under a temporary directory, removed at the end.  Needs root.
+--root under a temporary directory, removed at the end, as are the
+default roots under /run that the runtimes and engines make for
+themselves when they were not there before.  Needs root.
 
     python3 bundles/bench.py [--runs 30] [--only run,verbs,engines,breakdown]
                              [--engine-runs 10] [--pyrunc PATH] [--bundle DIR]
@@ -381,6 +383,25 @@ class Docker:
                 pass
 
 
+def absent_run_dirs(runtimes):
+    """Runtime roots under /run that the runtimes and engines make for
+    themselves (crun's and runc's defaults, Podman's /run/<runtime>,
+    dockerd's /run/docker) and that are not there yet: the benchmark
+    removes them at the end, innermost first, if they are empty."""
+    names = {rt.name for rt in runtimes} | {os.path.basename(rt.exe) for rt in runtimes}
+    names |= {f"{rt.name}-wrapper" for rt in runtimes if rt.hide_cgroup2}
+    candidates = ["/run/docker/plugins", "/run/docker", *(f"/run/{name}" for name in sorted(names))]
+    return [path for path in candidates if not os.path.exists(path)]
+
+
+def remove_empty(paths):
+    for path in paths:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass    # not empty (someone else's) or never made
+
+
 def bench_engines(runtimes, runs, scratch):
     """`run --rm IMAGE true` through containerd (runc's shim), Podman and Docker."""
     sys.path.insert(0, os.path.join(REPO, "spec-tests"))
@@ -516,6 +537,7 @@ def main():
             runtimes.append(Runtime(name, exe, os.path.join(scratch, name), name == "crun" and HYBRID))
         else:
             print(f"note: {name} is not installed; skipped")
+    made_run_dirs = absent_run_dirs(runtimes)
     versions = []
     for rt in runtimes:
         out = os.path.join(scratch, "version")
@@ -537,6 +559,7 @@ def main():
         engine_kinds = bench_engines(runtimes, args.engine_runs, scratch) if "engines" in parts else {}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        remove_empty(made_run_dirs)
 
     whats = (["run"] if "run" in parts else []) + (list(VERBS) if "verbs" in parts else [])
     note = "median (p10-p90), ratio to runc's median"
