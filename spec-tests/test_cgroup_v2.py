@@ -2,8 +2,8 @@
 on a hybrid host, a mount namespace where /sys/fs/cgroup/unified is bound
 over /sys/fs/cgroup, so pyrunc sees a v2 host).  A hybrid host keeps its
 controllers in the v1 hierarchies, so these tests use what needs none:
-cgroup.procs, the freezer (cgroup.freeze), cgroup.kill and the eBPF
-device filter."""
+cgroup.procs, the freezer (cgroup.freeze), cgroup.kill, cpu.stat and the
+eBPF device filter."""
 from __future__ import annotations
 
 import errno
@@ -90,3 +90,28 @@ def test_kill_all_empties_the_cgroup(v2_runtime: Runtime, bundle: Bundle) -> Non
     poll(lambda: not procs(directory), 5, "the cgroup to empty")
     container.delete().ok()
     assert not directory.exists()
+
+
+def test_exec_joins_the_cgroup_and_ps_lists_it(v2_runtime: Runtime, bundle: Bundle) -> None:
+    runtime = v2_runtime
+    container = runtime.create(bundle.payload("sleep", "30"))
+    container.start().ok()
+    directory = v2_dir(runtime, container.cid)
+    runtime("exec", "--detach", container.cid, "/payload", "sleep", "30").ok()
+    poll(lambda: len(procs(directory)) == 2, what="the exec'd process in the cgroup")
+    assert sorted(runtime("ps", "--format", "json", container.cid).json()) == sorted(procs(directory))
+
+
+def test_events_stats_read_cpu_stat(v2_runtime: Runtime, bundle: Bundle) -> None:
+    """cpu.stat is there without the cpu controller: `events --stats`
+    reports the container's CPU time from it."""
+    runtime = v2_runtime
+    container = runtime.create(bundle.set("process.args", ["sh", "-c", "while :; do :; done"]))
+    container.start().ok()
+    directory = v2_dir(runtime, container.cid)
+    poll(lambda: keyed(directory, "cpu.stat")["usage_usec"] > 20000, 10, "some CPU time")
+    lines = runtime("events", "--stats", container.cid).ok().stdout.splitlines()
+    event = json.loads(lines[0])
+    assert (event["type"], event["id"]) == ("stats", container.cid)
+    usage = event["data"]["cpu"]["usage"]
+    assert usage["total"] >= 20000 * 1000 and {"kernel", "user"} <= set(usage), usage
