@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness import TIMEOUT, base_config, poll, process_alive
+from harness import TIMEOUT, base_config, cgroup2_view, poll, process_alive
 
 from pyrunc.shim import ttrpc
 from pyrunc.shim.events import pack
@@ -51,6 +51,7 @@ class Shim:
         self.log_fd = os.open(self.bundle / "log", os.O_RDONLY | os.O_NONBLOCK)
         self.id = container_id
         # The zygote leaves a second after its last server (30 s by default).
+        self.closed = False
         self.env = {**os.environ, "PYRUNC_SHIM_ROOT": str(self.root), "TTRPC_ADDRESS": "",
                     "PYRUNC_SHIM_IDLE_EXIT": "1", **(env or {})}
         out = self.command("start")
@@ -77,14 +78,18 @@ class Shim:
         return path, os.open(path, os.O_RDONLY | os.O_NONBLOCK)
 
     def close(self) -> None:
-        """Whatever the test did: no shim, no container, no state left."""
+        """Whatever the test did: no shim, no container, no state left
+        (once: a test may close a shim before the fixture does)."""
+        if self.closed:
+            return
+        self.closed = True
         self.client.close()
         os.close(self.log_fd)
         if process_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
             poll(lambda: not process_alive(self.pid), TIMEOUT, "the shim to die")
-        subprocess.run([SHIM, "-namespace", NAMESPACE, "-id", self.id, "-bundle", str(self.bundle), "delete"],
-                       cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
+        subprocess.run([self.launcher, "-namespace", NAMESPACE, "-id", self.id, "-bundle", str(self.bundle),
+                        "delete"], cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
         leftover = list((self.root / NAMESPACE).glob("*")) if (self.root / NAMESPACE).exists() else []
         assert not [p for p in leftover if "@" not in p.name], leftover
 
@@ -683,3 +688,33 @@ def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any,
     response = pb.DeleteResponse.FromString(shim.command("delete").stdout)
     assert response.exit_status == 137      # nothing recorded any more: containerd ignores it
     shim.launcher = SHIM
+
+
+def test_a_container_on_cgroup_v2_and_its_v2_metrics(make_shim: Any, tmp_path: Path) -> None:
+    """The shim on a cgroup v2 host (harness.cgroup2_view: its start, so its
+    zygote and servers, in the v2 view): the container in a v2 cgroup, Stats
+    as containerd's v2 metrics (CPU time from cpu.stat, which needs no
+    controller), the OOM watch of a cgroup without memory.events no error,
+    and the cgroup gone with the task."""
+    from pyrunc.shim.proto.cgroups import metrics_v2_pb2
+    with cgroup2_view() as (wrapper, host_root):
+        launcher = tmp_path / "shim-in-v2"
+        launcher.write_text("#!/bin/sh\nexec " + " ".join([*wrapper, SHIM]) + ' "$@"\n')
+        launcher.chmod(0o755)
+        shim = make_shim(["sh", "-c", "while :; do :; done"], launcher=str(launcher))
+        pid = create(shim)
+        shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+        line = next(entry for entry in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if entry.startswith("0::"))
+        directory = host_root / line[3:].lstrip("/")
+        assert directory != host_root and (directory / "cgroup.procs").read_text().split() == [str(pid)]
+        poll(lambda: int(dict(row.split() for row in (directory / "cpu.stat").read_text().splitlines())
+                         ["usage_usec"]) > 20000, 10, "some CPU time")
+        stats = shim.call("Stats", pb.StatsRequest(id=shim.id), pb.StatsResponse).stats
+        assert stats.type_url.endswith("io.containerd.cgroups.v2.Metrics"), stats.type_url
+        metrics = metrics_v2_pb2.Metrics.FromString(stats.value)
+        assert metrics.cpu.usage_usec >= 20000, metrics
+        shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+        assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 137
+        shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+        assert not directory.exists()
+        shim.close()    # its delete command in the v2 view, while that lives
