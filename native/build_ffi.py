@@ -62,10 +62,8 @@ def _fields(ctype: object, prefix: str, base: int) -> dict[str, tuple[int, int, 
         offset, kind = base + field.offset, field.type.kind
         if kind == "struct":
             fields.update(_fields(field.type, f"{prefix}{name}.", offset))
-        elif kind == "pointer":
-            fields[prefix + name] = (offset, ffibuilder.sizeof(field.type), False)
-        elif kind == "primitive":
-            signed = int(ffibuilder.cast(field.type, -1)) < 0
+        elif kind in ("pointer", "primitive"):
+            signed = kind == "primitive" and int(ffibuilder.cast(field.type, -1)) < 0
             fields[prefix + name] = (offset, ffibuilder.sizeof(field.type), signed)
         else:
             raise TypeError(f"{prefix}{name}: no flat encoding for a {kind}")

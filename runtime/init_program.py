@@ -22,8 +22,8 @@ INIT_PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 _F_SEAL_ALL = 0x0001 | 0x0002 | 0x0004 | 0x0008   # F_SEAL_SEAL, SHRINK, GROW, WRITE
 
 
-def _write_memfd(name: str, data: bytes | Any, flags: int) -> int:
-    fd = os.memfd_create(name, os.MFD_CLOEXEC | flags)
+def _write_memfd(name: str, data: bytes | Any) -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -63,7 +63,7 @@ def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_f
           cgroup_dir_fd: int = -1) -> int:
     """Start the intermediate process (pyrunc-init); returns its pid.
     cgroup_fds, cgroup_dir_fd: see struct pyrunc_plan."""
-    plan_fd = _write_memfd("pyrunc-plan", flatten(plan, sync_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd), 0)
+    plan_fd = _write_memfd("pyrunc-plan", flatten(plan, sync_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd))
     exe_fd = sealed_init()
     passed = [fd for fd in (sync_fd, fifo_fd, console_fd, plan_fd, exe_fd, cgroup_dir_fd, *(cgroup_fds or ()),
                             *(m.detached_fd for m in plan.mounts))

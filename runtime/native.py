@@ -24,7 +24,7 @@ def _cffi() -> tuple[Any, Any]:
 class Encoded:
     def __init__(self, struct: Any) -> None:
         self.ffi = _cffi()[0]
-        self.plan = struct      # the struct being filled
+        self.struct = struct    # the struct being filled
         self.keepalive: list[Any] = []
 
     def cstr(self, text: str | None) -> Any:

@@ -251,7 +251,7 @@ def compile_filter(f: Filter, path: str = "linux.seccomp") -> bytes:
     ffi, lib = _native()
     _check_host(f, path)
     enc = Encoded(ffi.new("struct pyrunc_seccomp_spec *"))
-    c = enc.plan
+    c = enc.struct
     c.default_action, c.default_errno_ret = f.default_action, f.default_errno_ret
     c.n_architectures = len(f.architectures)
     c.architectures = enc.cstr_array([ARCHITECTURES[name] for name in f.architectures])

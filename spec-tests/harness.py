@@ -498,6 +498,17 @@ def cgroup_dirs(ids: Iterable[str], paths: Iterable[str] = ()) -> list[str]:
     return sorted({hit for pattern in patterns for hit in glob.glob(pattern)})
 
 
+def cgroup_keyed(directory: Path, name: str) -> dict[str, int]:
+    """A cgroup file of "key value" lines (cgroup.events, cpu.stat, ...)."""
+    return {key: int(value) for key, value in (line.split() for line in (directory / name).read_text().splitlines())}
+
+
+def cgroup_procs(directory: Path) -> list[int]:
+    """The pids cgroup.procs lists; none when the cgroup is gone."""
+    path = directory / "cgroup.procs"
+    return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+
 def mounts_under(*paths: Path) -> list[str]:
     """Host mountinfo lines whose root or mount point is one of the paths
     or below it (a leaked mount)."""

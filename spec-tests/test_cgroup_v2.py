@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import CGROUP_ROOT, Bundle, Runtime, poll
+from harness import CGROUP_ROOT, Bundle, Runtime, cgroup_keyed, cgroup_procs, poll
 
 
 def v2_dir(runtime: Runtime, cid: str) -> Path:
@@ -22,20 +22,11 @@ def v2_dir(runtime: Runtime, cid: str) -> Path:
     return runtime.cgroup_root_on_host / Path(data["paths"]["unified"]).relative_to(CGROUP_ROOT)
 
 
-def procs(directory: Path) -> list[int]:
-    path = directory / "cgroup.procs"
-    return [int(pid) for pid in path.read_text().split()] if path.exists() else []
-
-
-def keyed(directory: Path, name: str) -> dict[str, int]:
-    return {key: int(value) for key, value in (line.split() for line in (directory / name).read_text().splitlines())}
-
-
 def test_the_init_is_alone_in_its_cgroup_which_delete_removes(v2_runtime: Runtime, bundle: Bundle) -> None:
     runtime = v2_runtime
     container = runtime.create(bundle.payload("sleep", "30"))
     directory = v2_dir(runtime, container.cid)
-    assert procs(directory) == [container.pid]
+    assert cgroup_procs(directory) == [container.pid]
     container.start().ok()
     # In its own cgroup namespace the container sees its cgroup as the root
     # (a hybrid host lists its v1 hierarchies too).
@@ -70,11 +61,11 @@ def test_pause_and_resume_through_cgroup_freeze(v2_runtime: Runtime, bundle: Bun
     directory = v2_dir(runtime, container.cid)
     runtime("pause", container.cid).ok()
     assert (directory / "cgroup.freeze").read_text().strip() == "1"
-    assert keyed(directory, "cgroup.events")["frozen"] == 1
+    assert cgroup_keyed(directory, "cgroup.events")["frozen"] == 1
     assert container.state()["status"] == "paused"
     runtime("resume", container.cid).ok()
     assert (directory / "cgroup.freeze").read_text().strip() == "0"
-    assert keyed(directory, "cgroup.events")["frozen"] == 0
+    assert cgroup_keyed(directory, "cgroup.events")["frozen"] == 0
     assert container.state()["status"] == "running"
 
 
@@ -84,10 +75,10 @@ def test_kill_all_empties_the_cgroup(v2_runtime: Runtime, bundle: Bundle) -> Non
     container = runtime.create(bundle)
     container.start().ok()
     directory = v2_dir(runtime, container.cid)
-    poll(lambda: len(procs(directory)) == 2, what="two processes")
+    poll(lambda: len(cgroup_procs(directory)) == 2, what="two processes")
     container.kill("KILL", all_processes=True).ok()
     container.wait_status("stopped")
-    poll(lambda: not procs(directory), 5, "the cgroup to empty")
+    poll(lambda: not cgroup_procs(directory), 5, "the cgroup to empty")
     container.delete().ok()
     assert not directory.exists()
 
@@ -98,8 +89,8 @@ def test_exec_joins_the_cgroup_and_ps_lists_it(v2_runtime: Runtime, bundle: Bund
     container.start().ok()
     directory = v2_dir(runtime, container.cid)
     runtime("exec", "--detach", container.cid, "/payload", "sleep", "30").ok()
-    poll(lambda: len(procs(directory)) == 2, what="the exec'd process in the cgroup")
-    assert sorted(runtime("ps", "--format", "json", container.cid).json()) == sorted(procs(directory))
+    poll(lambda: len(cgroup_procs(directory)) == 2, what="the exec'd process in the cgroup")
+    assert sorted(runtime("ps", "--format", "json", container.cid).json()) == sorted(cgroup_procs(directory))
 
 
 def test_events_stats_read_cpu_stat(v2_runtime: Runtime, bundle: Bundle) -> None:
@@ -109,7 +100,7 @@ def test_events_stats_read_cpu_stat(v2_runtime: Runtime, bundle: Bundle) -> None
     container = runtime.create(bundle.set("process.args", ["sh", "-c", "while :; do :; done"]))
     container.start().ok()
     directory = v2_dir(runtime, container.cid)
-    poll(lambda: keyed(directory, "cpu.stat")["usage_usec"] > 20000, 10, "some CPU time")
+    poll(lambda: cgroup_keyed(directory, "cpu.stat")["usage_usec"] > 20000, 10, "some CPU time")
     lines = runtime("events", "--stats", container.cid).ok().stdout.splitlines()
     event = json.loads(lines[0])
     assert (event["type"], event["id"]) == ("stats", container.cid)

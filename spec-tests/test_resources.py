@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness import CGROUP_ROOT, Bundle, Container, Runtime, assert_error, poll, process_alive
+from harness import CGROUP_ROOT, Bundle, Container, Runtime, assert_error, cgroup_keyed, poll, process_alive
 
 MIB = 1 << 20
 V2 = (CGROUP_ROOT / "cgroup.controllers").exists()
@@ -57,8 +57,7 @@ class Cgroup:
         return (self.dir(controller) / name).read_text().strip()
 
     def keyed(self, controller: str, name: str) -> dict[str, int]:
-        return {key: int(value) for key, value in
-                (line.split() for line in self.read(controller, name).splitlines())}
+        return cgroup_keyed(self.dir(controller), name)
 
     def cpu_usage_ns(self) -> int:
         if V2:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness import TIMEOUT, base_config, cgroup2_view, poll, process_alive
+from harness import TIMEOUT, base_config, cgroup2_view, cgroup_keyed, cgroup_procs, poll, process_alive
 
 from pyrunc.shim import ttrpc
 from pyrunc.shim.events import pack
@@ -706,9 +706,8 @@ def test_a_container_on_cgroup_v2_and_its_v2_metrics(make_shim: Any, tmp_path: P
         shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
         line = next(entry for entry in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if entry.startswith("0::"))
         directory = host_root / line[3:].lstrip("/")
-        assert directory != host_root and (directory / "cgroup.procs").read_text().split() == [str(pid)]
-        poll(lambda: int(dict(row.split() for row in (directory / "cpu.stat").read_text().splitlines())
-                         ["usage_usec"]) > 20000, 10, "some CPU time")
+        assert directory != host_root and cgroup_procs(directory) == [pid]
+        poll(lambda: cgroup_keyed(directory, "cpu.stat")["usage_usec"] > 20000, 10, "some CPU time")
         stats = shim.call("Stats", pb.StatsRequest(id=shim.id), pb.StatsResponse).stats
         assert stats.type_url.endswith("io.containerd.cgroups.v2.Metrics"), stats.type_url
         metrics = metrics_v2_pb2.Metrics.FromString(stats.value)

@@ -304,11 +304,15 @@ char *read_stripped(const char *dir, const char *name)
 int cgroup2_frozen(const char *dir, bool held)
 {
     cleanup_free char *freeze = read_stripped(dir, "cgroup.freeze");
-    cleanup_free char *events = read_stripped(dir, "cgroup.events");
+    cleanup_free char *events = NULL;
     bool freezing = freeze && strcmp(freeze, "1") == 0, frozen = false;
 
-    if (!freezing && !held)
-        return 0;
+    /* Where cgroup.freeze decides (held and "1", or not held and not "1"),
+     * cgroup.events is not read, as v2.py does not read it: state and
+     * list check every container's. */
+    if (freezing == held)
+        return freezing;
+    events = read_stripped(dir, "cgroup.events");
     /* The kernel writes "key value" lines; anything else is left to Python. */
     for (char *line = events ? strtok(events, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         char key[64], value[24];
@@ -318,7 +322,7 @@ int cgroup2_frozen(const char *dir, bool held)
         if (strcmp(key, "frozen") == 0)
             frozen = strtoull(value, NULL, 10) == 1;
     }
-    return held ? freezing || frozen : freezing && frozen;
+    return frozen;
 }
 
 /* v1: FROZEN by itself, not through an ancestor. */
