@@ -60,6 +60,15 @@ class ConsoleSocket:
         return seen
 
     def close(self) -> None:
+        if self.messages == 0:
+            # Nobody connected: we do, so that the thread's accept ends
+            # before the socket's fd is closed and its number reused.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as waker:
+                try:
+                    waker.connect(str(self.path))
+                except OSError:
+                    pass
+        self.thread.join(10)
         self.server.close()
         if self.master >= 0:
             os.close(self.master)
