@@ -76,6 +76,11 @@ def test_start_runs_the_process(runtime: Runtime, bundle: Bundle) -> None:
     container.start().ok()
     state = container.state()
     assert state["status"] == "running" and state["pid"] == pid
+    # start returns once the init took the go, as runc's does; its execve
+    # follows (meanwhile /proc/PID/cmdline can read empty).
+    deadline = time.monotonic() + 10
+    while cmdline(pid) != bundle.config["process"]["args"] and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert cmdline(pid) == bundle.config["process"]["args"]
 
 
