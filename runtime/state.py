@@ -89,8 +89,28 @@ def cgroup_of(pid: int, hierarchy: str) -> str | None:
 
 
 def now_rfc3339() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+    return rfc3339(time.time_ns())
+
+
+def rfc3339(ns: int) -> str:
+    """A time in ns since the epoch as RFC 3339 in UTC with nanoseconds, as
+    runc writes `created`.  Computed here, not with time.strftime: its code
+    is another 100 KiB of the interpreter paged in by every create."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    days, second_of_day = divmod(seconds, 86400)
+    # Days since 1970-01-01 to the proleptic Gregorian date, by 400-year
+    # eras of 146097 days, with years starting in March so that the leap
+    # day comes last (H. Hinnant's civil_from_days).
+    era, day_of_era = divmod(days + 719468, 146097)
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_from_march = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * month_from_march + 2) // 5 + 1
+    month = month_from_march + 3 if month_from_march < 10 else month_from_march - 9
+    year = era * 400 + year_of_era + (month <= 2)
+    hour, minute_second = divmod(second_of_day, 3600)
+    minute, second = divmod(minute_second, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{fraction:09d}Z"
 
 
 class ContainerState(Record):
