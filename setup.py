@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 from distutils.command.build_scripts import build_scripts  # setuptools' own, once it is imported
@@ -84,7 +84,12 @@ class BuildLaunchers(build_scripts):
                                      extra_postargs=["-s", "-static"] if static else [])
 
 
+# The CPython-API module every create and exec loads (no cffi on that path).
+SPAWN_MODULE = Extension("pyrunc.runtime._spawn", ["native/pyext/spawnmodule.c"],
+                         extra_compile_args=build_ffi.COMPILE_ARGS)
+
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
+      ext_modules=[SPAWN_MODULE],
       # Stand for the commands BuildLaunchers makes.
       scripts=[sources[0] for sources, _, _ in LAUNCHERS],
       cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLaunchers})

@@ -231,7 +231,7 @@ def _init_identity(pid: int, manager: Any) -> dict[str, Any]:
 
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
-    from . import hooks, idmap, plan, rootless, spawn, sync
+    from . import hooks, idmap, init_program, plan, rootless, spawn, sync
     from .linux_constants import CLONE_NEWUSER
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
@@ -245,13 +245,9 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     the_plan.staging_dir = state.dir
     trace.mark("plan")
     try:
-        os.mkfifo(state.fifo_path, 0o622)
+        fifo = init_program.make_exec_fifo(state.fifo_path)
     except OSError as exc:      # a full disk under --root
         raise from_os_error(f"make {state.fifo_path}", exc) from None
-    # Not the umask's 0600: an init in a user namespace is "other" to it.
-    # The state directory is its owner's only, so no one else can reach it by path.
-    os.chmod(state.fifo_path, 0o622)
-    fifo = os.open(state.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
     def hook_state(pid: int, status: str) -> str:
         return hooks.state_json(OCI_VERSION, state.id, status, pid, opts.bundle, spec.annotations)

@@ -8,9 +8,7 @@ close-on-exec) and an ERROR message means it could not.
 """
 from __future__ import annotations
 
-import _signal
 import os
-import select
 import time
 
 from . import init_program, sync
@@ -18,7 +16,7 @@ from .errors import PyruncError, from_os_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Callable
 
     from .plan import Plan
 
@@ -37,11 +35,9 @@ class Watch:
     def __init__(self, seconds: float | None = SETUP_SECONDS, frozen: Callable[[], bool] | None = None) -> None:
         self.seconds, self.frozen = seconds, frozen
 
-    def wait(self, sock: Any, what: str) -> None:
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
+    def wait(self, fd: int, what: str) -> None:
         end = None if self.seconds is None else time.monotonic() + self.seconds
-        while not poller.poll(1000):
+        while not sync.readable(fd, 1.0):
             if self.frozen is not None and self.frozen():
                 raise PyruncError(f"the container's cgroup is frozen while {what}: the init cannot go on")
             if end is not None and time.monotonic() > end:
@@ -56,17 +52,17 @@ def setup_watch(plan: Plan, frozen: Callable[[], bool] | None = None) -> Watch:
     return Watch(seconds, frozen)
 
 
-def expect(sock: Any, kind: int, what: str, watch: Watch | None = None) -> sync.Message:
+def expect(channel: int, kind: int, what: str, watch: Watch | None = None) -> sync.Message:
     if watch is not None:
-        watch.wait(sock, what)
-    return _checked(sync.receive(sock), kind, what)
+        watch.wait(channel, what)
+    return _checked(sync.receive(channel), kind, what)
 
 
-def expect_fd(sock: Any, kind: int, what: str, watch: Watch | None = None) -> int:
+def expect_fd(channel: int, kind: int, what: str, watch: Watch | None = None) -> int:
     """Like expect, for a message carrying an fd; returns the fd."""
     if watch is not None:
-        watch.wait(sock, what)
-    message, fd = sync.receive_with_fd(sock)
+        watch.wait(channel, what)
+    message, fd = sync.receive_with_fd(channel)
     try:
         _checked(message, kind, what)
         if fd < 0:
@@ -91,6 +87,8 @@ def _checked(message: sync.Message | None, kind: int, what: str) -> sync.Message
 def kill_child(pid: int, timeout: float = 10.0) -> None:
     """SIGKILL a child and reap it; a frozen one cannot die, so the wait is
     bounded: the cgroup's cleanup takes it later, and we never hang."""
+    import _signal
+    import select
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -138,7 +136,7 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
           on_hooks: Callable[[int], None] | None = None,
           on_seccomp_fd: Callable[[int, int], None] | None = None,
           frozen: Callable[[], bool] | None = None, patient: bool = False,
-          cgroup_fds: list[int] | None = None, cgroup_dir_fd: int = -1) -> tuple[int, Any]:
+          cgroup_fds: list[int] | None = None, cgroup_dir_fd: int = -1) -> tuple[int, sync.Channel]:
     """Spawn and set up; returns (pid, parent end of the channel) once the
     process is READY.  On failure nothing of it is left running.
     go_text(pid) is sent with GO (the hooks' state JSON); on_hooks(pid)
@@ -150,23 +148,23 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
     process joins by itself (struct pyrunc_plan); place(pid) does the rest."""
     watch = Watch(None) if patient else setup_watch(plan, frozen)
     try:
-        parent_sock, child_sock = sync.channel()
+        parent, child_fd = sync.channel()
     except OSError as exc:
         raise from_os_error("start the container process", exc) from None
     pid = 0
     try:
         try:
-            intermediate = init_program.spawn(plan, child_sock.fileno(), fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
+            intermediate = init_program.spawn(plan, child_fd, fifo_fd, console_fd, cgroup_fds, cgroup_dir_fd)
         except OSError as exc:      # out of fds or memory for its memfds
             raise from_os_error("start the container process", exc) from None
         finally:
-            child_sock.close()
+            os.close(child_fd)
         try:
             if plan.uid_map is not None:
-                expect(parent_sock, sync.USERNS, "creating the user namespace", watch)
+                expect(parent.fd, sync.USERNS, "creating the user namespace", watch)
                 write_id_maps(intermediate, plan.uid_map, plan.gid_map or "")
-                sync.send(parent_sock, sync.Message(sync.GO))
-            pid = expect(parent_sock, sync.PID, "starting", watch).value
+                sync.send(parent.fd, sync.Message(sync.GO))
+            pid = expect(parent.fd, sync.PID, "starting", watch).value
         except BaseException:
             kill_child(intermediate)
             raise
@@ -177,26 +175,26 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
             # From here, as runc does: inside a user namespace the init may
             # not write its own /proc files (they stay the host root's).
             _write_proc(f"/proc/{pid}/oom_score_adj", str(plan.process.oom_score_adj))
-        sync.send(parent_sock, sync.Message(sync.GO, text=go_text(pid) if go_text else ""))
+        sync.send(parent.fd, sync.Message(sync.GO, text=go_text(pid) if go_text else ""))
         if plan.runtime_hooks:
-            expect(parent_sock, sync.HOOKS, "setting up the container", watch)
+            expect(parent.fd, sync.HOOKS, "setting up the container", watch)
             if on_hooks is not None:
                 on_hooks(pid)
-            sync.send(parent_sock, sync.Message(sync.GO))
+            sync.send(parent.fd, sync.Message(sync.GO))
         if plan.seccomp is not None and plan.seccomp.notify:
-            _take_seccomp_fd(parent_sock, pid, on_seccomp_fd, watch)
-        expect(parent_sock, sync.READY, "setting up the container", watch)
+            _take_seccomp_fd(parent.fd, pid, on_seccomp_fd, watch)
+        expect(parent.fd, sync.READY, "setting up the container", watch)
     except BaseException:
         if pid > 0:
             kill_child(pid)
-        parent_sock.close()
+        parent.close()
         raise
-    return pid, parent_sock
+    return pid, parent
 
 
-def _take_seccomp_fd(sock: Any, pid: int, on_seccomp_fd: Callable[[int, int], None] | None,
+def _take_seccomp_fd(channel: int, pid: int, on_seccomp_fd: Callable[[int, int], None] | None,
                      watch: Watch) -> None:
-    fd = expect_fd(sock, sync.SECCOMP_FD, "loading the seccomp filter", watch)
+    fd = expect_fd(channel, sync.SECCOMP_FD, "loading the seccomp filter", watch)
     try:
         if on_seccomp_fd is None:
             raise PyruncError("a seccomp notify filter needs someone to take its listener fd")
@@ -205,12 +203,12 @@ def _take_seccomp_fd(sock: Any, pid: int, on_seccomp_fd: Callable[[int, int], No
         os.close(fd)
 
 
-def wait_exec(parent_sock: Any) -> None:
+def wait_exec(parent: sync.Channel) -> None:
     """Block until the process exec'd (EOF) or reported why it could not."""
     try:
-        message = sync.receive(parent_sock)
+        message = sync.receive(parent.fd)
     finally:
-        parent_sock.close()
+        parent.close()
     if message is not None and message.type == sync.ERROR:
         raise PyruncError(message.text, errno=message.value)
 

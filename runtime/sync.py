@@ -3,14 +3,15 @@
 One SOCK_SEQPACKET packet per message: u32 type, i32 value, u32 length,
 then `length` bytes of UTF-8 text, in native byte order.  Packed with
 int.to_bytes, not the struct module, whose code every create would page
-in only for this.
+in only for this; the channel's fds and their I/O are _spawn's
+(native/pyext/spawnmodule.c), not the socket module's, for the same reason.
 """
 from __future__ import annotations
 
-import _socket
 import os
 import sys
 
+from . import _spawn  # type: ignore[attr-defined]
 from .record import Record
 
 PID = 1
@@ -22,7 +23,6 @@ USERNS = 6
 SECCOMP_FD = 7
 
 HEADER_SIZE = 12
-FD_SIZE = 4
 MAX_TEXT = 65536  # as native/sync.h
 
 
@@ -56,30 +56,48 @@ def decode(packet: bytes) -> Message:
     return Message(kind, value, text)
 
 
-def channel() -> tuple[_socket.socket, _socket.socket]:
-    """(parent end, child end); both close-on-exec.  `_socket`, not
-    `socket`: the wrapper module costs milliseconds of enum set-up."""
-    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+class Channel:
+    """The parent's end: its fd, closed once however often close() is
+    called and when the object goes (as a socket object's)."""
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    __del__ = close
 
 
-def send(sock: _socket.socket, message: Message) -> None:
-    sock.send(encode(message))
+def channel() -> tuple[Channel, int]:
+    """(parent end, child end's fd), both close-on-exec."""
+    parent, child = _spawn.channel()
+    return Channel(parent), child
 
 
-def receive(sock: _socket.socket) -> Message | None:
+def send(fd: int, message: Message) -> None:
+    _spawn.send(fd, encode(message))
+
+
+def readable(fd: int, timeout: float) -> bool:
+    """Whether a message (or EOF) is there within timeout seconds."""
+    ready: bool = _spawn.readable(fd, int(timeout * 1000))
+    return ready
+
+
+def receive(fd: int) -> Message | None:
     """The next message, or None when the peer closed (e.g. it exec'd)."""
-    packet = sock.recv(HEADER_SIZE + MAX_TEXT)
-    return decode(packet) if packet else None
+    message, passed = receive_with_fd(fd)
+    if passed >= 0:
+        os.close(passed)
+    return message
 
 
-def receive_with_fd(sock: _socket.socket) -> tuple[Message | None, int]:
+def receive_with_fd(fd: int) -> tuple[Message | None, int]:
     """Like receive, and the fd the message carries in SCM_RIGHTS (-1 if
     none), close-on-exec."""
-    packet, ancillary, _flags, _address = sock.recvmsg(
-        HEADER_SIZE + MAX_TEXT, _socket.CMSG_SPACE(FD_SIZE), _socket.MSG_CMSG_CLOEXEC)
-    fds = [int.from_bytes(data[i:i + FD_SIZE], sys.byteorder, signed=True)
-           for level, kind, data in ancillary if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
-           for i in range(0, len(data) - FD_SIZE + 1, FD_SIZE)]
-    for extra in fds[1:]:
-        os.close(extra)
-    return (decode(packet) if packet else None), (fds[0] if fds else -1)
+    packet, passed = _spawn.receive(fd, HEADER_SIZE + MAX_TEXT)
+    return (decode(packet) if packet else None), passed
