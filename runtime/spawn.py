@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from . import init_program, sync
+from . import _spawn, init_program, sync  # type: ignore[attr-defined]
 from .errors import PyruncError, from_os_error
 
 TYPE_CHECKING = False
@@ -169,7 +169,7 @@ def spawn(plan: Plan, place: Callable[[int], None], fifo_fd: int = -1, console_f
             kill_child(intermediate)
             raise
         else:
-            os.waitpid(intermediate, 0)
+            wait_status(intermediate)
         place(pid)
         if plan.process.oom_score_adj is not None:
             # From here, as runc does: inside a user namespace the init may
@@ -214,13 +214,10 @@ def wait_exec(parent: sync.Channel) -> None:
 
 
 def wait_status(pid: int) -> int:
-    """waitpid, as an exit code: 128+N when killed by signal N."""
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            return 0
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    """Wait for a child; its exit code, 128+N when killed by signal N (0
+    when it is not ours to wait for)."""
+    try:
+        status: int = _spawn.wait(pid)
+    except ChildProcessError:
+        return 0
+    return status

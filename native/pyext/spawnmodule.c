@@ -1,9 +1,10 @@
 /* pyrunc.runtime._spawn: the runtime's end of starting pyrunc-init and of
- * the sync channel to it (native/sync.h), and the exec fifo it blocks on,
- * for runtime/init_program.py and runtime/sync.py.
+ * the sync channel to it (native/sync.h), the exec fifo it blocks on, and
+ * the wait for a child, for runtime/init_program.py, runtime/sync.py and
+ * runtime/spawn.py.
  *
  * In C because every create and run pays for what these calls page in:
- * done from Python, the socket, memfd, fcntl, posix_spawn, mkfifo and poll code of
+ * done from Python, the socket, memfd, fcntl, posix_spawn, mkfifo, poll and waitpid code of
  * the interpreter (a few dozen 64 KiB windows of its image, mapped at the
  * first call) was half a MiB of each call's peak resident set.  The
  * CPython API, not cffi: the runtime's hot path loads no cffi.
@@ -24,6 +25,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* What a message may carry in SCM_RIGHTS; more than one is a peer's bug,
@@ -376,6 +378,32 @@ static PyObject *spawn_readable(PyObject *self, PyObject *const *args, Py_ssize_
     return PyBool_FromLong(n > 0);
 }
 
+/* wait(pid) -> the child's exit code, 128+N when signal N killed it;
+ * ChildProcessError when it is not ours (or reaped already).  Signals'
+ * handlers run while it waits, as with os.waitpid. */
+static PyObject *spawn_wait(PyObject *self, PyObject *arg)
+{
+    long pid = PyLong_AsLong(arg);
+    int status;
+    pid_t reaped;
+
+    (void)self;
+    if (pid == -1 && PyErr_Occurred())
+        return NULL;
+    if (pid <= 0) {
+        PyErr_SetString(PyExc_ValueError, "not a pid");
+        return NULL;
+    }
+    do {
+        Py_BEGIN_ALLOW_THREADS
+        reaped = waitpid((pid_t)pid, &status, 0);
+        Py_END_ALLOW_THREADS
+    } while (reaped < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
+    if (reaped < 0)
+        return PyErr_Occurred() ? NULL : PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLong(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+}
+
 static PyMethodDef spawn_methods[] = {
     {"channel", spawn_channel, METH_NOARGS, "channel() -> (parent_fd, child_fd)"},
     {"start", (PyCFunction)(void (*)(void))spawn_start, METH_FASTCALL,
@@ -385,6 +413,7 @@ static PyMethodDef spawn_methods[] = {
     {"send", (PyCFunction)(void (*)(void))spawn_send, METH_FASTCALL, "send(fd, packet)"},
     {"receive", (PyCFunction)(void (*)(void))spawn_receive, METH_FASTCALL,
      "receive(fd, size) -> (packet, passed_fd)"},
+    {"wait", spawn_wait, METH_O, "wait(pid) -> exit code (128+N: killed by signal N)"},
     {"readable", (PyCFunction)(void (*)(void))spawn_readable, METH_FASTCALL, "readable(fd, timeout_ms) -> bool"},
     {NULL, NULL, 0, NULL},
 };

@@ -81,3 +81,14 @@ def test_exec_fifo_has_its_mode_whatever_the_umask(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError) as exists:
         _spawn.exec_fifo(str(path), 0o622)
     assert exists.value.filename == str(path)
+
+
+def test_wait_gives_the_exit_code_or_128_plus_the_signal(tmp_path: Path) -> None:
+    exits = os.posix_spawn("/bin/sh", ["sh", "-c", "exit 7"], {})
+    assert _spawn.wait(exits) == 7
+    killed = os.posix_spawn("/bin/sh", ["sh", "-c", "kill -TERM $$"], {})
+    assert _spawn.wait(killed) == 128 + 15
+    with pytest.raises(ChildProcessError):
+        _spawn.wait(exits)
+    with pytest.raises(ValueError):
+        _spawn.wait(0)

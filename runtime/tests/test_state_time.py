@@ -15,14 +15,14 @@ FIRST, LAST = -62135596800, 253402300799
 @given(st.integers(FIRST, LAST), st.integers(0, 999_999_999))
 def test_matches_the_c_library(seconds: int, fraction: int) -> None:
     expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    assert rfc3339(seconds * 1_000_000_000 + fraction) == f"{int(expected[:-15]):04d}{expected[-15:]}.{fraction:09d}Z"
+    assert rfc3339(seconds, fraction) == f"{int(expected[:-15]):04d}{expected[-15:]}.{fraction:09d}Z"
 
 
 def test_edges() -> None:
-    assert rfc3339(0) == "1970-01-01T00:00:00.000000000Z"
-    assert rfc3339(951_782_400 * 10**9 + 5) == "2000-02-29T00:00:00.000000005Z"
-    assert rfc3339(4_107_542_399 * 10**9) == "2100-02-28T23:59:59.000000000Z"
-    assert rfc3339(-1) == "1969-12-31T23:59:59.999999999Z"
+    assert rfc3339(0, 0) == "1970-01-01T00:00:00.000000000Z"
+    assert rfc3339(951_782_400, 5) == "2000-02-29T00:00:00.000000005Z"
+    assert rfc3339(4_107_542_399, 0) == "2100-02-28T23:59:59.000000000Z"
+    assert rfc3339(-1, 999_999_999) == "1969-12-31T23:59:59.999999999Z"
 
 
 def test_now_is_now() -> None:
