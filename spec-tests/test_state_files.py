@@ -5,6 +5,8 @@ report success with anything left."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
@@ -137,3 +139,72 @@ def test_exec_cap_with_an_unknown_capability_member(runtime: Runtime, bundle: Bu
     result = runtime("exec", "--cap", "CAP_KILL", container.cid, "/payload", "caps")
     assert result.returncode == 0 and "internal error" not in result.stderr, result
     assert container.state()["status"] == "created"
+
+
+@pytest.mark.parametrize("verb", [["delete"], ["kill", "--all"], ["delete", "--force"]])
+def test_an_edited_cgroup_state_cannot_reach_host_processes(runtime: Runtime, bundle: Bundle, tmp_path: Path,
+                                                              verb: list[str]) -> None:
+    """A state whose cgroup is a directory of lookalike files (say, in a
+    --root others can write to) listing a host process: refused as corrupt,
+    and the process and the directory stay.  delete --force removes the
+    container by what it can identify: its init, and its cgroup in the
+    default place named after its id."""
+    cid, pid = created(runtime, bundle)
+    original = state_file(runtime, cid).read_text()
+    victim = subprocess.Popen(["sleep", "300"])
+    fake = tmp_path / "cgroup"
+    try:
+        def point_at_fake(data: dict[str, Any]) -> None:
+            paths = {name: f"{fake}/{name}/{cid}" for name in data["cgroup"]["paths"]}
+            for path in paths.values():
+                Path(path).mkdir(parents=True)
+                Path(path, "cgroup.procs").write_text(f"{victim.pid}\n")
+                Path(path, "tasks").write_text(f"{victim.pid}\n")
+            data["cgroup"].update(root=str(fake), paths=paths, created=sorted(paths.values()))
+        rewrite(runtime, cid, point_at_fake)
+        made = json.loads(state_file(runtime, cid).read_text())["cgroup"]["created"]
+        # The launcher's C path leaves it to the Python CLI (125: declined).
+        only_c = {**os.environ, "PYRUNC_FAST_PATH": "only"}
+        assert runtime(*verb, cid, env=only_c).returncode == 125
+        result = runtime(*verb, cid)
+        if verb == ["delete", "--force"]:
+            result.ok()
+            poll(lambda: not process_alive(pid), 5, "the init to die")
+        else:
+            assert_error(result, "corrupt state", "cgroup must be a saved cgroup")
+        assert victim.poll() is None
+        assert all(Path(path, "cgroup.procs").is_file() for path in made)
+    finally:
+        victim.kill()
+        victim.wait()
+        if state_file(runtime, cid).exists():
+            state_file(runtime, cid).write_text(original)
+            runtime("delete", "--force", cid).ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+
+
+def test_the_launcher_leaves_an_edited_cgroup_state_to_the_cli(runtime: Runtime, bundle: Bundle,
+                                                               tmp_path: Path) -> None:
+    """A stopped container whose state names empty lookalike directories as
+    the cgroups pyrunc made: the launcher's delete would remove them; it
+    declines (125), and the CLI refuses the state."""
+    cid, pid = created(runtime, bundle)
+    runtime("kill", cid, "KILL").ok()
+    poll(lambda: not process_alive(pid), 5, "the init to die")
+    original = state_file(runtime, cid).read_text()
+    fake = tmp_path / "cgroup"
+    try:
+        def point_at_fake(data: dict[str, Any]) -> None:
+            paths = {name: f"{fake}/{name}/{cid}" for name in data["cgroup"]["paths"]}
+            for path in paths.values():
+                Path(path).mkdir(parents=True)
+            data["cgroup"].update(root=str(fake), paths=paths, created=sorted(paths.values()))
+        rewrite(runtime, cid, point_at_fake)
+        made = json.loads(state_file(runtime, cid).read_text())["cgroup"]["created"]
+        only_c = {**os.environ, "PYRUNC_FAST_PATH": "only"}
+        assert runtime("delete", cid, env=only_c).returncode == 125
+        assert_error(runtime("delete", cid), "corrupt state", "cgroup must be a saved cgroup")
+        assert all(Path(path).is_dir() for path in made)
+    finally:
+        state_file(runtime, cid).write_text(original)
+    runtime("delete", cid).ok()

@@ -2,9 +2,13 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +27,32 @@ static bool listed(const struct json_doc *doc, const struct json_node *array, co
         if (strcmp(p->str, path) == 0)
             return true;
     return false;
+}
+
+/* path is a directory on a cgroup filesystem, below the root of its
+ * hierarchy, reached without a link: what inside_cgroup_mount
+ * (runtime/cgroups/__init__.py) checks from mountinfo.  Anything else,
+ * also a path that is gone, is left to the Python CLI, which refuses what
+ * an edited state may name: a directory elsewhere whose cgroup.procs
+ * would make delete kill host processes. */
+static bool on_cgroup_fs(const char *path)
+{
+    char resolved[PATH_MAX], parent[PATH_MAX];
+    struct statfs fs;
+    struct stat st, parent_st;
+    char *slash;
+
+    if (!realpath(path, resolved) || strcmp(resolved, path) != 0)
+        return false;
+    if (statfs(path, &fs) < 0 || (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
+        return false;
+    snprintf(parent, sizeof(parent), "%s", path);
+    slash = strrchr(parent, '/');
+    if (!slash || slash == parent)
+        return false;
+    *slash = '\0';
+    /* A hierarchy's root is a mount point: its parent is on another device. */
+    return stat(path, &st) == 0 && stat(parent, &parent_st) == 0 && st.st_dev == parent_st.st_dev;
 }
 
 int cgroup_dirs_of(const struct container *c, struct cgroup_dirs *dirs)
@@ -45,6 +75,9 @@ int cgroup_dirs_of(const struct container *c, struct cgroup_dirs *dirs)
         procs = json_first(doc, dirs->paths);
     if (!procs || procs->str[0] != '/' || !listed(doc, dirs->created, procs->str))
         return FAST_DEFER;
+    for (const struct json_node *p = json_first(doc, dirs->created); p; p = json_next(doc, p))
+        if (!on_cgroup_fs(p->str))
+            return FAST_DEFER;
     dirs->procs_dir = procs->str;
     freezer = dirs->v2 ? procs : json_get(doc, dirs->paths, "freezer");
     dirs->freezer = freezer ? freezer->str : NULL;

@@ -66,16 +66,20 @@ def open_manager(cgroups_path: str | None, container_id: str, systemd: bool = Fa
     return manager
 
 
-def manager_from_state(data: dict) -> CgroupManager:
-    """Rebuild a manager from `CgroupManager.to_state()`."""
+def manager_from_state(data: dict, mounts: list[tuple[str, bool]] | None = None) -> CgroupManager:
+    """Rebuild a manager from `CgroupManager.to_state()`.  mounts: the
+    mount table (cgroup_mounts()) to check its created paths against, for
+    tests on a fake hierarchy; the host's by default."""
     try:
         version, mode, root, inner = data["version"], data["mode"], data["root"], data["path"]
         paths = {str(k): str(v) for k, v in data["paths"].items()}
         created = [str(path) for path in data.get("created", [])]
     except (KeyError, TypeError, AttributeError):
         raise PyruncError("the saved cgroup state is unreadable") from None
+    if mounts is None:
+        mounts = cgroup_mounts() if created else []
     for path in created:
-        if not _removable(root, mode, path):
+        if not _removable(root, mode, path) or not inside_cgroup_mount(path, mounts):
             raise PyruncError(f"the saved cgroup state names {path!r}, which is not a cgroup pyrunc can have made")
     if version != STATE_VERSION or mode not in ("v1", "hybrid", "v2"):
         raise PyruncError(f"unsupported saved cgroup state (version {version!r}, mode {mode!r})")
@@ -97,6 +101,40 @@ def _removable(root: str, mode: str, path: str) -> bool:
     if top is None or not path.startswith(top) or os.path.normpath(path) != path:
         return False
     return len(path[len(top):].split("/")) >= (1 if mode == "v2" else 2)
+
+
+def cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, bool]]:
+    """Every mount point, in mount order, and whether it is a cgroup or
+    cgroup2 filesystem."""
+    mounts = []
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            if len(fields) >= 5 and tail:
+                mounts.append((_unescape(fields[4]), tail[0] in ("cgroup", "cgroup2")))
+    return mounts
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for escape, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(escape, char)
+    return field
+
+
+def inside_cgroup_mount(path: str, mounts: list[tuple[str, bool]]) -> bool:
+    """Whether the nearest mount holding path (by its text: no link is
+    followed) is a cgroup filesystem, and path is below that mount's root:
+    a state edited to name a directory elsewhere, reached through a link,
+    or a hierarchy's root, must not make delete kill its processes or
+    remove it."""
+    nearest, on_cgroup = "", False
+    for point, is_cgroup in mounts:
+        # The last of the mounts on one point is the one on top.
+        if path.startswith(point.rstrip("/") + "/") and len(point) >= len(nearest):
+            nearest, on_cgroup = point, is_cgroup
+    return on_cgroup
 
 
 def device_rules_v2(rules: list[dict], path: str = "linux.resources.devices") -> list[dict]:

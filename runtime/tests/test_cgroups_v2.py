@@ -49,6 +49,11 @@ def fake(tmp_path: Path) -> v2.V2Manager:
     return manager
 
 
+def fake_mount(manager: v2.V2Manager) -> list[tuple[str, bool]]:
+    """The mount table as it would be with the fake hierarchy mounted."""
+    return [("/", False), (manager.root, True)]
+
+
 def written(manager: v2.V2Manager, name: str) -> str:
     return read_text(manager.path, name).strip()
 
@@ -100,11 +105,11 @@ def test_paths_that_would_hold_pyrunc_or_the_host_are_refused(tmp_path: Path, pa
 def test_add_pid_and_state(fake: v2.V2Manager) -> None:
     fake.add_pid(1234)
     assert written(fake, "cgroup.procs") == "1234"
-    again = manager_from_state(fake.to_state())
+    again = manager_from_state(fake.to_state(), fake_mount(fake))
     assert isinstance(again, v2.V2Manager) and again.path == fake.path and again.to_state() == fake.to_state()
     for broken in ({}, {**fake.to_state(), "version": 99}, {**fake.to_state(), "paths": {}}):
         with pytest.raises(PyruncError):
-            manager_from_state(broken)
+            manager_from_state(broken, fake_mount(fake))
 
 
 # ---------------------------------------------------------------- resources
@@ -321,8 +326,11 @@ def test_destroy_removes_only_what_it_made(tmp_path: Path) -> None:
     manager = open_manager("/existing/new/leaf", "x", root=str(tmp_path), own={"": "/"})
     manager.create()
     assert manager.created == [f"{tmp_path}/existing/new", f"{tmp_path}/existing/new/leaf"]
-    again = manager_from_state(manager.to_state())
+    again = manager_from_state(manager.to_state(), [(str(tmp_path), True)])
     assert again.created == manager.created and again.owned()
+    # On the host's mounts, the fake hierarchy is no cgroup filesystem.
+    with pytest.raises(PyruncError, match="not a cgroup pyrunc can have made"):
+        manager_from_state(manager.to_state())
     (tmp_path / "existing" / "new" / "leaf" / "made-inside").mkdir()
     again.destroy()
     assert not (tmp_path / "existing" / "new").exists()

@@ -4,6 +4,7 @@ stands in for the init."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,46 @@ def test_an_edited_state_cannot_name_a_host_cgroup_as_made_by_pyrunc(created: st
              "paths": {"memory": "/sys/fs/cgroup/memory/x"}, "created": [created]}
     with pytest.raises(PyruncError, match="not a cgroup pyrunc can have made"):
         manager_from_state(saved)
+
+
+def test_an_edited_state_cannot_name_a_directory_off_the_cgroup_mounts(tmp_path: Path) -> None:
+    """A root and created paths that look like a hierarchy, in a directory
+    of ours: on this host's mounts they are no cgroup filesystem."""
+    from pyrunc.runtime.cgroups import manager_from_state
+    root = tmp_path / "fake"
+    (root / "memory" / "x").mkdir(parents=True)
+    saved = {"version": STATE_VERSION, "mode": "v1", "root": str(root), "path": "/x",
+             "paths": {"memory": f"{root}/memory/x"}, "created": [f"{root}/memory/x"]}
+    with pytest.raises(PyruncError, match="not a cgroup pyrunc can have made"):
+        manager_from_state(saved)
+
+
+MOUNTS = [("/", False), ("/sys/fs/cgroup", False), ("/sys/fs/cgroup/memory", True),
+          ("/sys/fs/cgroup/memory/held", False), ("/sys/fs/cgroup/unified", True), ("/sys/fs/cgroup/unified", False)]
+
+
+@pytest.mark.parametrize("path, inside", [
+    ("/sys/fs/cgroup/memory/x", True),
+    ("/sys/fs/cgroup/memory/x/y", True),
+    ("/sys/fs/cgroup/memory", False),           # the hierarchy's root
+    ("/sys/fs/cgroup/memoryx/y", False),         # a name that only starts alike
+    ("/sys/fs/cgroup/memory/held/y", False),     # something else mounted inside it
+    ("/sys/fs/cgroup/unified/y", False),         # covered by a later mount
+    ("/tmp/memory/x", False),
+])
+def test_inside_cgroup_mount_goes_by_the_nearest_mount(path: str, inside: bool) -> None:
+    from pyrunc.runtime.cgroups import inside_cgroup_mount
+    assert inside_cgroup_mount(path, MOUNTS) is inside
+
+
+def test_cgroup_mounts_reads_the_escaped_mount_points(tmp_path: Path) -> None:
+    from pyrunc.runtime.cgroups import cgroup_mounts
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 0:21 / / rw - ext4 /dev/vda1 rw\n"
+        "30 22 0:26 / /sys/fs/cgroup/my\\040cg rw,nosuid shared:9 - cgroup cgroup rw,memory\n"
+        "31 22 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
+    assert cgroup_mounts(str(mountinfo)) == [("/", False), ("/sys/fs/cgroup/my cg", True),
+                                            ("/sys/fs/cgroup/unified", True)]
+    # And this host's own table has its cgroup mounts.
+    assert any(is_cgroup for _, is_cgroup in cgroup_mounts())
