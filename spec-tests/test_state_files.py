@@ -141,6 +141,24 @@ def test_exec_cap_with_an_unknown_capability_member(runtime: Runtime, bundle: Bu
     assert container.state()["status"] == "created"
 
 
+def point_at_lookalike(runtime: Runtime, cid: str, fake: Path, pid: int | None) -> list[str]:
+    """Edit the state to say pyrunc made the container's cgroup as
+    directories under fake (listing pid as their process, if given);
+    returns them."""
+    made: list[str] = []
+
+    def edit(data: dict[str, Any]) -> None:
+        paths = {name: f"{fake}/{name}/{cid}" for name in data["cgroup"]["paths"]}
+        made.extend(sorted(paths.values()))
+        for path in paths.values():
+            Path(path).mkdir(parents=True)
+            for name in ("cgroup.procs", "tasks") if pid is not None else ():
+                Path(path, name).write_text(f"{pid}\n")
+        data["cgroup"].update(root=str(fake), paths=paths, created=made)
+    rewrite(runtime, cid, edit)
+    return made
+
+
 @pytest.mark.parametrize("verb", [["delete"], ["kill", "--all"], ["delete", "--force"]])
 def test_an_edited_cgroup_state_cannot_reach_host_processes(runtime: Runtime, bundle: Bundle, tmp_path: Path,
                                                               verb: list[str]) -> None:
@@ -154,15 +172,7 @@ def test_an_edited_cgroup_state_cannot_reach_host_processes(runtime: Runtime, bu
     victim = subprocess.Popen(["sleep", "300"])
     fake = tmp_path / "cgroup"
     try:
-        def point_at_fake(data: dict[str, Any]) -> None:
-            paths = {name: f"{fake}/{name}/{cid}" for name in data["cgroup"]["paths"]}
-            for path in paths.values():
-                Path(path).mkdir(parents=True)
-                Path(path, "cgroup.procs").write_text(f"{victim.pid}\n")
-                Path(path, "tasks").write_text(f"{victim.pid}\n")
-            data["cgroup"].update(root=str(fake), paths=paths, created=sorted(paths.values()))
-        rewrite(runtime, cid, point_at_fake)
-        made = json.loads(state_file(runtime, cid).read_text())["cgroup"]["created"]
+        made = point_at_lookalike(runtime, cid, fake, victim.pid)
         # The launcher's C path leaves it to the Python CLI (125: declined).
         only_c = {**os.environ, "PYRUNC_FAST_PATH": "only"}
         assert runtime(*verb, cid, env=only_c).returncode == 125
@@ -194,13 +204,7 @@ def test_the_launcher_leaves_an_edited_cgroup_state_to_the_cli(runtime: Runtime,
     original = state_file(runtime, cid).read_text()
     fake = tmp_path / "cgroup"
     try:
-        def point_at_fake(data: dict[str, Any]) -> None:
-            paths = {name: f"{fake}/{name}/{cid}" for name in data["cgroup"]["paths"]}
-            for path in paths.values():
-                Path(path).mkdir(parents=True)
-            data["cgroup"].update(root=str(fake), paths=paths, created=sorted(paths.values()))
-        rewrite(runtime, cid, point_at_fake)
-        made = json.loads(state_file(runtime, cid).read_text())["cgroup"]["created"]
+        made = point_at_lookalike(runtime, cid, fake, None)
         only_c = {**os.environ, "PYRUNC_FAST_PATH": "only"}
         assert runtime("delete", cid, env=only_c).returncode == 125
         assert_error(runtime("delete", cid), "corrupt state", "cgroup must be a saved cgroup")
