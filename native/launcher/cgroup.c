@@ -2,12 +2,13 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
+#include <fcntl.h>
 #include <linux/magic.h>
-#include <stdio.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,22 +38,19 @@ static bool listed(const struct json_doc *doc, const struct json_node *array, co
  * would make delete kill host processes. */
 static bool on_cgroup_fs(const char *path)
 {
-    char resolved[PATH_MAX], parent[PATH_MAX];
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
     struct statfs fs;
     struct stat st, parent_st;
-    char *slash;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    bool ok;
 
-    if (!realpath(path, resolved) || strcmp(resolved, path) != 0)
+    if (fd < 0)
         return false;
-    if (statfs(path, &fs) < 0 || (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
-        return false;
-    snprintf(parent, sizeof(parent), "%s", path);
-    slash = strrchr(parent, '/');
-    if (!slash || slash == parent)
-        return false;
-    *slash = '\0';
-    /* A hierarchy's root is a mount point: its parent is on another device. */
-    return stat(path, &st) == 0 && stat(parent, &parent_st) == 0 && st.st_dev == parent_st.st_dev;
+    ok = fstatfs(fd, &fs) == 0 && (fs.f_type == CGROUP_SUPER_MAGIC || fs.f_type == CGROUP2_SUPER_MAGIC)
+         /* A hierarchy's root is a mount point: its parent is on another device. */
+         && fstat(fd, &st) == 0 && fstatat(fd, "..", &parent_st, 0) == 0 && st.st_dev == parent_st.st_dev;
+    close(fd);
+    return ok;
 }
 
 int cgroup_dirs_of(const struct container *c, struct cgroup_dirs *dirs)
