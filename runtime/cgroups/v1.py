@@ -7,7 +7,6 @@ import errno
 import os
 
 from ..errors import PyruncError, from_os_error
-from . import stats as st
 from .base import (
     FREEZE_TIMEOUT, INT64, THROTTLES, UINT16, UINT32, UINT64, CgroupManager, DeviceEmulator,
     Section, Write, add_pid_to, open_for_join, cgroup_dir, check_page_size, check_usage, cpuset_rows,
@@ -22,14 +21,6 @@ MEMORY_LIMIT = "memory.limit_in_bytes"
 MEMSW_LIMIT = "memory.memsw.limit_in_bytes"
 # Where the container's processes are listed, best first.
 PROCS_HIERARCHIES = ("freezer", "pids", "memory", "devices", "cpu", "name=systemd")
-BLKIO_STATS = (("ioServiceBytesRecursive", "io_service_bytes_recursive"),
-               ("ioServicedRecursive", "io_serviced_recursive"),
-               ("ioQueueRecursive", "io_queued_recursive"),
-               ("ioServiceTimeRecursive", "io_service_time_recursive"),
-               ("ioWaitTimeRecursive", "io_wait_time_recursive"),
-               ("ioMergedRecursive", "io_merged_recursive"),
-               ("ioTimeRecursive", "time_recursive"),
-               ("sectorsRecursive", "sectors_recursive"))
 
 
 # ---------------------------------------------------------------- discovery
@@ -362,6 +353,7 @@ class V1Manager(CgroupManager):
     def _explain(self, write: Write, exc: OSError) -> PyruncError:
         hierarchy, name, value, path = write
         if name == MEMORY_LIMIT and exc.errno == errno.EBUSY:
+            from . import stats as st
             usage = st.optional_number(self.paths[hierarchy], "memory.usage_in_bytes")
             peak = st.optional_number(self.paths[hierarchy], "memory.max_usage_in_bytes")
             return PyruncError(f"cannot set memory limit to {value} (current usage: {usage}, "
@@ -448,40 +440,13 @@ class V1Manager(CgroupManager):
         return event_fd
 
     def oom_count(self) -> int:
+        from . import stats as st
         directory = self.paths.get("memory")
         return st.optional_keyed(directory, "memory.oom_control").get("oom_kill", 0) if directory else 0
 
     def stats(self) -> dict:
-        data = st.empty_stats()
-        part = self.paths.get
-        if part("cpuacct") or part("cpu"):
-            data["cpu"] = cpu_stats(part("cpuacct"), part("cpu"))
-        if part("cpuset"):
-            data["cpuset"] = cpuset_stats(self.paths["cpuset"])
-        if part("memory"):
-            data["memory"] = memory_stats(self.paths["memory"])
-        if part("pids"):
-            directory = self.paths["pids"]
-            data["pids"] = st.pids_section(st.optional_number(directory, "pids.current"),
-                                           st.optional_number(directory, "pids.max"))
-        if part("blkio"):
-            data["blkio"] = blkio_stats(self.paths["blkio"])
-        data["hugetlb"] = self._hugetlb_stats()
-        return data
-
-    def _hugetlb_stats(self) -> dict:
-        if "hugetlb" in self.paths:
-            directory = self.paths["hugetlb"]
-            return {size: st.hugetlb_entry(
-                st.optional_number(directory, f"hugetlb.{size}.usage_in_bytes"),
-                st.optional_number(directory, f"hugetlb.{size}.max_usage_in_bytes"),
-                st.optional_number(directory, f"hugetlb.{size}.failcnt"))
-                for size in st.hugepage_sizes(directory, "limit_in_bytes")}
-        if "unified" in self.paths:
-            from .v2 import hugetlb_stats
-            return hugetlb_stats(self.paths["unified"])
-        return {}
-
+        from .v1_stats import stats
+        return stats(self.paths)
 
 def fill_cpuset(directory: str) -> None:
     """A new v1 cpuset starts with no cpus and mems, and no task may join it;
@@ -503,58 +468,3 @@ def fill_cpuset(directory: str) -> None:
 
 def _cpuset_empty(directory: str) -> bool:
     return not all(read_text(directory, name).strip() for name in ("cpuset.cpus", "cpuset.mems"))
-
-
-def _numbers(directory: str | None, name: str) -> list[int]:
-    if directory is None:
-        return []
-    try:
-        return [int(n) for n in read_text(directory, name).split()]
-    except (OSError, ValueError):
-        return []
-
-
-def cpu_stats(cpuacct: str | None, cpu: str | None) -> dict:
-    ticks = os.sysconf("SC_CLK_TCK")  # cpuacct.stat counts USER_HZ ticks
-    times = st.optional_keyed(cpuacct, "cpuacct.stat") if cpuacct else {}
-    throttle = st.optional_keyed(cpu, "cpu.stat") if cpu else {}
-    return st.cpu_section(
-        st.optional_number(cpuacct, "cpuacct.usage") if cpuacct else 0,
-        _numbers(cpuacct, "cpuacct.usage_percpu"),
-        _numbers(cpuacct, "cpuacct.usage_percpu_sys"),
-        _numbers(cpuacct, "cpuacct.usage_percpu_user"),
-        times.get("system", 0) * st.NANOS_PER_SECOND // ticks,
-        times.get("user", 0) * st.NANOS_PER_SECOND // ticks,
-        {"periods": throttle.get("nr_periods", 0), "throttledPeriods": throttle.get("nr_throttled", 0),
-         "throttledTime": throttle.get("throttled_time", 0)})
-
-
-def cpuset_stats(directory: str) -> dict:
-    flags = {name: st.optional_number(directory, f"cpuset.{name}") for name in st.CPUSET_FLAGS}
-    text = lambda name: read_text(directory, name) if os.path.exists(os.path.join(directory, name)) else ""  # noqa: E731
-    return st.cpuset_section(text("cpuset.cpus"), text("cpuset.mems"), flags)
-
-
-def _memory_entry(directory: str, prefix: str) -> dict:
-    if not os.path.exists(os.path.join(directory, f"{prefix}.usage_in_bytes")):
-        return {}
-    value = lambda name: st.optional_number(directory, f"{prefix}.{name}")  # noqa: E731
-    return st.memory_entry(value("limit_in_bytes"), value("usage_in_bytes"),
-                           value("max_usage_in_bytes"), value("failcnt"))
-
-
-def memory_stats(directory: str) -> dict:
-    raw = st.optional_keyed(directory, "memory.stat")
-    return st.memory_section(raw.get("cache", 0), _memory_entry(directory, "memory"),
-                             _memory_entry(directory, "memory.memsw"), _memory_entry(directory, "memory.kmem"),
-                             _memory_entry(directory, "memory.kmem.tcp"), raw)
-
-
-def blkio_stats(directory: str) -> dict:
-    """CFQ's recursive files if present, else BFQ's, else the throttle ones."""
-    for prefix in ("blkio.", "blkio.bfq.", "blkio.throttle."):
-        if os.path.exists(os.path.join(directory, prefix + "io_serviced_recursive")):
-            return st.drop_zero({key: st.parse_blkio_file(directory, prefix + name)
-                                 for key, name in BLKIO_STATS})
-    return {}
-
