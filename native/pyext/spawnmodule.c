@@ -38,6 +38,31 @@ static void close_fd(int *fd)
         close(*fd);
 }
 
+/* The fd, which the caller now owns: its cleanup no longer closes it. */
+static int steal_fd(int *fd)
+{
+    int owned = *fd;
+
+    *fd = -1;
+    return owned;
+}
+
+static void release_object(PyObject **object)
+{
+    Py_XDECREF(*object);
+}
+
+static void release_buffer(Py_buffer *buffer)
+{
+    if (buffer->obj)
+        PyBuffer_Release(buffer);
+}
+
+static void free_fds(int **fds)
+{
+    PyMem_Free(*fds);
+}
+
 static int fd_argument(PyObject *value, int *fd)
 {
     long n = PyLong_AsLong(value);
@@ -82,18 +107,14 @@ static int write_all(int fd, const char *data, size_t size)
 /* The plan, in a memfd of its own. */
 static int plan_memfd(const char *plan, size_t size, const char **step)
 {
-    int fd = memfd_create("pyrunc-plan", MFD_CLOEXEC);
+    __attribute__((cleanup(close_fd))) int fd = memfd_create("pyrunc-plan", MFD_CLOEXEC);
     int rc;
 
     *step = "memfd";
     if (fd < 0)
         return -errno;
     rc = write_all(fd, plan, size);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    return fd;
+    return rc < 0 ? rc : steal_fd(&fd);
 }
 
 /* A sealed memfd copy of the program, copied by the kernel (sendfile):
@@ -103,9 +124,9 @@ static int plan_memfd(const char *plan, size_t size, const char **step)
 static int sealed_copy(const char *program, const char **step)
 {
     __attribute__((cleanup(close_fd))) int source = -1;
+    __attribute__((cleanup(close_fd))) int fd = -1;
     struct stat st;
     off_t offset = 0;
-    int fd;
 
     *step = "memfd";
     fd = memfd_create("pyrunc-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -114,24 +135,17 @@ static int sealed_copy(const char *program, const char **step)
     *step = "copy";
     source = open(program, O_RDONLY | O_CLOEXEC);
     if (source < 0 || fstat(source, &st) < 0)
-        goto fail;
+        return -errno;
     while (offset < st.st_size) {
         ssize_t sent = sendfile(fd, source, &offset, (size_t)(st.st_size - offset));
         if (sent < 0 && errno == EINTR)
             continue;
-        if (sent <= 0) {
-            if (sent == 0)
-                errno = EIO;    /* it shrank while we copied it */
-            goto fail;
-        }
+        if (sent <= 0)
+            return sent == 0 ? -EIO : -errno;   /* EIO: it shrank while we copied it */
     }
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-        goto fail;
-    return fd;
-fail:;
-    int error = errno;
-    close(fd);
-    return -error;
+        return -errno;
+    return steal_fd(&fd);
 }
 
 /* Spawn /proc/self/fd/EXE as `pyrunc-init PLAN_FD EXE_FD` with an empty
@@ -163,9 +177,10 @@ static int spawn_init(int exe_fd, int plan_fd, const int *keep, size_t nkeep, pi
 /* start(program, plan, fds) -> pid of the intermediate pyrunc-init. */
 static PyObject *spawn_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *program = NULL, *fds = NULL, *result = NULL;
-    Py_buffer plan = {0};
-    int *keep = NULL;
+    __attribute__((cleanup(release_object))) PyObject *program = NULL;
+    __attribute__((cleanup(release_object))) PyObject *fds = NULL;
+    __attribute__((cleanup(release_buffer))) Py_buffer plan = {0};
+    __attribute__((cleanup(free_fds))) int *keep = NULL;
     Py_ssize_t nkeep;
     const char *step = "spawn";
     int rc = 0, plan_fd = -1, exe_fd = -1;
@@ -176,22 +191,18 @@ static PyObject *spawn_start(PyObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_TypeError, "start(program, plan, fds)");
         return NULL;
     }
-    if (!PyUnicode_FSConverter(args[0], &program))
+    if (!PyUnicode_FSConverter(args[0], &program) || PyObject_GetBuffer(args[1], &plan, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &plan, PyBUF_SIMPLE) < 0)
-        goto out;
     fds = PySequence_Fast(args[2], "fds must be a sequence");
     if (!fds)
-        goto out;
+        return NULL;
     nkeep = PySequence_Fast_GET_SIZE(fds);
     keep = PyMem_New(int, (size_t)nkeep + 1);
-    if (!keep) {
-        PyErr_NoMemory();
-        goto out;
-    }
+    if (!keep)
+        return PyErr_NoMemory();
     for (Py_ssize_t i = 0; i < nkeep; i++)
         if (fd_argument(PySequence_Fast_GET_ITEM(fds, i), &keep[i]) < 0)
-            goto out;
+            return NULL;
 
     Py_BEGIN_ALLOW_THREADS
     plan_fd = plan_memfd(plan.buf, (size_t)plan.len, &step);
@@ -214,16 +225,9 @@ static PyObject *spawn_start(PyObject *self, PyObject *const *args, Py_ssize_t n
         /* The OSError's filename names the step that failed ("memfd",
          * "copy", "spawn"), for the caller's message. */
         errno = -rc;
-        PyErr_SetFromErrnoWithFilename(PyExc_OSError, step);
-    } else
-        result = PyLong_FromLong(pid);
-out:
-    PyMem_Free(keep);
-    Py_XDECREF(fds);
-    if (plan.obj)
-        PyBuffer_Release(&plan);
-    Py_DECREF(program);
-    return result;
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, step);
+    }
+    return PyLong_FromLong(pid);
 }
 
 /* exec_fifo(path, mode) -> fd: make a fifo with exactly this mode (not
