@@ -715,18 +715,10 @@ _UNFORWARDED = {_signal.SIGCHLD, _signal.SIGKILL, _signal.SIGSTOP, _signal.SIGUR
 
 
 def forward_signals(pid: int) -> None:
-    """Pass every signal we get on to pid, as runc run/exec do."""
-    def forward(signum: int, _frame: Any) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    for sig in _signal.valid_signals():
-        if sig not in _UNFORWARDED and 0 < sig < _signal.NSIG:
-            try:
-                _signal.signal(sig, forward)
-            except (OSError, ValueError):
-                pass
+    """Pass every signal we get on to pid, as runc run/exec do (a C
+    handler, _spawn's: see native/pyext/spawnmodule.c)."""
+    from . import _spawn  # type: ignore[attr-defined]
+    _spawn.forward_signals(pid, tuple(_UNFORWARDED))
 
 
 def own_console() -> tuple[Any, Any]:

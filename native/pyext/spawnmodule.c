@@ -1,7 +1,8 @@
 /* pyrunc.runtime._spawn: the runtime's end of starting pyrunc-init and of
  * the sync channel to it (native/sync.h), the exec fifo it blocks on, and
- * the wait for a child, for runtime/init_program.py, runtime/sync.py and
- * runtime/spawn.py.
+ * the wait for a child with its signals passed on, for
+ * runtime/init_program.py, runtime/sync.py, runtime/spawn.py and
+ * runtime/container.py.
  *
  * In C because every create and run pays for what these calls page in:
  * done from Python, the socket, memfd, fcntl, posix_spawn, mkfifo, poll and waitpid code of
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -408,6 +410,61 @@ static PyObject *spawn_wait(PyObject *self, PyObject *arg)
     return PyLong_FromLong(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/* The process forward_signals passes signals on to. */
+static volatile sig_atomic_t forward_to;
+
+static void forward_signal(int signum)
+{
+    int saved = errno;
+
+    kill((pid_t)forward_to, signum);
+    errno = saved;
+}
+
+/* forward_signals(pid, unforwarded): from now on every signal this
+ * process gets, but those in unforwarded, is passed on to pid, as runc's
+ * run and exec do.  A C handler, not Python's: the signal module's code
+ * is one more 64 KiB of the interpreter paged in by every run; and
+ * SA_RESTART, so that the wait for pid goes on through them. */
+static PyObject *spawn_forward_signals(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    struct sigaction action = { .sa_handler = forward_signal, .sa_flags = SA_RESTART };
+    __attribute__((cleanup(release_object))) PyObject *unforwarded = NULL;
+    sigset_t excluded;
+    long pid;
+
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "forward_signals(pid, unforwarded)");
+        return NULL;
+    }
+    pid = PyLong_AsLong(args[0]);
+    if (pid == -1 && PyErr_Occurred())
+        return NULL;
+    if (pid <= 0 || pid > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a pid");
+        return NULL;
+    }
+    unforwarded = PySequence_Fast(args[1], "unforwarded must be a sequence");
+    if (!unforwarded)
+        return NULL;
+    sigemptyset(&excluded);
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(unforwarded); i++) {
+        long signum = PyLong_AsLong(PySequence_Fast_GET_ITEM(unforwarded, i));
+        if (signum == -1 && PyErr_Occurred())
+            return NULL;
+        if (signum > 0 && signum < NSIG)
+            sigaddset(&excluded, (int)signum);
+    }
+    sigemptyset(&action.sa_mask);
+    forward_to = (sig_atomic_t)pid;
+    /* The C library refuses its own signals, SIGKILL and SIGSTOP: skipped. */
+    for (int signum = 1; signum < NSIG; signum++)
+        if (!sigismember(&excluded, signum))
+            sigaction(signum, &action, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef spawn_methods[] = {
     {"channel", spawn_channel, METH_NOARGS, "channel() -> (parent_fd, child_fd)"},
     {"start", (PyCFunction)(void (*)(void))spawn_start, METH_FASTCALL,
@@ -417,6 +474,8 @@ static PyMethodDef spawn_methods[] = {
     {"send", (PyCFunction)(void (*)(void))spawn_send, METH_FASTCALL, "send(fd, packet)"},
     {"receive", (PyCFunction)(void (*)(void))spawn_receive, METH_FASTCALL,
      "receive(fd, size) -> (packet, passed_fd)"},
+    {"forward_signals", (PyCFunction)(void (*)(void))spawn_forward_signals, METH_FASTCALL,
+     "forward_signals(pid, unforwarded): pass on every other signal to pid"},
     {"wait", spawn_wait, METH_O, "wait(pid) -> exit code (128+N: killed by signal N)"},
     {"readable", (PyCFunction)(void (*)(void))spawn_readable, METH_FASTCALL, "readable(fd, timeout_ms) -> bool"},
     {NULL, NULL, 0, NULL},

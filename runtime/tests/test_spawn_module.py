@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,22 @@ def test_wait_gives_the_exit_code_or_128_plus_the_signal(tmp_path: Path) -> None
         _spawn.wait(exits)
     with pytest.raises(ValueError):
         _spawn.wait(0)
+
+
+FORWARDER = """
+import os, signal
+from pyrunc.runtime import _spawn
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+child = os.posix_spawn("/bin/sleep", ["sleep", "30"], {})
+_spawn.forward_signals(child, (signal.SIGUSR1, signal.SIGCHLD))
+os.kill(os.getpid(), signal.SIGUSR1)    # not passed on: the child would die of it
+os.kill(os.getpid(), signal.SIGTERM)    # passed on, and not the end of us
+print(_spawn.wait(child))
+"""
+
+
+def test_forward_signals_passes_on_every_signal_but_the_unforwarded() -> None:
+    # In a process of its own: the handlers stay for the rest of its life.
+    result = subprocess.run([sys.executable, "-c", FORWARDER], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(128 + signal.SIGTERM)
