@@ -16,8 +16,8 @@ themselves when they were not there before.  Needs root.
                              [--engine-runs 10] [--pyrunc PATH] [--bundle DIR]
 
 run:       `run` of the hello bundle (prints one line), wall time and peak RSS.
-verbs:     create, start, state, list, kill, delete of a bundle running
-           `sleep`, one cycle per iteration.
+verbs:     create, start, state, list, exec (`true`), kill, delete of a
+           bundle running `sleep`, one cycle per iteration.
 engines:   `ctr run --rm IMAGE true` (containerd with runc's shim, the
            runtime as --runc-binary), `podman --runtime R run --rm IMAGE
            true`, set up by spec-tests/engines.py under $PYRUNC_ENGINES_DIR,
@@ -47,7 +47,7 @@ import time
 BUNDLES = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BUNDLES)
 SPAWN = os.path.join(REPO, "build", "bench-spawn")
-VERBS = ("create", "start", "state", "list", "kill", "delete")
+VERBS = ("create", "start", "state", "list", "exec", "kill", "delete")
 HYBRID = os.path.ismount("/sys/fs/cgroup/unified")
 
 
@@ -210,7 +210,7 @@ def wait_gone(pid, timeout=10.0):
 
 
 def verb_cycle(rt, bundle, container_id, scratch, trace=None):
-    """create, start, state, list, kill, delete of one container; the
+    """create, start, state, list, exec (`true`), kill, delete of one container; the
     Reports by verb (and trace marks by verb when trace is a path)."""
     stderr = os.path.join(scratch, "stderr")
     pid_file = os.path.join(scratch, f"{container_id}.pid")
@@ -221,6 +221,7 @@ def verb_cycle(rt, bundle, container_id, scratch, trace=None):
         ("start", ("start", container_id)),
         ("state", ("state", container_id)),
         ("list", ("list",)),
+        ("exec", ("exec", container_id, "true")),
         ("kill", ("kill", container_id, "KILL")),
         ("delete", ("delete", container_id)),
     )
