@@ -41,6 +41,8 @@ def spawn(plan: Plan, sync_fd: int, fifo_fd: int, console_fd: int = -1, cgroup_f
     try:
         pid: int = _spawn.start(INIT_PROGRAM, flat, passed)
     except OSError as exc:
+        if exc.filename is None:
+            raise       # the memfds: out of fds or memory, which the caller says
         step = "copy" if exc.filename == "copy" else "start"
         raise PyruncError(f"{step} {INIT_PROGRAM}: {exc.strerror}", errno=exc.errno) from None
     return pid

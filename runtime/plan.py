@@ -167,16 +167,13 @@ class Host(Record):
 
 def read_host(container_cgroups: dict[str, str] | None = None) -> Host:
     """Host facts from /proc/self/mountinfo."""
+    from .cgroups.base import mount_table
     hierarchies = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            before, _, after = line.partition(" - ")
-            fstype, _source, super_options = (after.split() + ["", "", ""])[:3]
-            mount_point = before.split()[4]
-            if fstype == "cgroup" and mount_point.startswith("/sys/fs/cgroup/"):
-                controllers = [o for o in super_options.split(",")
-                               if o not in ("rw", "ro") and not o.startswith("release_agent")]
-                hierarchies.append((posixpath.basename(mount_point), ",".join(controllers)))
+    for mount_point, _root, fstype, super_options in mount_table():
+        if fstype == "cgroup" and mount_point.startswith("/sys/fs/cgroup/"):
+            controllers = [o for o in super_options.split(",")
+                           if o not in ("rw", "ro") and not o.startswith("release_agent")]
+            hierarchies.append((posixpath.basename(mount_point), ",".join(controllers)))
     return Host(cgroup_v1_hierarchies=hierarchies, container_cgroups=container_cgroups)
 
 

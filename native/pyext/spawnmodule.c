@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -65,18 +66,63 @@ static void free_fds(int **fds)
     PyMem_Free(*fds);
 }
 
-static int fd_argument(PyObject *value, int *fd)
+/* The calls take positional arguments only: usage is the TypeError's text. */
+static int arity(Py_ssize_t nargs, Py_ssize_t expected, const char *usage)
 {
-    long n = PyLong_AsLong(value);
+    if (nargs == expected)
+        return 0;
+    PyErr_SetString(PyExc_TypeError, usage);
+    return -1;
+}
 
-    if (n == -1 && PyErr_Occurred())
+static int long_argument(PyObject *value, long *n)
+{
+    *n = PyLong_AsLong(value);
+    return *n == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* An int in [low, INT_MAX]; what names it in the ValueError. */
+static int int_argument(PyObject *value, long low, const char *what, int *out)
+{
+    long n;
+
+    if (long_argument(value, &n) < 0)
         return -1;
-    if (n < 0 || n > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "not an fd");
+    if (n < low || n > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "not %s", what);
         return -1;
     }
-    *fd = (int)n;
+    *out = (int)n;
     return 0;
+}
+
+static int fd_argument(PyObject *value, int *fd)
+{
+    return int_argument(value, 0, "an fd", fd);
+}
+
+static int pid_argument(PyObject *value, pid_t *pid)
+{
+    int n;
+
+    if (int_argument(value, 1, "a pid", &n) < 0)
+        return -1;
+    *pid = n;
+    return 0;
+}
+
+/* After a call that failed with rc < 0: whether to make it again.  EINTR
+ * runs the signals' Python handlers first, and an exception from one
+ * ends the call, as PEP 475 has it for the os module's calls. */
+static bool interrupted(ssize_t rc)
+{
+    return rc < 0 && errno == EINTR && PyErr_CheckSignals() == 0;
+}
+
+/* The OSError of a call that failed, unless a signal's handler raised. */
+static PyObject *failed(void)
+{
+    return PyErr_Occurred() ? NULL : PyErr_SetFromErrno(PyExc_OSError);
 }
 
 /* channel() -> (parent_fd, child_fd): a SOCK_SEQPACKET pair, close-on-exec. */
@@ -112,7 +158,7 @@ static int plan_memfd(const char *plan, size_t size, const char **step)
     __attribute__((cleanup(close_fd))) int fd = memfd_create("pyrunc-plan", MFD_CLOEXEC);
     int rc;
 
-    *step = "memfd";
+    *step = NULL;
     if (fd < 0)
         return -errno;
     rc = write_all(fd, plan, size);
@@ -130,7 +176,7 @@ static int sealed_copy(const char *program, const char **step)
     struct stat st;
     off_t offset = 0;
 
-    *step = "memfd";
+    *step = NULL;
     fd = memfd_create("pyrunc-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
@@ -189,10 +235,8 @@ static PyObject *spawn_start(PyObject *self, PyObject *const *args, Py_ssize_t n
     pid_t pid = -1;
 
     (void)self;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "start(program, plan, fds)");
+    if (arity(nargs, 3, "start(program, plan, fds)") < 0)
         return NULL;
-    }
     if (!PyUnicode_FSConverter(args[0], &program) || PyObject_GetBuffer(args[1], &plan, PyBUF_SIMPLE) < 0)
         return NULL;
     fds = PySequence_Fast(args[2], "fds must be a sequence");
@@ -224,10 +268,10 @@ static PyObject *spawn_start(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_END_ALLOW_THREADS
 
     if (rc < 0) {
-        /* The OSError's filename names the step that failed ("memfd",
-         * "copy", "spawn"), for the caller's message. */
+        /* The OSError's filename names the step that failed, "copy" or
+         * "spawn"; none for the memfds (out of fds or memory). */
         errno = -rc;
-        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, step);
+        return step ? PyErr_SetFromErrnoWithFilename(PyExc_OSError, step) : PyErr_SetFromErrno(PyExc_OSError);
     }
     return PyLong_FromLong(pid);
 }
@@ -237,26 +281,17 @@ static PyObject *spawn_start(PyObject *self, PyObject *const *args, Py_ssize_t n
  * the path. */
 static PyObject *spawn_exec_fifo(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *path = NULL;
+    __attribute__((cleanup(release_object))) PyObject *path = NULL;
     long mode;
     int fd = -1;
 
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "exec_fifo(path, mode)");
-        return NULL;
-    }
-    mode = PyLong_AsLong(args[1]);
-    if (mode == -1 && PyErr_Occurred())
-        return NULL;
-    if (!PyUnicode_FSConverter(args[0], &path))
+    if (arity(nargs, 2, "exec_fifo(path, mode)") < 0 || long_argument(args[1], &mode) < 0
+        || !PyUnicode_FSConverter(args[0], &path))
         return NULL;
     if (mkfifo(PyBytes_AS_STRING(path), (mode_t)mode) == 0 && chmod(PyBytes_AS_STRING(path), (mode_t)mode) == 0)
         fd = open(PyBytes_AS_STRING(path), O_PATH | O_CLOEXEC);
-    if (fd < 0)
-        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, args[0]);
-    Py_DECREF(path);
-    return fd < 0 ? NULL : PyLong_FromLong(fd);
+    return fd < 0 ? PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, args[0]) : PyLong_FromLong(fd);
 }
 
 /* send(fd, packet): one packet; EPIPE when the peer is gone (no SIGPIPE). */
@@ -267,20 +302,17 @@ static PyObject *spawn_send(PyObject *self, PyObject *const *args, Py_ssize_t na
     int fd;
 
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "send(fd, packet)");
-        return NULL;
-    }
-    if (fd_argument(args[0], &fd) < 0 || PyObject_GetBuffer(args[1], &packet, PyBUF_SIMPLE) < 0)
+    if (arity(nargs, 2, "send(fd, packet)") < 0 || fd_argument(args[0], &fd) < 0
+        || PyObject_GetBuffer(args[1], &packet, PyBUF_SIMPLE) < 0)
         return NULL;
     do {
         Py_BEGIN_ALLOW_THREADS
         n = send(fd, packet.buf, (size_t)packet.len, MSG_NOSIGNAL);
         Py_END_ALLOW_THREADS
-    } while (n < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
+    } while (interrupted(n));
     PyBuffer_Release(&packet);
     if (n < 0)
-        return PyErr_Occurred() ? NULL : PyErr_SetFromErrno(PyExc_OSError);
+        return failed();
     Py_RETURN_NONE;
 }
 
@@ -297,19 +329,12 @@ static PyObject *spawn_receive(PyObject *self, PyObject *const *args, Py_ssize_t
     struct iovec iov;
     struct cmsghdr *cmsg;
     PyObject *packet, *result;
-    long size;
     ssize_t n;
-    int fd, passed = -1;
+    int fd, size, passed = -1;
 
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "receive(fd, size)");
-        return NULL;
-    }
-    if (fd_argument(args[0], &fd) < 0)
-        return NULL;
-    size = PyLong_AsLong(args[1]);
-    if (size == -1 && PyErr_Occurred())
+    if (arity(nargs, 2, "receive(fd, size)") < 0 || fd_argument(args[0], &fd) < 0
+        || int_argument(args[1], 0, "a size", &size) < 0)
         return NULL;
     packet = PyBytes_FromStringAndSize(NULL, size);
     if (!packet)
@@ -324,10 +349,10 @@ static PyObject *spawn_receive(PyObject *self, PyObject *const *args, Py_ssize_t
         Py_BEGIN_ALLOW_THREADS
         n = recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
         Py_END_ALLOW_THREADS
-    } while (n < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
+    } while (interrupted(n));
     if (n < 0) {
         Py_DECREF(packet);
-        return PyErr_Occurred() ? NULL : PyErr_SetFromErrno(PyExc_OSError);
+        return failed();
     }
     for (cmsg = CMSG_FIRSTHDR(&message); cmsg; cmsg = CMSG_NXTHDR(&message, cmsg)) {
         if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
@@ -358,21 +383,14 @@ static PyObject *spawn_receive(PyObject *self, PyObject *const *args, Py_ssize_t
 static PyObject *spawn_readable(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     struct pollfd p = {.events = POLLIN};
-    long timeout;
-    int n;
+    int timeout, n;
 
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "readable(fd, timeout_ms)");
-        return NULL;
-    }
-    if (fd_argument(args[0], &p.fd) < 0)
-        return NULL;
-    timeout = PyLong_AsLong(args[1]);
-    if (timeout == -1 && PyErr_Occurred())
+    if (arity(nargs, 2, "readable(fd, timeout_ms)") < 0 || fd_argument(args[0], &p.fd) < 0
+        || int_argument(args[1], -1, "a timeout", &timeout) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    n = poll(&p, 1, (int)timeout);
+    n = poll(&p, 1, timeout);
     Py_END_ALLOW_THREADS
     if (n < 0) {
         if (errno != EINTR)
@@ -389,24 +407,19 @@ static PyObject *spawn_readable(PyObject *self, PyObject *const *args, Py_ssize_
  * handlers run while it waits, as with os.waitpid. */
 static PyObject *spawn_wait(PyObject *self, PyObject *arg)
 {
-    long pid = PyLong_AsLong(arg);
     int status;
-    pid_t reaped;
+    pid_t pid, reaped;
 
     (void)self;
-    if (pid == -1 && PyErr_Occurred())
+    if (pid_argument(arg, &pid) < 0)
         return NULL;
-    if (pid <= 0) {
-        PyErr_SetString(PyExc_ValueError, "not a pid");
-        return NULL;
-    }
     do {
         Py_BEGIN_ALLOW_THREADS
-        reaped = waitpid((pid_t)pid, &status, 0);
+        reaped = waitpid(pid, &status, 0);
         Py_END_ALLOW_THREADS
-    } while (reaped < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
+    } while (interrupted(reaped));
     if (reaped < 0)
-        return PyErr_Occurred() ? NULL : PyErr_SetFromErrno(PyExc_OSError);
+        return failed();
     return PyLong_FromLong(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
@@ -431,33 +444,24 @@ static PyObject *spawn_forward_signals(PyObject *self, PyObject *const *args, Py
     struct sigaction action = { .sa_handler = forward_signal, .sa_flags = SA_RESTART };
     __attribute__((cleanup(release_object))) PyObject *unforwarded = NULL;
     sigset_t excluded;
-    long pid;
+    pid_t pid;
 
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "forward_signals(pid, unforwarded)");
+    if (arity(nargs, 2, "forward_signals(pid, unforwarded)") < 0 || pid_argument(args[0], &pid) < 0)
         return NULL;
-    }
-    pid = PyLong_AsLong(args[0]);
-    if (pid == -1 && PyErr_Occurred())
-        return NULL;
-    if (pid <= 0 || pid > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "not a pid");
-        return NULL;
-    }
     unforwarded = PySequence_Fast(args[1], "unforwarded must be a sequence");
     if (!unforwarded)
         return NULL;
     sigemptyset(&excluded);
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(unforwarded); i++) {
-        long signum = PyLong_AsLong(PySequence_Fast_GET_ITEM(unforwarded, i));
-        if (signum == -1 && PyErr_Occurred())
+        long signum;
+        if (long_argument(PySequence_Fast_GET_ITEM(unforwarded, i), &signum) < 0)
             return NULL;
         if (signum > 0 && signum < NSIG)
             sigaddset(&excluded, (int)signum);
     }
     sigemptyset(&action.sa_mask);
-    forward_to = (sig_atomic_t)pid;
+    forward_to = pid;
     /* The C library refuses its own signals, SIGKILL and SIGSTOP: skipped. */
     for (int signum = 1; signum < NSIG; signum++)
         if (!sigismember(&excluded, signum))

@@ -14,7 +14,7 @@ import errno
 import os
 
 from ..errors import PyruncError
-from .base import DEFAULT_ROOT, STATE_VERSION, CgroupManager, check_inner_path, own_cgroups
+from .base import DEFAULT_ROOT, STATE_VERSION, CgroupManager, check_inner_path, mount_table, own_cgroups
 
 __all__ = ["CgroupManager", "PyruncError", "detect_mode", "device_rules_v2", "manager_from_state",
            "open_manager", "parse_sub_cgroups"]
@@ -106,21 +106,7 @@ def _removable(root: str, mode: str, path: str) -> bool:
 def cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, bool]]:
     """Every mount point, in mount order, and whether it is a cgroup or
     cgroup2 filesystem."""
-    mounts = []
-    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields, tail = left.split(), right.split()
-            if len(fields) >= 5 and tail:
-                mounts.append((_unescape(fields[4]), tail[0] in ("cgroup", "cgroup2")))
-    return mounts
-
-
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
-    for escape, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(escape, char)
-    return field
+    return [(point, fstype in ("cgroup", "cgroup2")) for point, _root, fstype, _options in mount_table(mountinfo)]
 
 
 def inside_cgroup_mount(path: str, mounts: list[tuple[str, bool]]) -> bool:

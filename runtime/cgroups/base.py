@@ -384,6 +384,26 @@ def check_inner_path(path: str) -> str:
     return cleaned
 
 
+def mount_table(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, str, str]]:
+    """Every mount, in mount order: (mount point, the root of the mount,
+    filesystem type, super options), paths with mountinfo's octal escapes
+    (space, tab, newline, backslash) undone."""
+    table = []
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split() + ["", "", ""]
+            if len(fields) >= 5:
+                table.append((_unescape(fields[4]), _unescape(fields[3]), tail[0], tail[2]))
+    return table
+
+
+def _unescape(field: str) -> str:
+    for escape, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(escape, char)
+    return field
+
+
 def own_cgroups(proc_file: str = "/proc/self/cgroup") -> dict[str, str]:
     """This process's cgroup per hierarchy: controller (or name=X) -> path;
     the unified hierarchy is under ""."""

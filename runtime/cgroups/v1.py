@@ -10,7 +10,7 @@ from ..errors import PyruncError, from_os_error
 from .base import (
     FREEZE_TIMEOUT, INT64, THROTTLES, UINT16, UINT32, UINT64, CgroupManager, DeviceEmulator,
     Section, Write, add_pid_to, open_for_join, cgroup_dir, check_page_size, check_usage, cpuset_rows,
-    format_device_rule, invalid, make_dirs, plan_pids, rdma_lines, read_number,
+    format_device_rule, invalid, make_dirs, mount_table, plan_pids, rdma_lines, read_number,
     read_text, rows_to_writes, wait_until, write_error, write_file)
 
 TYPE_CHECKING = False
@@ -41,15 +41,12 @@ def find_hierarchies(root: str, mountinfo: str = "/proc/self/mountinfo") -> dict
     found: dict[str, tuple[str, str]] = {}
     known = known_controllers()
     prefix = root.rstrip("/") + "/"
-    with open(mountinfo, encoding="utf-8") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields, tail = left.split(), right.split()
-            if len(tail) < 3 or tail[0] != "cgroup" or not fields[4].startswith(prefix):
-                continue
-            for option in tail[2].split(","):
-                if option in known or option.startswith("name="):
-                    found.setdefault(option, (fields[4], fields[3]))
+    for point, mount_root, fstype, options in mount_table(mountinfo):
+        if fstype != "cgroup" or not point.startswith(prefix):
+            continue
+        for option in options.split(","):
+            if option in known or option.startswith("name="):
+                found.setdefault(option, (point, mount_root))
     return found
 
 
