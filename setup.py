@@ -18,7 +18,8 @@ import protogen  # noqa: E402
 
 class BuildExtAndInit(build_ext):
     """Also builds pyrunc-init, installed beside the extension: the runtime
-    starts container processes from a sealed memfd copy of it; and writes
+    starts container processes from a sealed memfd copy of it; the shim's
+    pyrunc-relay, beside it; and writes
     pyrunc/runtime/plan_layout.py (build_ffi.plan_layout_source)."""
 
     def run(self) -> None:
@@ -29,6 +30,11 @@ class BuildExtAndInit(build_ext):
         # Stripped (-s): every create copies it into a memfd, 4 times less so.
         self.compiler.link_executable(objects, "pyrunc-init", output_dir=os.path.join(self.build_lib, "pyrunc"),
                                       libraries=build_ffi.LIBRARIES, extra_postargs=["-s"])
+        # The shim's relay, one process per container group (shim/relay.c).
+        objects = self.compiler.compile(["shim/relay.c"], output_dir=os.path.join(self.build_temp, "relay"),
+                                        extra_postargs=build_ffi.COMPILE_ARGS)
+        self.compiler.link_executable(objects, "pyrunc-relay", output_dir=os.path.join(self.build_lib, "pyrunc"),
+                                      extra_postargs=["-s"])
         # The plan's struct layouts, for the runtime's flattening in Python.
         with open(os.path.join(self.build_lib, "pyrunc", "runtime", "plan_layout.py"), "w") as f:
             f.write(build_ffi.plan_layout_source())

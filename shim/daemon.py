@@ -1,7 +1,7 @@
 """One shim server process, from the fork that made it to its exit: it
-serves the containers of one group (a pod, a single container, or a
-whole namespace) until the last of them is deleted and containerd says
-Shutdown, then asks its zygote whether it may go (see zygote.py)."""
+serves the containers of one namespace, reached through the relays of
+their groups (relay.c), until the last of them is deleted; then it asks
+its zygote whether it may go (see zygote.py)."""
 from __future__ import annotations
 
 import os
@@ -17,20 +17,38 @@ from .main import exits_dir, state_root, tasks_dir
 from .server import Server
 from .service import TaskService
 
-NAME = "pyrunc-shim"         # the servers' comm, as ps and pgrep show it
+NAME = "pyrunc-shimd"        # the servers' comm, as ps and pgrep show it
 # Answered in the server's loop, not in a thread of their own: containerd
 # asks them often, and they never wait for anything but the service's lock.
 INLINE = frozenset({"Connect", "State"})
-RETRY_EXIT = 60.0   # told to stay for a container that never came: ask again after this
+RETRY = 1.0     # the zygote said "not yet" (a container is on its way): ask again after this
 
 
 class Request:
-    """What `start` asked for: a server for one container's group."""
+    """What the zygote forks a server with: the first container's request,
+    and the groups whose relays live (a server forked after its
+    predecessor died serves their tasks)."""
 
     def __init__(self, fields: dict[str, str]) -> None:
         self.namespace, self.id = fields.get("namespace", ""), fields.get("id", "")
-        self.group, self.bundle = fields.get("group", ""), fields.get("bundle", "")
+        self.bundle = fields.get("bundle", "")
+        self.groups = {group for group in fields.get("groups", "").split("\0") if group}
         self.debug = fields.get("debug") == "true"
+
+
+class ZygoteChannel:
+    """Questions to the zygote, one at a time, each answered yes or no."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock, self.lock = sock, threading.Lock()
+
+    def ask(self, question: str) -> bool:
+        with self.lock:
+            try:
+                self.sock.send(question.encode())
+                return self.sock.recv(16) != b"no"
+            except OSError:
+                return True     # no zygote: nobody hands anything out any more
 
 
 def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, containerd_address: str,
@@ -50,34 +68,41 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     set_subreaper()
     publisher = Publisher(request.namespace, os.environ.get("TTRPC_ADDRESS", ""), containerd_address,
                           publish_binary)
+    channel = ZygoteChannel(zygote)
     server: Server | None = None
 
-    def leave_if_idle(after_reply: bool) -> None:
+    def release(group: str) -> None:
+        """A group's tasks are all deleted: its relay may go, then this
+        server when it has no task left (the zygote says when)."""
+        with service.lock:
+            if service.of_group(group):
+                return
+            creates = service.creates.get(group, 0)
+        if group and not channel.ask(f"release {creates} {group}"):
+            _later(release, group)
+            return
+        leave_if_idle()
+
+    def leave_if_idle() -> None:
         with service.lock:
             if server is None or service.tasks:
                 return
-            if not _may_exit(zygote, service.creates):
-                retry = threading.Timer(RETRY_EXIT, leave_if_idle, (False,))
-                retry.daemon = True
-                retry.start()
-            elif after_reply:
-                server.stop_after_reply = True
-            else:
-                server.stop()
-
-    def shutdown() -> None:
-        publisher.flush()
-        leave_if_idle(True)
+        if channel.ask("exit"):
+            server.stop()
+        else:
+            _later(leave_if_idle)
 
     service = TaskService(request.namespace, state_root(request.namespace), exits_dir(request.namespace),
-                          publisher, shutdown, tasks_dir(request.namespace), request.group)
+                          publisher, release, tasks_dir(request.namespace), request.groups)
     service.console_dir = os.path.dirname(listener.getsockname())
     server = Server(listener, service.handlers(), INLINE)
+    service.watcher = server
+    server.on_hello = service.relay_connected
     reaper.Reaper(service.lock, service.on_exit).install()
     with service.lock:
         service.reload()    # what a killed predecessor served, if any
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    log.info(f"serving {request.namespace}/{request.group} (first {request.id}) on {listener.getsockname()}")
+    log.info(f"serving {request.namespace} (first {request.id}) on {listener.getsockname()}")
     server.serve()
     try:
         os.unlink(listener.getsockname())
@@ -86,11 +111,7 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     return 0
 
 
-def _may_exit(zygote: _socket.socket, creates: int) -> bool:
-    """Whether no `start` handed this server out for a container whose
-    Create has not come yet: then the zygote forgets it and it may go."""
-    try:
-        zygote.send(f"exit {creates}".encode())
-        return zygote.recv(16) != b"no"
-    except OSError:
-        return True     # no zygote: nobody hands this server out any more
+def _later(function: object, *args: object) -> None:
+    retry = threading.Timer(RETRY, function, args)     # type: ignore[arg-type]
+    retry.daemon = True
+    retry.start()

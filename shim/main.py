@@ -71,8 +71,15 @@ def fnv1a(text: str) -> int:
     return value
 
 
-def server_socket(ttrpc_address: str, namespace: str, group: str) -> str:
+def relay_socket(ttrpc_address: str, namespace: str, group: str) -> str:
+    """A group's address: its relay's socket (relay.c)."""
     return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{group}"))
+
+
+def server_socket(ttrpc_address: str, namespace: str) -> str:
+    """The socket of the server of a namespace, which only relays reach
+    (two fields, where a group's address hashes three)."""
+    return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}"))
 
 
 def _digest(text: str) -> str:

@@ -40,9 +40,9 @@ def remove(directory: str, container_id: str) -> None:
         pass
 
 
-def of_group(directory: str, group: str) -> Iterator[dict[str, Any]]:
-    """The records of one group's containers (unreadable ones are skipped:
-    their containers are the delete command's to clean up)."""
+def of_groups(directory: str, groups: set[str]) -> Iterator[dict[str, Any]]:
+    """The records of these groups' containers (unreadable ones are
+    skipped: their containers are the delete command's to clean up)."""
     from pyrunc.runtime import jsonio
     try:
         names = sorted(os.listdir(directory))
@@ -56,6 +56,6 @@ def of_group(directory: str, group: str) -> Iterator[dict[str, Any]]:
                 record = jsonio.loads(f.read())
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and record.get("group") == group and isinstance(record.get("id"), str):
+        if isinstance(record, dict) and record.get("group") in groups and isinstance(record.get("id"), str):
             yield record
 

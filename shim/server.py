@@ -8,7 +8,13 @@ on its stream, a request that does not parse or comes on an even stream
 id gets INVALID_ARGUMENT, frames of other types are ignored, an unknown
 service or method gets UNIMPLEMENTED; a handler's TtrpcError is its
 status, any other exception UNKNOWN.  Only broken framing (EOF in the
-middle of a frame) ends a connection."""
+middle of a frame) ends a connection.
+
+containerd reaches the server through relays (relay.c), one per
+container group: each connection starts with a HELLO frame naming the
+relay's group, and the relay is the connection's peer.  A handler learns
+which connection it serves from `calling.connection`, and may leave work
+for after its answer is sent in `calling.then`."""
 from __future__ import annotations
 
 import socket as _socket
@@ -28,11 +34,16 @@ if TYPE_CHECKING:
     Handler = tuple[Any, Callable[[Any], Any]]    # (request type, function)
 
 
+calling = threading.local()     # .connection, .then: of the call this thread answers
+
+
 class Connection:
     def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.decoder = ttrpc.FrameDecoder()
         self.write_lock = threading.Lock()
+        self.group = ""         # the relay's, from its HELLO
+        self.relay_pid = 0
 
     def send(self, stream_id: int, payload: bytes) -> None:
         with self.write_lock:
@@ -53,6 +64,7 @@ class Server:
         self.stop_lock = threading.Lock()
         self.stop_after_reply = False     # set by a handler: its answer is the last
         self.connections: set[Connection] = set()
+        self.on_hello: Callable[[Connection], None] | None = None
 
     def serve(self) -> None:
         """Until stop(); then every connection is closed."""
@@ -66,14 +78,23 @@ class Server:
                         self._accept()
                     elif key.fileobj == self.wake_read:
                         os.read(self.wake_read, 64)
-                    else:
+                    elif isinstance(key.data, Connection):
                         self._readable(key.data)
+                    else:
+                        key.data()      # a watched fd's callback
         finally:
             for connection in list(self.connections):
                 self._close(connection)
             self.selector.close()
             os.close(self.wake_read)
             os.close(self.wake_write)
+
+    def watch(self, fd: int, callback: Callable[[], None]) -> None:
+        """From the loop's thread: callback() when fd turns readable."""
+        self.selector.register(fd, selectors.EVENT_READ, callback)
+
+    def unwatch(self, fd: int) -> None:
+        self.selector.unregister(fd)
 
     def stop(self) -> None:
         with self.stop_lock:
@@ -119,6 +140,14 @@ class Server:
                 code=ttrpc.RESOURCE_EXHAUSTED,
                 message=f"message length {frame.oversized} exceed maximum message size of {ttrpc.MAX_MESSAGE}"))
             return
+        if frame.type == ttrpc.HELLO and not connection.group:
+            import struct
+            creds = connection.sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+            connection.relay_pid = struct.unpack("3i", creds)[0]
+            connection.group = frame.payload.decode(errors="replace")
+            if self.on_hello is not None:
+                self.on_hello(connection)
+            return
         if frame.type != ttrpc.REQUEST:
             return      # ignored, for compatibility with later protocol versions
         try:
@@ -135,7 +164,11 @@ class Server:
         Call(request.method, self._handle, connection, frame.stream_id, request).start()
 
     def _handle(self, connection: Connection, stream_id: int, request: Any) -> None:
+        calling.connection, calling.then = connection, None
         connection.send(stream_id, self.dispatch(request.service, request.method, request.payload))
+        then, calling.then = calling.then, None
+        if then is not None:
+            then()
         if self.stop_after_reply:
             self.stop()
 

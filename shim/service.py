@@ -4,6 +4,12 @@ called in-process (no interpreter start per operation).
 Every call into the library runs under `lock`, which the reaper takes
 too (see reaper.py).  Wait does not take it: it waits for its process's
 exit event, so Kill and State are answered while a Wait is blocked.
+
+One service serves a namespace; each task belongs to the group of the
+relay its Create came through.  A group whose relay died is containerd's
+to clean up (it runs the delete command, as for any dead shim): its
+tasks are forgotten once their init exits, with no event, unless a new
+relay for the group connects first.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from pyrunc.runtime.state import CREATED, PAUSED, RUNNING, process_start_time
 from . import exits, records, rootfs
 from .log import log
 from .runtimes import Options, open_runtime
+from .server import calling
 from .stdio import Stdio
 from .threads import Call, Worker
 from .ttrpc import ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNKNOWN, TtrpcError
@@ -81,9 +88,9 @@ class Process:
 
 class Task:
     def __init__(self, container_id: str, bundle: str, init: Process, mounted: bool,
-                 runtime: Library | Binary) -> None:
+                 runtime: Library | Binary, group: str) -> None:
         self.id, self.bundle, self.init, self.mounted = container_id, bundle, init, mounted
-        self.runtime = runtime
+        self.runtime, self.group = runtime, group
         self.execs: dict[str, Process] = {}
         self.oom: Any = None
 
@@ -146,16 +153,19 @@ def _library_error(exc: PyruncError) -> TtrpcError:
 
 class TaskService:
     def __init__(self, namespace: str, state_root: str, exits_dir: str, publisher: Publisher,
-                 on_shutdown: Callable[[], None], tasks_dir: str = "", group: str = "") -> None:
+                 on_shutdown: Callable[[str], None], tasks_dir: str = "", groups: set[str] | None = None) -> None:
         self.namespace, self.state_root = namespace, state_root
         self.exits_dir = exits_dir
-        self.tasks_dir, self.group = tasks_dir, group     # the durable task table (records.py)
+        self.tasks_dir = tasks_dir      # the durable task table (records.py)
         self.publisher, self.on_shutdown = publisher, on_shutdown
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.by_pid: dict[int, tuple[Task, Process]] = {}
         self.console_dir = ""
-        self.creates = 0
+        self.creates: dict[str, int] = {}     # per group: each one a `start` handed its relay out for
+        self.live_groups = set(groups or ())   # whose relays are there
+        self.relays: dict[int, tuple[str, int]] = {}    # relay pid: (group, pidfd)
+        self.watcher: Any = None        # the Server, whose loop watches the relays' pidfds
 
     def handlers(self) -> dict[str, dict[str, Any]]:
         pb = _pb()
@@ -172,6 +182,50 @@ class TaskService:
 
     # ---- helpers ---------------------------------------------------------------
 
+    def of_group(self, group: str) -> list[Task]:
+        return [task for task in self.tasks.values() if task.group == group]
+
+    def relay_connected(self, connection: Any) -> None:
+        """From the server's loop: a relay said hello; its end is watched."""
+        group, pid = connection.group, connection.relay_pid
+        with self.lock:
+            self.live_groups.add(group)
+            if pid in self.relays or not pid:
+                return
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                return
+            self.relays[pid] = (group, pidfd)
+        self.watcher.watch(pidfd, lambda: self._relay_died(pid))
+
+    def _relay_died(self, pid: int) -> None:
+        """From the server's loop.  A relay told to go leaves no task; one
+        killed leaves its group's to containerd's delete command."""
+        with self.lock:
+            group, pidfd = self.relays.pop(pid)
+            self.watcher.unwatch(pidfd)
+            os.close(pidfd)
+            if any(other == group for other, _ in self.relays.values()):
+                return
+            self.live_groups.discard(group)
+            for task in self.of_group(group):
+                if task.init.exit_status is not None or not task.init.pid:
+                    self._forget(task)
+            log.info(f"relay {pid} of {group} is gone")
+        Call("release", self.on_shutdown, group).start()
+
+    def _forget(self, task: Task) -> None:
+        """Lock held: a task of a dead relay's group.  Its container, mounts
+        and records are the delete command's (containerd runs it)."""
+        for process in [task.init, *task.execs.values()]:
+            process.stdio.close()
+            self.by_pid.pop(process.pid, None)
+        if task.oom is not None:
+            task.oom.stop()
+        self.tasks.pop(task.id, None)
+        log.info(f"task {task.id} left to the delete command")
+
     def _task(self, container_id: str) -> Task:
         try:
             return self.tasks[container_id]
@@ -186,20 +240,22 @@ class TaskService:
         if not self.tasks_dir:
             return
         records.write(self.tasks_dir, task.id, {
-            "id": task.id, "bundle": task.bundle, "group": self.group, "mounted": task.mounted,
+            "id": task.id, "bundle": task.bundle, "group": task.group, "mounted": task.mounted,
             **task.init.record(), "execs": {exec_id: process.record() for exec_id, process in task.execs.items()}})
 
     def reload(self) -> None:
-        """A server started for a group whose server died: its tasks again,
-        from the records.  Their stdio went with the old server; a process
+        """A server started after its predecessor died: the tasks of the
+        groups whose relays live, from the records (the others are the
+        delete command's).  Their stdio went with the old server; a process
         still alive is watched through a pidfd (it is not our child), and
         an exit nobody saw is 255, containerd's status for unknown."""
         from .runtimes import Options
-        for record in records.of_group(self.tasks_dir, self.group):
+        for record in records.of_groups(self.tasks_dir, self.live_groups):
             try:
                 runtime = open_runtime(Options.load(str(record.get("bundle"))), self.state_root, self.namespace)
                 init = _reloaded("", record)
-                task = Task(record["id"], str(record.get("bundle")), init, bool(record.get("mounted")), runtime)
+                task = Task(record["id"], str(record.get("bundle")), init, bool(record.get("mounted")), runtime,
+                            str(record.get("group")))
                 runtime.remember(task.id, task.bundle)
                 for exec_id, process in (record.get("execs") or {}).items():
                     task.execs[str(exec_id)] = _reloaded(str(exec_id), process)
@@ -257,6 +313,12 @@ class TaskService:
         if not process.stdio.wait_output(IO_DRAIN_TIMEOUT):
             log.warning(f"{task.id} {process.exec_id}: output still open {IO_DRAIN_TIMEOUT}s after exit")
         process.exited.set()
+        with self.lock:
+            if task.group not in self.live_groups:     # containerd took its shim for dead
+                if process is task.init:
+                    self._forget(task)
+                    Call("release", self.on_shutdown, task.group).start()
+                return
         self.publisher.publish(_events().TaskExit(
             container_id=task.id, id=process.exec_id or task.id, pid=process.pid,
             exit_status=process.exit_status, exited_at=process.timestamp()))
@@ -273,7 +335,8 @@ class TaskService:
     # ---- the API ---------------------------------------------------------------
 
     def create(self, req: Any) -> Any:
-        self.creates += 1   # each one a `start` handed this server out for (see daemon.py)
+        group = _group()
+        self.creates[group] = self.creates.get(group, 0) + 1    # see daemon.py
         if req.checkpoint or req.parent_checkpoint:
             raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
         try:
@@ -301,7 +364,7 @@ class TaskService:
             except BaseException:
                 init.stdio.close()
                 raise
-            task = Task(req.id, req.bundle, init, mounted, runtime)
+            task = Task(req.id, req.bundle, init, mounted, runtime, group)
             init.start_time = process_start_time(init.pid)
             self.tasks[req.id] = task
             self.by_pid[init.pid] = (task, init)
@@ -569,15 +632,27 @@ class TaskService:
         return response
 
     def connect(self, req: Any) -> Any:
+        """The shim's pid is the relay's: containerd's connection lives and
+        dies with it."""
         task = self.tasks.get(req.id)
-        return _pb().ConnectResponse(shim_pid=os.getpid(), task_pid=task.init.pid if task else 0, version=VERSION)
+        connection = getattr(calling, "connection", None)
+        return _pb().ConnectResponse(shim_pid=getattr(connection, "relay_pid", 0) or os.getpid(),
+                                     task_pid=task.init.pid if task else 0, version=VERSION)
 
     def shutdown(self, req: Any) -> Any:
+        """containerd asks after each task's delete: once the relay's group
+        has none left, the relay may go (after this answer reaches it)."""
+        group = _group()
         with self.lock:
-            if self.tasks and not req.now:
+            if self.of_group(group) and not req.now:
                 return _empty()
-        self.on_shutdown()
+        calling.then = lambda: self.on_shutdown(group)
         return _empty()
+
+
+def _group() -> str:
+    """The group of the relay the call came through."""
+    return getattr(getattr(calling, "connection", None), "group", "")
 
 
 class _LibraryCall:

@@ -24,6 +24,7 @@ HEADER = struct.Struct(">IIBB")
 HEADER_LENGTH = HEADER.size
 MAX_MESSAGE = 4 << 20
 REQUEST, RESPONSE = 1, 2
+HELLO = 0x52    # pyrunc's own: a relay's first frame to the server, naming its group (relay.c)
 
 # google.rpc.Code values that ttrpc and containerd's errdefs use.
 OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND = 0, 1, 2, 3, 4, 5

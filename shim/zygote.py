@@ -34,11 +34,12 @@ import socket as _socket
 import sys
 import time
 
-from .main import Args, cleanup, decode, server_socket, zygote_dir
+from .main import Args, cleanup, decode, relay_socket, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
 NAME = "pyrunc-zygote"
+RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyrunc-relay")
 
 # What servers use, imported once here so that no server imports it again.
 WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.shim.records", "urllib.parse",
@@ -84,7 +85,14 @@ def group_of(fields: dict[str, str]) -> str:
 
 
 class Server:
-    """The zygote's view of one server it forked."""
+    """The zygote's view of the server it forked for a namespace."""
+
+    def __init__(self, pid: int, channel: _socket.socket, namespace: str, fields: dict[str, str]) -> None:
+        self.pid, self.channel, self.namespace, self.fields = pid, channel, namespace, fields
+
+
+class Relay:
+    """The zygote's view of one group's relay (relay.c)."""
 
     def __init__(self, pid: int, address: str, channel: _socket.socket, key: tuple[str, str]) -> None:
         self.pid, self.address, self.channel, self.key = pid, address, channel, key
@@ -97,16 +105,18 @@ class Zygote:
                  publish_binary: str) -> None:
         self.listener, self.ttrpc_address = listener, ttrpc_address
         self.containerd_address, self.publish_binary = containerd_address, publish_binary
-        self.servers: dict[tuple[str, str], Server] = {}
+        self.servers: dict[str, Server] = {}                    # by namespace
+        self.relays: dict[tuple[str, str], Relay] = {}          # by (namespace, group)
         self.selector = selectors.DefaultSelector()
         self.client: _socket.socket | None = None     # the `start` being answered
         self.dying: list[Server] = []   # replaced, not yet reaped
+        self.leaving: list[Relay] = []  # told to go, not yet reaped
 
     def run(self) -> None:
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         timeout = IDLE_EXIT
         while True:
-            ready = self.selector.select(None if self.servers else timeout)
+            ready = self.selector.select(None if self.servers or self.relays else timeout)
             if not ready:
                 if self._leave():
                     return
@@ -116,6 +126,8 @@ class Zygote:
             for key, _ in ready:
                 if key.data is None:
                     self._accept()
+                elif isinstance(key.data, Relay):
+                    self._from_relay(key.data)
                 else:
                     self._from_server(key.data)
 
@@ -168,50 +180,89 @@ class Zygote:
             response = cleanup(fields.get("namespace", ""), fields.get("id", ""), fields.get("bundle", ""),
                                may_delete=False)
             return b"python" if response is None else b"ok\0" + response
-        return b"ok\0" + self._server_for(fields).encode()
+        return b"ok\0" + self._relay_for(fields).encode()
 
-    def _server_for(self, fields: dict[str, str]) -> str:
+    def _relay_for(self, fields: dict[str, str]) -> str:
+        """The address of the container's group: its live relay's, or a new one's."""
         fields["group"] = group_of(fields)
         key = (fields["namespace"], fields["group"])
-        server = self.servers.get(key)
+        relay = self.relays.get(key)
+        if relay is not None and os.waitpid(relay.pid, os.WNOHANG)[0] == relay.pid:
+            self._forget_relay(relay, reaped=True)     # killed, its end not read yet
+            relay = None
+        self._server_of(fields)
+        if relay is not None:
+            relay.handouts += 1
+            relay.last_handout = time.monotonic()
+            return relay.address
+        return self._spawn_relay(key)
+
+    def _server_of(self, fields: dict[str, str]) -> Server:
+        """The namespace's live server, forked anew if there is none."""
+        server = self.servers.get(fields["namespace"])
         if server is not None and os.waitpid(server.pid, os.WNOHANG)[0] == server.pid:
-            self._forget(server)    # killed, its end not read yet: never hand out a dead server
+            self._forget(server)    # killed, its end not read yet: never count on a dead server
             server = None
         elif server is not None and _leader_exited(server.pid):
             # Killed, with its other threads still on their way out: it
-            # cannot be reaped yet (its channel's end says when), but its
-            # group gets a new server now.
-            del self.servers[key]
+            # cannot be reaped yet (its channel's end says when).
+            del self.servers[server.namespace]
             self.dying.append(server)
             server = None
-        if server is not None:
-            server.handouts += 1
-            server.last_handout = time.monotonic()
-            return server.address
-        return self._fork(key, fields)
+        return server if server is not None else self._fork(fields)
 
-    def _fork(self, key: tuple[str, str], fields: dict[str, str]) -> str:
+    def _spawn_relay(self, key: tuple[str, str]) -> str:
         from .server import listen
-        path = server_socket(self.ttrpc_address, *key)
-        if os.path.exists(path):
-            os.unlink(path)     # a server that died, or one an earlier zygote made (it is ours no more)
+        path = relay_socket(self.ttrpc_address, *key)
+        if os.path.lexists(path):
+            os.unlink(path)     # a relay that died, or one an earlier zygote made (it is ours no more)
         listener = listen(path)
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        try:
+            argv = [RELAY, "-address", self.containerd_address,
+                    "-server", server_socket(self.ttrpc_address, key[0]), "-group", key[1]]
+            pid = os.posix_spawn(RELAY, argv, {}, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1),
+                (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, listener.fileno(), 3),
+                (os.POSIX_SPAWN_DUP2, theirs.fileno(), 4)])
+        except BaseException:
+            ours.close()
+            os.unlink(path)
+            raise
+        finally:
+            listener.close()
+            theirs.close()
+        relay = Relay(pid, "unix://" + path, ours, key)
+        self.relays[key] = relay
+        self.selector.register(ours, selectors.EVENT_READ, relay)
+        return relay.address
+
+    def _fork(self, fields: dict[str, str]) -> Server:
+        from .server import listen
+        namespace = fields["namespace"]
+        path = server_socket(self.ttrpc_address, namespace)
+        if os.path.lexists(path):
+            os.unlink(path)     # a server that died, or one an earlier zygote made
+        listener = listen(path)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        # The groups whose relays live: a server forked after its
+        # predecessor died serves their tasks again, and only theirs.
+        groups = "\0".join(group for ns, group in self.relays if ns == namespace)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 ours.close()
                 self._forget_all()
-                code = self._serve(fields, listener, theirs)
+                code = self._serve({**fields, "groups": groups}, listener, theirs)
             finally:
                 os._exit(code)
         listener.close()
         theirs.close()
-        server = Server(pid, "unix://" + path, ours, key)
-        self.servers[key] = server
+        server = Server(pid, ours, namespace, dict(fields))
+        self.servers[namespace] = server
         self.selector.register(ours, selectors.EVENT_READ, server)
-        return server.address
+        return server
 
     def _forget_all(self) -> None:
         """In a new server: nothing of the zygote's stays open."""
@@ -219,9 +270,9 @@ class Zygote:
         self.listener.close()
         if self.client is not None:
             self.client.close()
-        for server in [*self.servers.values(), *self.dying]:
-            server.channel.close()
-        self.servers, self.dying = {}, []
+        for peer in [*self.servers.values(), *self.dying, *self.relays.values(), *self.leaving]:
+            peer.channel.close()
+        self.servers, self.dying, self.relays, self.leaving = {}, [], {}, []
 
     def _serve(self, fields: dict[str, str], listener: _socket.socket, channel: _socket.socket) -> int:
         from . import daemon
@@ -232,7 +283,7 @@ class Zygote:
         if server.channel.fileno() < 0:
             return      # forgotten in this round already
         try:
-            message = server.channel.recv(64)
+            message = server.channel.recv(4096)
         except OSError:
             message = b""
         if not message:     # it exited
@@ -240,23 +291,78 @@ class Zygote:
             try:
                 os.waitpid(server.pid, 0)
             except ChildProcessError:
-                pass    # reaped already (see _server_for)
+                pass    # reaped already (see _server_of)
+            if any(ns == server.namespace for ns, _ in self.relays) and server.namespace not in self.servers:
+                self._fork(server.fields)   # killed under live relays: they connect to its successor
             return
-        words = message.split()
-        if words[:1] == [b"exit"]:
-            creates = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
-            coming = server.handouts > creates and time.monotonic() - server.last_handout < GRACE
-            if not coming and self.servers.get(server.key) is server:
-                del self.servers[server.key]    # from now on, a `start` for its group forks anew
+        verb, _, rest = message.partition(b" ")
+        if verb == b"release":      # "release CREATES GROUP": the group's last task is deleted
+            creates, _, group = rest.partition(b" ")
+            answer = self._release((server.namespace, group.decode()), int(creates) if creates.isdigit() else 0)
+        elif verb == b"exit":       # no task left: the server may go if no relay needs it
+            answer = not any(ns == server.namespace for ns, _ in self.relays)
+            if answer and self.servers.get(server.namespace) is server:
+                del self.servers[server.namespace]      # from now on, a `start` forks anew
+        else:
+            return
+        try:
+            server.channel.send(b"yes" if answer else b"no")
+        except OSError:
+            pass
+
+    def _release(self, key: tuple[str, str], creates: int) -> bool:
+        """Unless a `start` handed the relay out for a container whose
+        Create has not come yet: tell it to go, and forget it."""
+        relay = self.relays.get(key)
+        if relay is None:
+            return True
+        if relay.handouts > creates and time.monotonic() - relay.last_handout < GRACE:
+            return False
+        del self.relays[key]
+        try:
+            os.unlink(relay.address[len("unix://"):])    # before it goes: a new relay may take the path
+        except OSError:
+            pass
+        try:
+            relay.channel.send(b"exit")
+        except OSError:
+            pass
+        self.leaving.append(relay)
+        return True
+
+    def _from_relay(self, relay: Relay) -> None:
+        """Its channel's end: it exited (told to, or killed)."""
+        if relay.channel.fileno() < 0:
+            return
+        try:
+            if relay.channel.recv(16):
+                return      # relays send nothing; ignored
+        except OSError:
+            pass
+        self._forget_relay(relay)
+
+    def _forget_relay(self, relay: Relay, reaped: bool = False) -> None:
+        if self.relays.get(relay.key) is relay:
+            del self.relays[relay.key]
             try:
-                server.channel.send(b"no" if coming else b"yes")
+                os.unlink(relay.address[len("unix://"):])   # killed: its socket goes with it
             except OSError:
+                pass
+        if relay in self.leaving:
+            self.leaving.remove(relay)
+        if relay.channel.fileno() >= 0:
+            self.selector.unregister(relay.channel)
+            relay.channel.close()
+        if not reaped:
+            try:
+                os.waitpid(relay.pid, 0)
+            except ChildProcessError:
                 pass
 
     def _forget(self, server: Server) -> None:
-        """Once (its end may be seen twice: by _server_for, then its channel)."""
-        if self.servers.get(server.key) is server:
-            del self.servers[server.key]
+        """Once (its end may be seen twice: by _server_of, then its channel)."""
+        if self.servers.get(server.namespace) is server:
+            del self.servers[server.namespace]
         if server in self.dying:
             self.dying.remove(server)
         if server.channel.fileno() >= 0:

@@ -260,14 +260,14 @@ def _argv(pid: int) -> list[bytes]:
 
 
 def is_shim(pid: int, runtime: str) -> bool:
-    """Whether `pid` is a shim server of `runtime` ("pyrunc" or "runc"):
-    by its command line or name (pyrunc's, a Python program) or its
+    """Whether `pid` is a shim process of `runtime` ("pyrunc" or "runc"):
+    by its command line or name (pyrunc's relays and servers) or its
     executable (runc's); not the short-lived `start` or `delete`."""
     argv = _argv(pid)
     if runtime == "pyrunc":
         text = b" ".join(argv)
         mine = (b"containerd-shim-pyrunc-v2" in text or b"pyrunc.shim" in text
-                or _proc(pid, "comm").strip() == b"pyrunc-shim")
+                or _proc(pid, "comm").strip() in (b"pyrunc-shim", b"pyrunc-shimd"))
     else:
         try:
             mine = os.path.basename(os.readlink(f"/proc/{pid}/exe")) == "containerd-shim-runc-v2"
@@ -303,6 +303,17 @@ def shim_processes(runtime: str = "pyrunc", namespace: str = NAMESPACE) -> list[
 def parent_of(pid: int) -> int:
     stat = _proc(pid, "stat")
     return int(stat[stat.rfind(b")") + 2:].split()[1]) if stat else 0
+
+
+def relay_of(task_id: str) -> int:
+    """The pyrunc shim serving a task (a pod's sandbox or container), as
+    it says itself (Connect) at the address containerd keeps for it."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto.task import shim_pb2
+    bundle = engines.CTR_DIR / "state" / "io.containerd.runtime.v2.task" / NAMESPACE / task_id
+    with ttrpc.Client.at((bundle / "address").read_text(), timeout=TIMEOUT) as client:
+        return client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id=task_id),
+                           shim_pb2.ConnectResponse).shim_pid
 
 
 def nearest_shim(pid: int, shims: Sequence[int]) -> int | None:

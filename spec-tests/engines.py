@@ -523,12 +523,19 @@ def _remove_if_made(dirs: tuple[Path, ...], marker: Path) -> None:
     marker.unlink()
 
 
-def shim_pids(containerd_socket: str, zygote: bool = False) -> list[int]:
-    """The pyrunc shim servers (comm `pyrunc-shim`) serving the containerd
-    at `containerd_socket`, and with `zygote` their parent too (comm
-    `pyrunc-zygote`): servers are forked by the zygote and share its
-    command line, which names containerd's address (`-address SOCKET`)."""
-    names = {b"pyrunc-shim", b"pyrunc-zygote"} if zygote else {b"pyrunc-shim"}
+def relay_pids(containerd_socket: str) -> list[int]:
+    """The shims of containerd's groups (relays, comm `pyrunc-shim`):
+    what containerd connects to, one per pod or lone container."""
+    return shim_pids(containerd_socket, names={b"pyrunc-shim"})
+
+
+def shim_pids(containerd_socket: str, zygote: bool = False, names: set[bytes] | None = None) -> list[int]:
+    """The pyrunc shim processes serving the containerd at
+    `containerd_socket`: the groups' relays (comm `pyrunc-shim`) and the
+    namespaces' servers (`pyrunc-shimd`), and with `zygote` their parent
+    too (`pyrunc-zygote`).  Each names containerd's address on its command
+    line (`-address SOCKET`): the servers share the zygote's."""
+    names = names or {b"pyrunc-shim", b"pyrunc-shimd"} | ({b"pyrunc-zygote"} if zygote else set())
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 import cri
+import engines
 from cri import Client, Pod, log_entries, log_lines, pb
 from engines import cgroup_of
 from harness import TIMEOUT, ns_inode, poll
@@ -36,14 +37,19 @@ def pods(client: Client) -> Iterator[list[Pod]]:
 
 
 def shim_of(pod: Pod, *container_ids: str) -> int:
-    """The one pyrunc shim that the pod's sandbox and the containers all
-    hang from (their subreaper)."""
-    shims = cri.shim_processes()
+    """The one pyrunc shim (its relay) that serves the pod's sandbox and
+    containers; they all hang from one server (their subreaper)."""
+    relays = {cri.relay_of(task_id) for task_id in (pod.id, *container_ids)}
+    assert len(relays) == 1, relays
+    servers = cri.shim_processes()
     pids = [pod.pid(), *(pod.container_pid(c) for c in container_ids)]
-    serving = {cri.nearest_shim(pid, shims) for pid in pids}
-    shim = serving.pop() if len(serving) == 1 else None
-    assert shim is not None, (shims, pids, serving)
-    return shim
+    serving = {cri.nearest_shim(pid, servers) for pid in pids}
+    assert len(serving) == 1 and None not in serving, (servers, pids, serving)
+    return relays.pop()
+
+
+def relays() -> list[int]:
+    return sorted(engines.relay_pids(str(engines.CTR_SOCKET)))
 
 
 def test_the_runtime_speaks_cri_v1_and_v1alpha2(client: Client) -> None:
@@ -89,7 +95,7 @@ def test_a_host_network_pod_from_start_to_removal(client: Client, pods: list[Pod
         state = pod.container_status(container_id)
         assert state.state == pb().CONTAINER_RUNNING and state.started_at > 0, state
     poll(lambda: "to-stderr" in pod.log("server").read_text(), TIMEOUT, "the server's output")
-    assert cri.shim_processes() == [shim_of(pod, server, worker)]
+    assert relays() == [shim_of(pod, server, worker)]
     # Containers of a pod share its network (the host's here), not its pid namespace.
     assert ns_inode(pod.container_pid(server), "net") == ns_inode("self", "net")
     assert ns_inode(pod.container_pid(server), "pid") != ns_inode(pod.pid(), "pid")
@@ -171,7 +177,7 @@ def test_a_pod_on_a_cni_bridge_network(client: Client, pods: list[Pod], tmp_path
     pod_net = ns_inode(pod.pid(), "net")
     assert pod_net != ns_inode("self", "net")
     assert {ns_inode(pod.container_pid(c), "net") for c in (first, second)} == {pod_net}
-    assert cri.shim_processes() == [shim_of(pod, first, second)]
+    assert relays() == [shim_of(pod, first, second)]
 
     seen = client.ExecSync(container_id=second, cmd=["ip", "-4", "-o", "addr", "show", "eth0"], timeout=30)
     assert seen.exit_code == 0 and f"inet {address}/24" in seen.stdout.decode(), seen
@@ -197,8 +203,8 @@ def test_two_pods_have_a_shim_each(client: Client, pods: list[Pod], tmp_path: Pa
     first, second = (Pod(client, f"pod-{n}", tmp_path / str(n), host_network=True) for n in (1, 2))
     pods += [first, second]
     shims = [shim_of(pod, pod.container("main", ["sleep", "600"])) for pod in (first, second)]
-    assert shims[0] != shims[1] and sorted(cri.shim_processes()) == sorted(shims)
+    assert shims[0] != shims[1] and relays() == sorted(shims)
     first.remove()
-    poll(lambda: cri.shim_processes() == [shims[1]], TIMEOUT, "the first pod's shim to exit")
+    poll(lambda: relays() == [shims[1]], TIMEOUT, "the first pod's shim to exit")
     main = second.containers[0]
     assert client.ExecSync(container_id=main, cmd=["sh", "-c", "exit 3"]).exit_code == 3

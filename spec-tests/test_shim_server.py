@@ -65,6 +65,7 @@ class Shim:
                 "-bundle", str(self.bundle), verb]
         out = subprocess.run(argv, cwd=self.bundle, env=self.env, capture_output=True, timeout=TIMEOUT)
         assert out.returncode == 0, out
+        assert not out.stderr, out
         return out
 
     def call(self, method: str, request: Any, response_type: Any = None) -> Any:
@@ -381,6 +382,17 @@ def log_bundles(pid: int) -> list[str]:
     return [Path(link).parent.parent.name for link in links if link.endswith("/bundle/log")]
 
 
+def server_of(shim: Shim) -> int:
+    """The pid of the namespace's server behind a shim's relay: the
+    zygote's child named pyrunc-shimd."""
+    zygote = parent_of(shim.pid)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and process_alive(int(entry)) and parent_of(int(entry)) == zygote:
+            if Path(f"/proc/{entry}/comm").read_text().strip() == "pyrunc-shimd":
+                return int(entry)
+    raise AssertionError(f"no server beside relay {shim.pid}")
+
+
 def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
     """One server for a pod.  It logs to the bundle of a container it
     serves: when that one is deleted (containerd removes its bundle), to
@@ -392,13 +404,13 @@ def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
     for shim in (first, second):
         create(shim)
         shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
-    assert log_bundles(first.pid) == [first.bundle.parent.name]
+    assert log_bundles(server_of(first)) == [first.bundle.parent.name]
     assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 3
     assert second.call("State", pb.StateRequest(id=second.id), pb.StateResponse).status == 2
     first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
     first.call("Shutdown", pb.ShutdownRequest(id=first.id))
     assert process_alive(first.pid)     # it still serves the second
-    assert log_bundles(first.pid) == [second.bundle.parent.name]
+    assert log_bundles(server_of(first)) == [second.bundle.parent.name]
     second.call("Kill", pb.KillRequest(id=second.id, signal=signal.SIGKILL))
     assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 137
     second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
@@ -573,26 +585,34 @@ def test_the_rootfs_mounts_containerd_lists_are_made_and_unmade(make_shim: Any) 
     assert str(target) not in Path("/proc/self/mountinfo").read_text()
 
 
-def test_a_shim_started_again_serves_what_its_killed_predecessor_did(make_shim: Any) -> None:
-    """The task table is on disk: a server started for the group after its
-    predecessor was killed knows the container and its exec; every call
-    works, and the exits it could not see (the processes are not its
-    children) are 255, containerd's status for unknown."""
-    shim = make_shim(["sleep", "100"])
+def sleeper_with_exec(shim: Shim) -> tuple[int, int]:
+    """A started `sleep 100` with a started exec of another: their pids."""
     init = create(shim)
     shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
     process = {"args": ["sleep", "100"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
     shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(process)))
-    exec_pid = shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
-    old = shim.pid
-    shim.client.close()
+    return init, shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse).pid
+
+
+def test_a_server_killed_under_its_relays_is_replaced_unseen(make_shim: Any) -> None:
+    """The server of a namespace dies: its relay keeps containerd's
+    connection, connects to the server the zygote forks at once (which
+    knows the tasks from disk) and sends it the requests left unanswered,
+    here a Wait.  The exits the new server could not see (the processes
+    are not its children) are 255, containerd's status for unknown."""
+    shim = make_shim(["sleep", "100"])
+    init, exec_pid = sleeper_with_exec(shim)
+    waited: list[Any] = []
+    waiter = threading.Thread(target=lambda: waited.append(
+        shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse)))
+    waiter.start()
+    old = server_of(shim)
     os.kill(old, signal.SIGKILL)
-    poll(lambda: not process_alive(old), TIMEOUT, "the shim to die")
+    poll(lambda: not process_alive(old), TIMEOUT, "the server to die")
     assert process_alive(init) and process_alive(exec_pid)
-    shim.address = shim.command("start").stdout.decode()
-    shim.client = ttrpc.Client.at(shim.address, timeout=TIMEOUT)
-    shim.pid = shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid
-    assert shim.pid != old
+    # The same connection, the same relay: containerd would notice nothing.
+    assert shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid == shim.pid
+    assert server_of(shim) != old
     state = shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
     assert (state.pid, state.status) == (init, 2)       # RUNNING
     state = shim.call("State", pb.StateRequest(id=shim.id, exec_id="e1"), pb.StateResponse)
@@ -602,11 +622,76 @@ def test_a_shim_started_again_serves_what_its_killed_predecessor_did(make_shim: 
     shim.call("Kill", pb.KillRequest(id=shim.id, exec_id="e1", signal=signal.SIGKILL))
     assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 255
     shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="e1"), pb.DeleteResponse)
+    assert waiter.is_alive()
     shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
-    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 255
+    waiter.join(TIMEOUT)
+    assert [response.exit_status for response in waited] == [255]
     assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).exit_status == 255
     assert not (shim.root / NAMESPACE / shim.id).exists()
     assert not list((shim.root / "tasks").rglob("*.json"))
+
+
+def test_a_relay_started_again_serves_its_group_as_before(make_shim: Any) -> None:
+    """A group's relay dies (containerd would take the shim for dead and
+    run the delete command); a `start` for the group before that gets a
+    new relay, through which the server goes on serving the group's
+    tasks: their output and their real exit statuses."""
+    shim = make_shim(["sh", "-c", "read line; echo got $line; sleep 100"])
+    stdin, _ = shim.fifo("stdin")
+    stdout, out_fd = shim.fifo("stdout")
+    process = {"args": ["sleep", "100"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    init = create(shim, stdin=stdin, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="e1", spec=any_json(process)))
+    shim.call("Start", pb.StartRequest(id=shim.id, exec_id="e1"), pb.StartResponse)
+    old, server = shim.pid, server_of(shim)
+    shim.client.close()
+    os.kill(old, signal.SIGKILL)
+    poll(lambda: not process_alive(old), TIMEOUT, "the relay to die")
+    shim.address = shim.command("start").stdout.decode()
+    shim.client = ttrpc.Client.at(shim.address, timeout=TIMEOUT)
+    shim.pid = shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse).shim_pid
+    assert shim.pid != old and server_of(shim) == server
+    say_hello(stdin, out_fd)
+    shim.call("Kill", pb.KillRequest(id=shim.id, exec_id="e1", signal=signal.SIGTERM))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 143
+    shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="e1"), pb.DeleteResponse)
+    shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 137
+    assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).pid == init
+    os.close(out_fd)
+
+
+def test_a_dead_relays_tasks_are_left_to_the_delete_command(make_shim: Any) -> None:
+    """No new relay comes: the server forgets the group's tasks as their
+    inits end (no event: containerd reports the exit the delete command
+    prints), and leaves with the last; its other groups go on."""
+    shim = make_shim(["sleep", "100"], root=make_shim.root)
+    other = make_shim(["sleep", "100"], root=make_shim.root)
+    for each in (shim, other):
+        create(each)
+        each.call("Start", pb.StartRequest(id=each.id), pb.StartResponse)
+    server = server_of(shim)
+    assert server_of(other) == server
+    shim.client.close()
+    os.kill(shim.pid, signal.SIGKILL)
+    response = pb.DeleteResponse.FromString(shim.command("delete").stdout)
+    assert response.exit_status == 137
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    assert other.call("State", pb.StateRequest(id=other.id), pb.StateResponse).status == 2
+
+    def forgotten() -> bool:
+        try:
+            other.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+        except ttrpc.TtrpcError as error:
+            return error.code == ttrpc.NOT_FOUND
+        return False
+    poll(forgotten, TIMEOUT, "the server to forget the dead relay's task")
+    other.call("Kill", pb.KillRequest(id=other.id, signal=signal.SIGKILL))
+    assert other.call("Wait", pb.WaitRequest(id=other.id), pb.WaitResponse).exit_status == 137
+    other.call("Delete", pb.DeleteRequest(id=other.id), pb.DeleteResponse)
+    other.call("Shutdown", pb.ShutdownRequest(id=other.id))
+    poll(lambda: not process_alive(server) and not process_alive(other.pid), TIMEOUT, "the shim to leave")
 
 
 LOGGER = """#!/usr/bin/python3
@@ -658,8 +743,9 @@ def parent_of(pid: int) -> int:
 def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
     """`start` (the C launcher) finds the zygote the first start (Python,
     which started it) made, at the socket both name alike: one zygote
-    forks both servers, named pyrunc-shim.  A launcher with no python3
-    beside it shows that no Python was needed."""
+    starts both relays, named pyrunc-shim, and forks the one server of
+    the namespace, pyrunc-shimd.  A launcher with no python3 beside it
+    shows that no Python was needed."""
     from pyrunc.shim.main import fnv1a
     first = make_shim(["true"], root=make_shim.root)
     alone = tmp_path / "containerd-shim-pyrunc-v2"
@@ -671,6 +757,7 @@ def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
     assert Path(f"/proc/{zygote}/comm").read_text().strip() == "pyrunc-zygote"
     for shim in (first, second):
         assert Path(f"/proc/{shim.pid}/comm").read_text().strip() == "pyrunc-shim"
+    assert server_of(first) == server_of(second)
 
 
 def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any, tmp_path: Path) -> None:
