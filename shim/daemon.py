@@ -42,13 +42,17 @@ class ZygoteChannel:
     def __init__(self, sock: _socket.socket) -> None:
         self.sock, self.lock = sock, threading.Lock()
 
+        self.gone = False
+
     def ask(self, question: str) -> bool:
         with self.lock:
             try:
                 self.sock.send(question.encode())
-                return self.sock.recv(16) != b"no"
+                answer = self.sock.recv(16)
             except OSError:
-                return True     # no zygote: nobody hands anything out any more
+                answer = b""
+            self.gone = not answer
+            return answer != b"no"      # no zygote: nobody hands anything out any more
 
 
 def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, containerd_address: str,
@@ -104,10 +108,11 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     log.info(f"serving {request.namespace} (first {request.id}) on {listener.getsockname()}")
     server.serve()
-    try:
-        os.unlink(listener.getsockname())
-    except OSError:
-        pass
+    if channel.gone:    # else the zygote removed the socket (see zygote.py)
+        try:
+            os.unlink(listener.getsockname())
+        except OSError:
+            pass
     return 0
 
 

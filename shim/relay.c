@@ -18,7 +18,8 @@
  *
  *   pyrunc-relay -address CONTAINERD -server SERVER_SOCKET -group GROUP
  *   fd 3: the listening socket; fd 4: the zygote's channel (a packet
- *   "exit" ends the relay; its end alone does not). */
+ *   "exit" ends the relay; its end alone does not).  -address is not
+ *   used: it names the containerd served, for ps and the tests. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -436,9 +437,7 @@ int main(int argc, char **argv)
             struct link *link = &links[i];
             if (link->client < 0 || link->server >= 0)
                 continue;
-            if (connect_server(link) == 0)
-                client_frames(link);    /* requests that came meanwhile, whole ones */
-            else if (now_ms() - link->lost_at_ms > GIVE_UP_MS)
+            if (connect_server(link) < 0 && now_ms() - link->lost_at_ms > GIVE_UP_MS)
                 close_link(link);       /* containerd takes the shim for dead */
         }
     }

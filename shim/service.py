@@ -209,6 +209,7 @@ class TaskService:
             if any(other == group for other, _ in self.relays.values()):
                 return
             self.live_groups.discard(group)
+            self.creates.pop(group, None)   # a new relay of the group counts its own
             for task in self.of_group(group):
                 if task.init.exit_status is not None or not task.init.pid:
                     self._forget(task)

@@ -1,30 +1,36 @@
 """The zygote: a warm parent, one per containerd (its ttrpc address), that
 has imported everything a shim server runs (protobuf modules, pyrunc's
-runtime library, the native extension) and forks a server for each group
-on request.  Servers share its pages copy-on-write (gc.freeze() keeps the
-collector from writing to them), so each costs little memory, and no
-server pays an interpreter start or an import.
+runtime library, the native extension), forks the server of each
+namespace, and starts a relay (relay.c) for each container group: a pod,
+or a container alone.  The server shares the zygote's pages copy-on-write
+(gc.freeze() keeps the collector from writing to them) and pays no
+interpreter start or import; a relay is a few pages of C.
 
-`start` (main.py) imports almost nothing: it connects to the zygote's
-socket (0600, in a 0700 directory; peers must be root) and sends one
-request; the answer is the address of the server for the container's
-group, a new one or the live one that serves the group already.
+`start` (launcher.c, or main.py) connects to the zygote's socket (0600,
+in a 0700 directory; peers must be root) and sends one request; the
+answer is the address of the container's group: the socket of its live
+relay, or of a new one.
 
-    containerd-shim-pyrunc-v2 start --> zygote --fork--> server (pyrunc-shim)
+    containerd ---> relay (pyrunc-shim, one per group) ---> server (pyrunc-shimd, one per namespace)
+    containerd-shim-pyrunc-v2 start ---> zygote (pyrunc-zygote) --fork--> server, --spawn--> relays
 
 The zygote is single-threaded (it forks) and blocks in select(): no CPU
-while idle.  It leaves when it has had no server for IDLE_EXIT seconds
-(select's timeout is the timer), removing its socket.  Starting and
-leaving are race-free through one flock on the socket directory: `start`
-holds it shared while it talks to the zygote, and exclusive while it
-starts one; the zygote leaves only if it gets it exclusive at once, so it
-never leaves with a request on its way.
+while idle.  It leaves when it has had no server and no relay for
+IDLE_EXIT seconds (select's timeout is the timer), removing its socket.
+Starting and leaving are race-free through one flock on the socket
+directory: `start` holds it shared while it talks to the zygote, and
+exclusive while it starts one; the zygote leaves only if it gets it
+exclusive at once, so it never leaves with a request on its way.
 
-A server never dies under a container handed out to it: to leave (its
-last container deleted) it asks the zygote, which says no while a `start`
-has handed it out for a container whose Create has not come yet (counted
-both sides), and otherwise forgets it before answering, so no later
-`start` gets it."""
+A relay never goes under a container handed out to it: when a group's
+last task is deleted and containerd says Shutdown, the server asks
+(`release CREATES GROUP`), and the zygote says no while a `start` has
+handed the relay out for a container whose Create has not come yet
+(counted both sides); otherwise it removes the relay's socket, tells it
+to go, and says yes.  A server with no task left asks to `exit`, which
+the zygote allows when no relay of its namespace is left.  A server that
+dies under live relays is forked again at once; its relays connect to
+the new one, which reads the tasks from disk (service.py)."""
 from __future__ import annotations
 
 import gc
@@ -38,6 +44,8 @@ from .main import Args, cleanup, decode, relay_socket, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
+RESTART_AFTER = 1.0     # a server dead younger than this, RESTARTS_YOUNG times in a row,
+RESTARTS_YOUNG = 3      # is not forked again: it would only die again
 NAME = "pyrunc-zygote"
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyrunc-relay")
 
@@ -89,6 +97,8 @@ class Server:
 
     def __init__(self, pid: int, channel: _socket.socket, namespace: str, fields: dict[str, str]) -> None:
         self.pid, self.channel, self.namespace, self.fields = pid, channel, namespace, fields
+        self.forked_at = time.monotonic()
+        self.young_deaths = 0   # of its predecessors, in a row: each dead within RESTART_AFTER
 
 
 class Relay:
@@ -292,8 +302,11 @@ class Zygote:
                 os.waitpid(server.pid, 0)
             except ChildProcessError:
                 pass    # reaped already (see _server_of)
-            if any(ns == server.namespace for ns, _ in self.relays) and server.namespace not in self.servers:
-                self._fork(server.fields)   # killed under live relays: they connect to its successor
+            young = server.young_deaths + 1 if time.monotonic() - server.forked_at < RESTART_AFTER else 0
+            if any(ns == server.namespace for ns, _ in self.relays) and server.namespace not in self.servers \
+                    and young < RESTARTS_YOUNG:
+                # Killed under live relays: they connect to its successor.
+                self._fork(server.fields).young_deaths = young
             return
         verb, _, rest = message.partition(b" ")
         if verb == b"release":      # "release CREATES GROUP": the group's last task is deleted
@@ -303,6 +316,10 @@ class Zygote:
             answer = not any(ns == server.namespace for ns, _ in self.relays)
             if answer and self.servers.get(server.namespace) is server:
                 del self.servers[server.namespace]      # from now on, a `start` forks anew
+                try:    # here, not in the server: the next one may bind the path before it is gone
+                    os.unlink(server_socket(self.ttrpc_address, server.namespace))
+                except OSError:
+                    pass
         else:
             return
         try:
