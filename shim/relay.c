@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -37,7 +38,7 @@
 
 #define LISTENER 3
 #define ZYGOTE 4
-#define MAX_LINKS 64
+#define MAX_LINKS 4096                  /* containerd opens one per task: a namespace's group has many */
 #define HEADER 10
 #define MAX_MESSAGE (4u << 20)          /* ttrpc's limit */
 #define REQUEST 1
@@ -68,7 +69,8 @@ struct link {
     long long lost_at_ms;               /* when the server went */
 };
 
-static struct link links[MAX_LINKS];
+static struct link *links;
+static int link_count;                  /* slots in links, used or not */
 static const char *server_path, *group;
 
 static void close_fd(int *fd)
@@ -329,27 +331,46 @@ static ssize_t read_into(int fd, struct buffer *buffer)
     }
 }
 
-static void accept_link(void)
+/* A free slot, the array grown (doubled) if need be; NULL when full. */
+static struct link *free_link(void)
 {
-    int fd = accept4(LISTENER, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
-        return;
-    for (int i = 0; i < MAX_LINKS; i++) {
-        if (links[i].client < 0) {
-            links[i].client = fd;
-            if (connect_server(&links[i]) < 0)
-                links[i].lost_at_ms = now_ms();
-            return;
+    for (int i = 0; i < link_count; i++)
+        if (links[i].client < 0)
+            return &links[i];
+    int count = link_count ? link_count * 2 : 8;
+    if (count > MAX_LINKS)
+        return NULL;
+    struct link *grown = realloc(links, (size_t)count * sizeof *links);
+    if (!grown)
+        return NULL;
+    links = grown;
+    for (int i = link_count; i < count; i++)
+        links[i] = (struct link){.client = -1, .server = -1};
+    link_count = count;
+    return free_link();
+}
+
+/* Every connection waiting (the backlog is short). */
+static void accept_links(void)
+{
+    int fd;
+    while ((fd = accept4(LISTENER, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+        struct link *link = free_link();
+        if (!link) {
+            close(fd);
+            continue;
         }
+        link->client = fd;
+        if (connect_server(link) < 0)
+            link->lost_at_ms = now_ms();
     }
-    close(fd);      /* containerd opens one per task: this many is not containerd */
 }
 
 /* Told to go: what the server has sent already (the last answer, to
  * Shutdown) still reaches containerd. */
 static void drain_and_exit(void)
 {
-    for (int i = 0; i < MAX_LINKS; i++) {
+    for (int i = 0; i < link_count; i++) {
         struct link *link = &links[i];
         if (link->client < 0 || link->server < 0)
             continue;
@@ -371,29 +392,44 @@ int main(int argc, char **argv)
     fcntl(LISTENER, F_SETFL, O_NONBLOCK);
     fcntl(LISTENER, F_SETFD, FD_CLOEXEC);
     fcntl(ZYGOTE, F_SETFD, FD_CLOEXEC);
-    for (int i = 0; i < MAX_LINKS; i++)
-        links[i] = (struct link){.client = -1, .server = -1};
+    struct rlimit files;    /* two fds a link: as many as we may */
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     int zygote = ZYGOTE;
+    struct pollfd *fds = NULL;
+    int *owner = NULL;      /* the link of each fd, by index: accept may move the array */
+    int polled = 0;         /* links the arrays have room for */
 
     for (;;) {
-        struct pollfd fds[2 + 2 * MAX_LINKS];
-        struct link *owner[2 + 2 * MAX_LINKS];
+        if (!fds || polled < link_count) {
+            struct pollfd *more_fds = realloc(fds, (2 + 2 * (size_t)link_count) * sizeof *fds);
+            if (more_fds)
+                fds = more_fds;
+            int *more_owners = realloc(owner, (2 + 2 * (size_t)link_count) * sizeof *owner);
+            if (more_owners)
+                owner = more_owners;
+            if (!more_fds || !more_owners)
+                return 1;
+            polled = link_count;
+        }
         nfds_t count = 0;
         int timeout = -1, clients = 0;
         fds[count] = (struct pollfd){.fd = LISTENER, .events = POLLIN};
-        owner[count++] = NULL;
+        owner[count++] = -1;
         fds[count] = (struct pollfd){.fd = zygote, .events = POLLIN};
-        owner[count++] = NULL;
-        for (int i = 0; i < MAX_LINKS; i++) {
+        owner[count++] = -1;
+        for (int i = 0; i < link_count; i++) {
             struct link *link = &links[i];
             if (link->client < 0)
                 continue;
             clients++;
             fds[count] = (struct pollfd){.fd = link->client, .events = POLLIN};
-            owner[count++] = link;
+            owner[count++] = i;
             if (link->server >= 0) {
                 fds[count] = (struct pollfd){.fd = link->server, .events = POLLIN};
-                owner[count++] = link;
+                owner[count++] = i;
             } else {
                 timeout = RETRY_MS;
             }
@@ -407,10 +443,9 @@ int main(int argc, char **argv)
         for (nfds_t n = 0; ready > 0 && n < count; n++) {
             if (!fds[n].revents)
                 continue;
-            struct link *link = owner[n];
-            if (fds[n].fd == LISTENER) {
-                accept_link();
-            } else if (fds[n].fd == zygote) {
+            if (owner[n] < 0 && fds[n].fd == LISTENER) {
+                accept_links();
+            } else if (owner[n] < 0) {
                 char order[16];
                 ssize_t got = recv(zygote, order, sizeof order, MSG_DONTWAIT);
                 if (got == 4 && memcmp(order, "exit", 4) == 0)
@@ -419,7 +454,10 @@ int main(int argc, char **argv)
                     close(zygote);      /* the zygote is gone: we go with our last client */
                     zygote = -1;
                 }
-            } else if (link->client == fds[n].fd) {
+                continue;
+            }
+            struct link *link = &links[owner[n]];
+            if (link->client == fds[n].fd) {
                 ssize_t got = read_into(link->client, &link->from_client);
                 if (got == 0 || (got < 0 && got != -EAGAIN) || client_frames(link) < 0)
                     close_link(link);   /* containerd went (or restarts): its requests with it */
@@ -433,7 +471,7 @@ int main(int argc, char **argv)
             }
         }
 
-        for (int i = 0; i < MAX_LINKS; i++) {
+        for (int i = 0; i < link_count; i++) {
             struct link *link = &links[i];
             if (link->client < 0 || link->server >= 0)
                 continue;

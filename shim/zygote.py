@@ -427,6 +427,15 @@ def _leave_callers_cgroup() -> None:
             pass    # a hierarchy we may not move in: stay
 
 
+def _open_files_to_the_hard_limit() -> None:
+    """A server has a connection per task of its namespace, and fds per
+    process (stdio): as many as it may (its relays do the same)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def warm() -> None:
     """Import what servers run, and use each message type once: protobuf
     builds parts of a type's Python side on first use, which each server
@@ -447,6 +456,7 @@ def main() -> None:
     set_name(NAME)
     os.chdir("/")
     _leave_callers_cgroup()
+    _open_files_to_the_hard_limit()
     listener = _socket.socket(fileno=int(args.get("fd")))
     listener.set_inheritable(False)
     warm()

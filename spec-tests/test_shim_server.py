@@ -454,6 +454,27 @@ def test_one_shim_for_a_whole_namespace_when_asked(make_shim: Any) -> None:
         shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
 
 
+def test_a_relay_takes_a_connection_per_task_of_a_namespace(make_shim: Any) -> None:
+    """containerd connects once per task, and a group may be a whole
+    namespace: a relay answers on each of hundreds of connections, some
+    closed on the way."""
+    shim = make_shim(["true"])
+    clients: list[ttrpc.Client] = []
+    try:
+        for n in range(300):
+            clients.append(ttrpc.Client.at(shim.address, timeout=TIMEOUT))
+            connected = clients[-1].call(SERVICE, "Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse)
+            assert connected.shim_pid == shim.pid
+            if n % 3 == 0:
+                clients[-1].close()
+        for client in clients[1::3]:
+            state = client.call(SERVICE, "Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse)
+            assert state.shim_pid == shim.pid
+    finally:
+        for client in clients:
+            client.close()
+
+
 def test_a_failed_create_is_an_error_and_leaves_nothing(make_shim: Any) -> None:
     shim = make_shim(["/no/such/program"])
     config = json.loads((shim.bundle / "config.json").read_text())
