@@ -16,7 +16,7 @@ after one warm-up round that is not counted:
 
 Memory: N containers (`sleep`) running at once per shim, for N in
 --counts, and the PSS (/proc/PID/smaps_rollup) summed over the shim
-processes that serve this containerd: pyrunc's zygote and servers, or the
+processes that serve this containerd: pyrunc's zygote, servers and relays, or the
 containerd-shim-runc-v2 processes; then the CPU time those processes used
 in --idle seconds with nothing to do.  With --grouped, pyrunc's shim also
 runs with PYRUNC_SHIM_GROUP=namespace (one server for all).

@@ -182,6 +182,8 @@ class Library:
     """pyrunc's runtime library, called in the server's process, where
     it creates and execs in a forked worker (in_worker)."""
 
+    waits_for_children = False  # create and exec run in a worker; status() reads files and the kernel
+
     def __init__(self, options: Options, root: str) -> None:
         from pyrunc.runtime.state import StateStore
         self.options, self.root = options, root
@@ -264,6 +266,8 @@ class Binary:
     """A runc-compatible binary, run as containerd's runc shim runs it:
     `--root ROOT --log BUNDLE/log.json --log-format json`; a failure is
     the last error line of that log."""
+
+    waits_for_children = True   # every call runs the binary: its exit is the reaper's to race for
 
     def __init__(self, options: Options, root: str) -> None:
         self.options, self.root = options, root

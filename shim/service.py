@@ -1,9 +1,15 @@
 """containerd.task.v2.Task: the shim's API, over pyrunc's runtime library
 called in-process (no interpreter start per operation).
 
-Every call into the library runs under `lock`, which the reaper takes
-too (see reaper.py).  Wait does not take it: it waits for its process's
-exit event, so Kill and State are answered while a Wait is blocked.
+Calls into the library run under `lock`, which the reaper takes too
+(see reaper.py), but for the long ones, Create and an exec's Start: the
+library runs them in a forked worker and waits for no child of the
+server, so they run in parallel, and the pid they return is registered
+under the lock afterwards, with its exit if the reaper saw it already
+(`early_exits`).  With BinaryName everything runs under the lock: the
+binary is a child the reaper must not take.  Wait does not take it: it
+waits for its process's exit event, so Kill and State are answered while
+a Wait is blocked.
 
 One service serves a namespace; each task belongs to the group of the
 relay its Create came through.  A group whose relay died is containerd's
@@ -41,6 +47,7 @@ SERVICE = "containerd.task.v2.Task"
 VERSION = "pyrunc-shim 0.1.0"
 IO_DRAIN_TIMEOUT = 5.0      # output still open past this (a daemon holds it) is not waited for
 UNKNOWN_EXIT = 255     # containerd's exit status for an exit nobody saw
+EARLY_EXIT_KEPT = 60.0     # seconds an exit of a pid not known yet is kept for its spawn
 UNKNOWN_STATUS, CREATED_STATUS, RUNNING_STATUS, STOPPED_STATUS, PAUSED_STATUS = 0, 1, 2, 3, 4
 _STATUS = {CREATED: CREATED_STATUS, RUNNING: RUNNING_STATUS, PAUSED: PAUSED_STATUS}
 
@@ -70,6 +77,7 @@ class Process:
         self.pid = 0
         self.start_time: int | None = None     # of the pid, to know it again after a restart
         self.started = False
+        self.starting = False   # an exec's Start on its way (outside the lock)
         self.exit_status: int | None = None     # set when reaped
         self.exited_at_ns = 0
         self.exited = threading.Event()         # set once the exit is published
@@ -163,6 +171,11 @@ class TaskService:
         self.by_pid: dict[int, tuple[Task, Process]] = {}
         self.console_dir = ""
         self.creates: dict[str, int] = {}     # per group: each one a `start` handed its relay out for
+        self.creating: set[str] = set()       # ids whose Create runs (outside the lock)
+        self.early_exits: dict[int, tuple[int, float]] = {}    # pid: (exit code, when), of pids not known then
+        # Relays, kept under a lock of their own: the server's loop keeps
+        # them, and must never wait for `lock` (a Create holds it long).
+        self.relay_lock = threading.Lock()
         self.live_groups = set(groups or ())   # whose relays are there
         self.relays: dict[int, tuple[str, int]] = {}    # relay pid: (group, pidfd)
         self.watcher: Any = None        # the Server, whose loop watches the relays' pidfds
@@ -188,7 +201,7 @@ class TaskService:
     def relay_connected(self, connection: Any) -> None:
         """From the server's loop: a relay said hello; its end is watched."""
         group, pid = connection.group, connection.relay_pid
-        with self.lock:
+        with self.relay_lock:
             self.live_groups.add(group)
             if pid in self.relays or not pid:
                 return
@@ -202,19 +215,29 @@ class TaskService:
     def _relay_died(self, pid: int) -> None:
         """From the server's loop.  A relay told to go leaves no task; one
         killed leaves its group's to containerd's delete command."""
-        with self.lock:
+        with self.relay_lock:
             group, pidfd = self.relays.pop(pid)
             self.watcher.unwatch(pidfd)
             os.close(pidfd)
             if any(other == group for other, _ in self.relays.values()):
                 return
             self.live_groups.discard(group)
+        Call("relay gone", self._group_gone, group).start()
+
+    def _group_gone(self, group: str) -> None:
+        with self.lock:
+            if self._relayed(group):
+                return      # a new relay came meanwhile
             self.creates.pop(group, None)   # a new relay of the group counts its own
             for task in self.of_group(group):
                 if task.init.exit_status is not None or not task.init.pid:
                     self._forget(task)
-            log.info(f"relay {pid} of {group} is gone")
-        Call("release", self.on_shutdown, group).start()
+            log.info(f"the relay of {group} is gone")
+        self.on_shutdown(group)
+
+    def _relayed(self, group: str) -> bool:
+        with self.relay_lock:
+            return group in self.live_groups
 
     def _forget(self, task: Task) -> None:
         """Lock held: a task of a dead relay's group.  Its container, mounts
@@ -235,6 +258,11 @@ class TaskService:
 
     def _library(self) -> Any:
         return _LibraryCall(self.lock)
+
+    def _calling(self, runtime: Library | Binary) -> Any:
+        """For a spawn: the lock only for a runtime that waits for children
+        of its own (the reaper must not take their exits)."""
+        return _LibraryCall(self.lock if runtime.waits_for_children else None)
 
     def _save(self, task: Task) -> None:
         """Lock held: the task as a restarted server needs it."""
@@ -282,12 +310,28 @@ class TaskService:
             log.info(f"reloaded task {task.id} (init {init.pid})")
 
     def on_exit(self, pid: int, code: int) -> None:
-        """From the reaper (lock held): record, then publish once output is copied."""
+        """From the reaper (lock held): record, then publish once output is
+        copied.  An unknown pid may be a process whose spawn has not
+        registered it yet: kept a while (workers' exits too, and orphans')."""
         found = self.by_pid.pop(pid, None)
         if found is None:
+            now = time.monotonic()
+            if len(self.early_exits) > 64:
+                self.early_exits = {pid: seen for pid, seen in self.early_exits.items()
+                                    if now - seen[1] < EARLY_EXIT_KEPT}
+            self.early_exits[pid] = (code, now)
             return
         task, process = found
         self._exited(task, process, code)
+
+    def _register(self, task: Task, process: Process, since: float) -> None:
+        """Lock held: a process spawned (from `since`) outside the lock;
+        its exit comes to it from now on, or now if the reaper saw it."""
+        early = self.early_exits.pop(process.pid, None)
+        if early is not None and early[1] >= since:
+            self._exited(task, process, early[0])
+        else:
+            self.by_pid[process.pid] = (task, process)
 
     def _exited(self, task: Task, process: Process, code: int) -> None:
         """Lock held."""
@@ -315,7 +359,7 @@ class TaskService:
             log.warning(f"{task.id} {process.exec_id}: output still open {IO_DRAIN_TIMEOUT}s after exit")
         process.exited.set()
         with self.lock:
-            if task.group not in self.live_groups:     # containerd took its shim for dead
+            if not self._relayed(task.group):     # containerd took its shim for dead
                 if process is task.init:
                     self._forget(task)
                     Call("release", self.on_shutdown, task.group).start()
@@ -329,7 +373,10 @@ class TaskService:
             return STOPPED_STATUS
         if process is not task.init:
             return RUNNING_STATUS if process.started else CREATED_STATUS
-        with self._library():
+        if task.runtime.waits_for_children:
+            with self._library():
+                status = task.runtime.status(task.id)
+        else:   # a read: State, answered in the server's loop, need not wait for a Create
             status = task.runtime.status(task.id)
         return _STATUS.get(status, STOPPED_STATUS)
 
@@ -348,32 +395,41 @@ class TaskService:
         runtime = open_runtime(options, self.state_root, self.namespace)
         init = Process("", Stdio(*paths, terminal=req.terminal, owner=(options.io_uid, options.io_gid),
                                  container=(req.id, self.namespace)), paths, req.terminal)
-        with self._library():
-            try:
-                if req.id in self.tasks:
-                    raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
-                options.save(req.bundle)    # for `delete` and a restarted shim
-                mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
-                try:
-                    self._spawn(init, runtime, lambda console, fds: setattr(
-                        init, "pid", runtime.create(req.id, req.bundle, console, fds)),
-                        on_failure=lambda: runtime.delete(req.id))
-                except BaseException:
-                    if mounted:
-                        rootfs.unmount(os.path.join(req.bundle, "rootfs"))
-                    raise
-            except BaseException:
+        with self.lock:
+            if req.id in self.tasks or req.id in self.creating:
                 init.stdio.close()
-                raise
-            task = Task(req.id, req.bundle, init, mounted, runtime, group)
-            init.start_time = process_start_time(init.pid)
-            self.tasks[req.id] = task
-            self.by_pid[init.pid] = (task, init)
-            self._save(task)
-            if log.fd < 0:
-                log.open(os.path.join(req.bundle, "log"))
-            exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
-            self._watch_oom(task)
+                raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
+            self.creating.add(req.id)
+        since = time.monotonic()
+        try:
+            with self._calling(runtime):
+                try:
+                    options.save(req.bundle)    # for `delete` and a restarted shim
+                    mounted = rootfs.mount_all(req.rootfs, os.path.join(req.bundle, "rootfs"))
+                    try:
+                        self._spawn(init, runtime, lambda console, fds: setattr(
+                            init, "pid", runtime.create(req.id, req.bundle, console, fds)),
+                            on_failure=lambda: runtime.delete(req.id))
+                    except BaseException:
+                        if mounted:
+                            rootfs.unmount(os.path.join(req.bundle, "rootfs"))
+                        raise
+                except BaseException:
+                    init.stdio.close()
+                    raise
+            with self.lock:
+                task = Task(req.id, req.bundle, init, mounted, runtime, group)
+                init.start_time = process_start_time(init.pid)
+                self.tasks[req.id] = task
+                self._save(task)
+                if log.fd < 0:
+                    log.open(os.path.join(req.bundle, "log"))
+                exits.remove(self.exits_dir, req.id)    # a record of an earlier task of this id
+                self._register(task, init, since)
+                self._watch_oom(task)
+        finally:
+            with self.lock:
+                self.creating.discard(req.id)
         events = _events()
         self.publisher.publish(events.TaskCreate(
             container_id=req.id, bundle=req.bundle, rootfs=req.rootfs, checkpoint=req.checkpoint, pid=init.pid,
@@ -382,9 +438,9 @@ class TaskService:
 
     def _spawn(self, process: Process, runtime: Any, spawn: Callable[[str | None, list[int] | None], None],
                on_failure: Callable[[], None] | None = None) -> None:
-        """Lock held (the pid is registered before the reaper can see it
-        exit).  spawn(console_socket, fds) starts the process; then its
-        stdio is wired: the pty master it sent, or the pipes it holds."""
+        """spawn(console_socket, fds) starts the process; then its stdio is
+        wired: the pty master it sent, or the pipes it holds.  The caller
+        registers its pid (_register)."""
         from pyrunc.runtime.console import receive_pty_master
 
         from .server import listen
@@ -424,15 +480,15 @@ class TaskService:
     def start(self, req: Any) -> Any:
         task = self._task(req.id)
         process = task.process(req.exec_id)
-        with self._library():
-            if process.started:
-                raise TtrpcError(FAILED_PRECONDITION, f"process {req.exec_id or req.id} already started")
-            if process is task.init:
+        if process is task.init:
+            with self._library():
+                if process.started:
+                    raise TtrpcError(FAILED_PRECONDITION, f"process {req.id} already started")
                 task.runtime.start(task.id)
-            else:
-                self._start_exec(task, process)
-            process.started = True
-            self._save(task)
+                process.started = True
+                self._save(task)
+        else:
+            self._start_exec(task, process)
         events = _events()
         if process is task.init:
             self.publisher.publish(events.TaskStart(container_id=task.id, pid=process.pid))
@@ -442,8 +498,12 @@ class TaskService:
         return _pb().StartResponse(pid=process.pid)
 
     def _start_exec(self, task: Task, process: Process) -> None:
-        if task.init.exit_status is not None:
-            raise TtrpcError(FAILED_PRECONDITION, f"container {task.id} has stopped")
+        with self.lock:
+            if process.started or process.starting:
+                raise TtrpcError(FAILED_PRECONDITION, f"process {process.exec_id} already started")
+            if task.init.exit_status is not None:
+                raise TtrpcError(FAILED_PRECONDITION, f"container {task.id} has stopped")
+            process.starting = True
         pid_file = os.path.join(self.console_dir, f"{os.getpid()}-{threading.get_ident()}.pid")
 
         def spawn(console: str | None, fds: list[int] | None) -> None:
@@ -451,10 +511,16 @@ class TaskService:
             with open(pid_file) as f:
                 process.pid = int(f.read())
             process.start_time = process_start_time(process.pid)
-            self.by_pid[process.pid] = (task, process)
+        since = time.monotonic()
         try:
-            self._spawn(process, task.runtime, spawn)
+            with self._calling(task.runtime):
+                self._spawn(process, task.runtime, spawn)
+            with self.lock:
+                self._register(task, process, since)
+                process.started = True
+                self._save(task)
         finally:
+            process.starting = False
             if os.path.exists(pid_file):
                 os.unlink(pid_file)
 
@@ -657,16 +723,18 @@ def _group() -> str:
 
 
 class _LibraryCall:
-    """The lock, with the library's errors turned into ttrpc statuses."""
+    """The lock (if any), with the library's errors turned into ttrpc statuses."""
 
-    def __init__(self, lock: threading.RLock) -> None:
+    def __init__(self, lock: threading.RLock | None) -> None:
         self.lock = lock
 
     def __enter__(self) -> None:
-        self.lock.acquire()
+        if self.lock is not None:
+            self.lock.acquire()
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
         if isinstance(exc, PyruncError):
             raise _library_error(exc) from None
         return False

@@ -66,10 +66,30 @@ def open_manager(cgroups_path: str | None, container_id: str, systemd: bool = Fa
     return manager
 
 
+# The manager last rebuilt from the host's mount table, and the saved
+# state (the dict itself) it came from.  Loading a state checks its cgroup,
+# which rebuilds a manager, and the verb then asks for the manager once or
+# twice more; each rebuild read the mount table, which the kernel prints
+# anew each time (milliseconds, with a host's many overlay mounts).  A
+# state loaded again is a new dict: nothing is reused across loads.
+_last_rebuilt: tuple[dict, CgroupManager] | None = None
+
+
 def manager_from_state(data: dict, mounts: list[tuple[str, bool]] | None = None) -> CgroupManager:
     """Rebuild a manager from `CgroupManager.to_state()`.  mounts: the
     mount table (cgroup_mounts()) to check its created paths against, for
     tests on a fake hierarchy; the host's by default."""
+    global _last_rebuilt
+    last = _last_rebuilt
+    if mounts is None and last is not None and last[0] is data:
+        return last[1]
+    manager = _rebuild(data, mounts)
+    if mounts is None:
+        _last_rebuilt = (data, manager)
+    return manager
+
+
+def _rebuild(data: dict, mounts: list[tuple[str, bool]] | None) -> CgroupManager:
     try:
         version, mode, root, inner = data["version"], data["mode"], data["root"], data["path"]
         paths = {str(k): str(v) for k, v in data["paths"].items()}
