@@ -76,10 +76,10 @@ def relay_socket(ttrpc_address: str, namespace: str, group: str) -> str:
     return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{group}"))
 
 
-def server_socket(ttrpc_address: str, namespace: str) -> str:
-    """The socket of the server of a namespace, which only relays reach
-    (two fields, where a group's address hashes three)."""
-    return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}"))
+def server_socket(ttrpc_address: str, namespace: str, shard: int) -> str:
+    """The socket of a server of a namespace, which only relays reach
+    (four fields, where a group's address hashes three)."""
+    return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{shard}\0"))
 
 
 def _digest(text: str) -> str:

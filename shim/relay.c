@@ -3,7 +3,7 @@
  *
  * It owns the group's socket, the address `start` printed, and relays
  * ttrpc frames between containerd's connections there and the shim
- * server of the namespace, one server connection per containerd
+ * server of its namespace, one server connection per containerd
  * connection, each opened with a hello frame naming the group.  The
  * server holds the tasks; the relay is what containerd's connection
  * depends on, and costs a few pages where a server per group costs a

@@ -1,7 +1,7 @@
 """The zygote: a warm parent, one per containerd (its ttrpc address), that
 has imported everything a shim server runs (protobuf modules, pyrunc's
-runtime library, the native extension), forks the server of each
-namespace, and starts a relay (relay.c) for each container group: a pod,
+runtime library, the native extension), forks the servers of each
+namespace (a group's server is the one its shard_of() names), and starts a relay (relay.c) for each container group: a pod,
 or a container alone.  The server shares the zygote's pages copy-on-write
 (gc.freeze() keeps the collector from writing to them) and pays no
 interpreter start or import; a relay is a few pages of C.
@@ -11,7 +11,7 @@ in a 0700 directory; peers must be root) and sends one request; the
 answer is the address of the container's group: the socket of its live
 relay, or of a new one.
 
-    containerd ---> relay (pyrunc-shim, one per group) ---> server (pyrunc-shimd, one per namespace)
+    containerd ---> relay (pyrunc-shim, one per group) ---> server (pyrunc-shimd, SHARDS per namespace)
     containerd-shim-pyrunc-v2 start ---> zygote (pyrunc-zygote) --fork--> server, --spawn--> relays
 
 The zygote is single-threaded (it forks) and blocks in select(): no CPU
@@ -44,6 +44,10 @@ from .main import Args, cleanup, decode, relay_socket, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
+# Servers per namespace, each serving the groups whose CRC-32 falls to it:
+# one Python process (one GIL) for every pod of a node made starting many
+# at once wait for it.
+SHARDS = max(1, min(4, os.cpu_count() or 1))
 RESTART_AFTER = 1.0     # a server dead younger than this, RESTARTS_YOUNG times in a row,
 RESTARTS_YOUNG = 3      # is not forked again: it would only die again
 NAME = "pyrunc-zygote"
@@ -92,11 +96,18 @@ def group_of(fields: dict[str, str]) -> str:
     return container_id
 
 
-class Server:
-    """The zygote's view of the server it forked for a namespace."""
+def shard_of(group: str) -> int:
+    """Which of a namespace's SHARDS servers serves a group (CRC-32: the
+    same for every zygote)."""
+    import zlib
+    return zlib.crc32(group.encode()) % SHARDS
 
-    def __init__(self, pid: int, channel: _socket.socket, namespace: str, fields: dict[str, str]) -> None:
-        self.pid, self.channel, self.namespace, self.fields = pid, channel, namespace, fields
+
+class Server:
+    """The zygote's view of a server it forked: one shard of a namespace."""
+
+    def __init__(self, pid: int, channel: _socket.socket, key: tuple[str, int], fields: dict[str, str]) -> None:
+        self.pid, self.channel, self.key, self.fields = pid, channel, key, fields
         self.forked_at = time.monotonic()
         self.young_deaths = 0   # of its predecessors, in a row: each dead within RESTART_AFTER
 
@@ -115,7 +126,7 @@ class Zygote:
                  publish_binary: str) -> None:
         self.listener, self.ttrpc_address = listener, ttrpc_address
         self.containerd_address, self.publish_binary = containerd_address, publish_binary
-        self.servers: dict[str, Server] = {}                    # by namespace
+        self.servers: dict[tuple[str, int], Server] = {}        # by (namespace, shard)
         self.relays: dict[tuple[str, str], Relay] = {}          # by (namespace, group)
         self.selector = selectors.DefaultSelector()
         self.client: _socket.socket | None = None     # the `start` being answered
@@ -207,19 +218,25 @@ class Zygote:
             return relay.address
         return self._spawn_relay(key)
 
+    def _relays_of(self, key: tuple[str, int]) -> list[Relay]:
+        """The live relays a server serves."""
+        return [relay for (ns, group), relay in self.relays.items() if (ns, shard_of(group)) == key]
+
     def _server_of(self, fields: dict[str, str]) -> Server:
-        """The namespace's live server, forked anew if there is none."""
-        server = self.servers.get(fields["namespace"])
+        """The live server of the group's shard of the namespace, forked
+        anew if there is none."""
+        key = (fields["namespace"], shard_of(fields["group"]))
+        server = self.servers.get(key)
         if server is not None and os.waitpid(server.pid, os.WNOHANG)[0] == server.pid:
             self._forget(server)    # killed, its end not read yet: never count on a dead server
             server = None
         elif server is not None and _leader_exited(server.pid):
             # Killed, with its other threads still on their way out: it
             # cannot be reaped yet (its channel's end says when).
-            del self.servers[server.namespace]
+            del self.servers[server.key]
             self.dying.append(server)
             server = None
-        return server if server is not None else self._fork(fields)
+        return server if server is not None else self._fork(fields, key)
 
     def _spawn_relay(self, key: tuple[str, str]) -> str:
         from .server import listen
@@ -230,7 +247,7 @@ class Zygote:
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         try:
             argv = [RELAY, "-address", self.containerd_address,
-                    "-server", server_socket(self.ttrpc_address, key[0]), "-group", key[1]]
+                    "-server", server_socket(self.ttrpc_address, key[0], shard_of(key[1])), "-group", key[1]]
             pid = os.posix_spawn(RELAY, argv, {}, file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1),
                 (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, listener.fileno(), 3),
@@ -247,17 +264,16 @@ class Zygote:
         self.selector.register(ours, selectors.EVENT_READ, relay)
         return relay.address
 
-    def _fork(self, fields: dict[str, str]) -> Server:
+    def _fork(self, fields: dict[str, str], key: tuple[str, int]) -> Server:
         from .server import listen
-        namespace = fields["namespace"]
-        path = server_socket(self.ttrpc_address, namespace)
+        path = server_socket(self.ttrpc_address, *key)
         if os.path.lexists(path):
             os.unlink(path)     # a server that died, or one an earlier zygote made
         listener = listen(path)
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         # The groups whose relays live: a server forked after its
         # predecessor died serves their tasks again, and only theirs.
-        groups = "\0".join(group for ns, group in self.relays if ns == namespace)
+        groups = "\0".join(relay.key[1] for relay in self._relays_of(key))
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -269,8 +285,8 @@ class Zygote:
                 os._exit(code)
         listener.close()
         theirs.close()
-        server = Server(pid, ours, namespace, dict(fields))
-        self.servers[namespace] = server
+        server = Server(pid, ours, key, dict(fields))
+        self.servers[key] = server
         self.selector.register(ours, selectors.EVENT_READ, server)
         return server
 
@@ -303,21 +319,20 @@ class Zygote:
             except ChildProcessError:
                 pass    # reaped already (see _server_of)
             young = server.young_deaths + 1 if time.monotonic() - server.forked_at < RESTART_AFTER else 0
-            if any(ns == server.namespace for ns, _ in self.relays) and server.namespace not in self.servers \
-                    and young < RESTARTS_YOUNG:
+            if self._relays_of(server.key) and server.key not in self.servers and young < RESTARTS_YOUNG:
                 # Killed under live relays: they connect to its successor.
-                self._fork(server.fields).young_deaths = young
+                self._fork(server.fields, server.key).young_deaths = young
             return
         verb, _, rest = message.partition(b" ")
         if verb == b"release":      # "release CREATES GROUP": the group's last task is deleted
             creates, _, group = rest.partition(b" ")
-            answer = self._release((server.namespace, group.decode()), int(creates) if creates.isdigit() else 0)
+            answer = self._release((server.key[0], group.decode()), int(creates) if creates.isdigit() else 0)
         elif verb == b"exit":       # no task left: the server may go if no relay needs it
-            answer = not any(ns == server.namespace for ns, _ in self.relays)
-            if answer and self.servers.get(server.namespace) is server:
-                del self.servers[server.namespace]      # from now on, a `start` forks anew
+            answer = not self._relays_of(server.key)
+            if answer and self.servers.get(server.key) is server:
+                del self.servers[server.key]      # from now on, a `start` forks anew
                 try:    # here, not in the server: the next one may bind the path before it is gone
-                    os.unlink(server_socket(self.ttrpc_address, server.namespace))
+                    os.unlink(server_socket(self.ttrpc_address, *server.key))
                 except OSError:
                     pass
         else:
@@ -378,8 +393,8 @@ class Zygote:
 
     def _forget(self, server: Server) -> None:
         """Once (its end may be seen twice: by _server_of, then its channel)."""
-        if self.servers.get(server.namespace) is server:
-            del self.servers[server.namespace]
+        if self.servers.get(server.key) is server:
+            del self.servers[server.key]
         if server in self.dying:
             self.dying.remove(server)
         if server.channel.fileno() >= 0:

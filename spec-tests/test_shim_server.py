@@ -383,12 +383,19 @@ def log_bundles(pid: int) -> list[str]:
 
 
 def server_of(shim: Shim) -> int:
-    """The pid of the namespace's server behind a shim's relay: the
-    zygote's child named pyrunc-shimd."""
+    """The pid of the server behind a shim's relay: the process with the
+    socket the relay connects to (`-server PATH` on its command line)
+    open, a child of the zygote named pyrunc-shimd."""
+    argv = Path(f"/proc/{shim.pid}/cmdline").read_bytes().split(b"\0")
+    path = argv[argv.index(b"-server") + 1].decode()
+    inodes = {line.split()[6] for line in Path("/proc/net/unix").read_text().splitlines()[1:]
+              if line.split()[7:] == [path]}
     zygote = parent_of(shim.pid)
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and process_alive(int(entry)) and parent_of(int(entry)) == zygote:
-            if Path(f"/proc/{entry}/comm").read_text().strip() == "pyrunc-shimd":
+        if entry.isdigit() and process_alive(int(entry)) and parent_of(int(entry)) == zygote \
+                and Path(f"/proc/{entry}/comm").read_text().strip() == "pyrunc-shimd":
+            links = {os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")}
+            if any(f"socket:[{inode}]" in links for inode in inodes):
                 return int(entry)
     raise AssertionError(f"no server beside relay {shim.pid}")
 
@@ -692,8 +699,7 @@ def test_a_dead_relays_tasks_are_left_to_the_delete_command(make_shim: Any) -> N
     for each in (shim, other):
         create(each)
         each.call("Start", pb.StartRequest(id=each.id), pb.StartResponse)
-    server = server_of(shim)
-    assert server_of(other) == server
+    servers = {server_of(shim), server_of(other)}     # one, or two shards
     shim.client.close()
     os.kill(shim.pid, signal.SIGKILL)
     response = pb.DeleteResponse.FromString(shim.command("delete").stdout)
@@ -712,7 +718,7 @@ def test_a_dead_relays_tasks_are_left_to_the_delete_command(make_shim: Any) -> N
     assert other.call("Wait", pb.WaitRequest(id=other.id), pb.WaitResponse).exit_status == 137
     other.call("Delete", pb.DeleteRequest(id=other.id), pb.DeleteResponse)
     other.call("Shutdown", pb.ShutdownRequest(id=other.id))
-    poll(lambda: not process_alive(server) and not process_alive(other.pid), TIMEOUT, "the shim to leave")
+    poll(lambda: not any(map(process_alive, [*servers, other.pid])), TIMEOUT, "the shim to leave")
 
 
 LOGGER = """#!/usr/bin/python3
@@ -764,8 +770,8 @@ def parent_of(pid: int) -> int:
 def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
     """`start` (the C launcher) finds the zygote the first start (Python,
     which started it) made, at the socket both name alike: one zygote
-    starts both relays, named pyrunc-shim, and forks the one server of
-    the namespace, pyrunc-shimd.  A launcher with no python3 beside it
+    starts both relays, named pyrunc-shim, and forks the namespace's
+    servers, pyrunc-shimd.  A launcher with no python3 beside it
     shows that no Python was needed."""
     from pyrunc.shim.main import fnv1a
     first = make_shim(["true"], root=make_shim.root)
@@ -778,7 +784,7 @@ def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
     assert Path(f"/proc/{zygote}/comm").read_text().strip() == "pyrunc-zygote"
     for shim in (first, second):
         assert Path(f"/proc/{shim.pid}/comm").read_text().strip() == "pyrunc-shim"
-    assert server_of(first) == server_of(second)
+    assert parent_of(server_of(first)) == parent_of(server_of(second)) == zygote
 
 
 def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any, tmp_path: Path) -> None:
