@@ -94,8 +94,9 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     # runc filters exec'd processes with the container's seccomp profile too.
     the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds,
                                    seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
-    place = _placement(state, opts.sub_cgroups)
+    place, cgroup_fds, cgroup_dir_fd = _placement(state, opts.sub_cgroups, the_plan)
 
+    joins = cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else [])    # the process has its copies
     undo = Undo()
     master = -1
     ours = console = None
@@ -111,7 +112,8 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
         try:
             pid, parent_sock = spawn.spawn(the_plan, place, console_fd=console_fd,
                                            on_seccomp_fd=lambda pid, fd: _seccomp_agent(the_plan, state, pid, fd),
-                                           patient=opts.ignore_paused)
+                                           patient=opts.ignore_paused, cgroup_fds=cgroup_fds,
+                                           cgroup_dir_fd=cgroup_dir_fd)
         finally:
             if ours is not None:
                 theirs.close()
@@ -124,6 +126,9 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     except BaseException:
         undo.run()
         raise
+    finally:
+        for fd in joins:
+            os.close(fd)
     for sock in (ours, console):
         if sock is not None:
             sock.close()
@@ -132,17 +137,26 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     return attach_and_wait(pid, master)
 
 
-def _placement(state: ContainerState, sub_cgroups: list[str]) -> Any:
+def _placement(state: ContainerState, sub_cgroups: list[str], the_plan: Any) -> tuple[Any, list[int], int]:
     """Where the new process goes: the container's cgroup, or the existing
-    sub-cgroups of it that --cgroup names."""
+    sub-cgroups of it that --cgroup names.  (place(pid), cgroup fds, cgroup
+    dir fd): as the init of a create, the process joins the container's
+    cgroup itself where the kernel makes that cheap (see init_joins: a move
+    by pid waits for an RCU grace period per v1 hierarchy, ten of them
+    here), and place() does the rest."""
     from .cgroups import parse_sub_cgroups
+    from .linux_constants import CLONE_NEWUSER
     subs = parse_sub_cgroups(sub_cgroups)
     manager = cgroup_manager(state)
     if manager is None:
         if subs:
             raise PyruncError("--cgroup: the container has no cgroup of its own")
-        return lambda pid: None
-    return (lambda pid: manager.add_pid_below(pid, subs)) if subs else manager.add_pid
+        return (lambda pid: None), [], -1
+    if subs:
+        return (lambda pid: manager.add_pid_below(pid, subs)), [], -1
+    clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
+    fds, dir_fd, rest = manager.init_joins(clone_into)
+    return (lambda pid: manager.add_pid(pid, rest)), fds, dir_fd
 
 
 def _seccomp_agent(the_plan: Any, state: Any, pid: int, fd: int) -> None:

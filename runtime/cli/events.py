@@ -33,6 +33,8 @@ def run(parsed: Parsed, context: object) -> int:
     except ValueError as exc:
         raise PyruncError(f'invalid value "{text}" for flag -interval: {exc}') from None
     store = StateStore(context.root)  # type: ignore[attr-defined]
+    import gc
+    gc.enable()     # the launcher turned it off for short calls; this one runs on
     try:
         with SignalStop() as stop_fd:
             events(store, container_id, interval, emit, stats_only=parsed.flag("stats"), stop_fd=stop_fd)
