@@ -3,7 +3,6 @@ without one, attaching the user's own terminal to the container's pty."""
 from __future__ import annotations
 
 import _socket
-import array
 import os
 
 from .errors import PyruncError, from_os_error
@@ -20,15 +19,18 @@ def connect_console_socket(path: str) -> _socket.socket:
 
 
 def receive_pty_master(sock: _socket.socket) -> tuple[str, int]:
-    """The one message the init sends: pty name as data, master in SCM_RIGHTS."""
-    fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(4096, _socket.CMSG_SPACE(fds.itemsize))
-    for level, kind, payload in ancdata:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    if not fds:
+    """The one message the init sends: pty name as data, master in
+    SCM_RIGHTS (close-on-exec here).  Through _spawn, not socket.recvmsg:
+    unpacking fds takes `array`, which loads `collections` (0.4 MiB of
+    every exec's peak and a millisecond)."""
+    from . import _spawn  # type: ignore[attr-defined]
+    timeout = sock.gettimeout()     # such a socket's fd is non-blocking: wait here
+    if timeout is not None and not _spawn.readable(sock.fileno(), int(timeout * 1000)):
+        raise PyruncError(f"console socket: no pty master received in {timeout:g} s")
+    data, master = _spawn.receive(sock.fileno(), 4096)
+    if master < 0:
         raise PyruncError("console socket: no pty master received")
-    return data.decode(errors="replace"), fds[0]
+    return data.decode(errors="replace"), master
 
 
 def copy_window_size(source: int, master: int) -> None:

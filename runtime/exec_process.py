@@ -75,7 +75,6 @@ def load_process_file(path: str) -> dict[str, Any]:
 def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     """Run opts.process in the container whose state the caller loaded."""
     from . import plan, spawn
-    from .console import receive_pty_master
 
     status = status_of(state)
     if status == STOPPED:
@@ -119,6 +118,7 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
                 theirs.close()
         undo.add(lambda: spawn.kill_child(pid))
         if ours is not None:
+            from .console import receive_pty_master
             _name, master = receive_pty_master(ours)
         spawn.wait_exec(parent_sock)
         if opts.pid_file:
