@@ -14,7 +14,7 @@ from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, 
                         seccomp_program, state_json, status_of, write_pid_file, cgroup_manager)
 from .errors import PyruncError
 from .integers import UINT32_MAX, parse_flag
-from .spec import CAPABILITY_SETS
+from .linux_constants import CAPABILITY_SETS
 from .state import ContainerState
 
 TYPE_CHECKING = False

@@ -11,6 +11,9 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
+# The capability sets of a process, as the OCI config names them.
+CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
 NAMESPACES = {
     "pid": CLONE_NEWPID,
     "network": CLONE_NEWNET,

@@ -338,16 +338,29 @@ def container_pids(store: StateStore, container_id: str) -> list[int]:
 
 
 def run_ps(args: list[str]) -> str:
-    """The output of the host's `ps ARGS` (default -ef), as runc runs it."""
-    import subprocess
+    """The output of the host's `ps ARGS` (default -ef), as runc runs it:
+    stdout and stderr together, stdin /dev/null.  posix_spawn and a pipe,
+    not subprocess, which loads threading, selectors, signal and re (1.5
+    MiB of the call's peak RSS)."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
-        done = subprocess.run(["ps", *(args or ["-ef"])], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    except OSError as exc:
-        raise from_os_error("run ps", exc) from None
-    output = done.stdout.decode(errors="replace")
-    if done.returncode:
-        raise PyruncError(f"ps: exit status {done.returncode}: {output.strip()}")
+        try:
+            pid = os.posix_spawnp("ps", ["ps", *(args or ["-ef"])], os.environ, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)])
+        except OSError as exc:
+            raise from_os_error("run ps", exc) from None
+        finally:
+            os.close(write_end)
+        chunks = []
+        while chunk := os.read(read_end, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    output = b"".join(chunks).decode(errors="replace")
+    if code:
+        raise PyruncError(f"ps: exit status {code}: {output.strip()}")
     return output
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import jsonio
 from .errors import ConfigError
 from .hooks import Hook, parse_hooks
+from .linux_constants import CAPABILITY_SETS
 from .record import Record
 
 TYPE_CHECKING = False
@@ -92,9 +93,6 @@ class Mount(Record):
         self.options = options
         self.uid_mappings = uid_mappings or []
         self.gid_mappings = gid_mappings or []
-
-
-CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
 class Capabilities(Record):

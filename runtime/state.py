@@ -12,7 +12,7 @@ import time
 from . import jsonio
 from .errors import ContainerNotFound, PyruncError, from_os_error
 from .record import Record
-from .spec import CAPABILITY_SETS
+from .linux_constants import CAPABILITY_SETS     # not from spec: every verb loads a state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -4,9 +4,9 @@ With --network, the config gets hooks that give the container a network
 (runtime/net)."""
 from __future__ import annotations
 
-import json
 import os
 
+from .. import jsonio
 from ..default_spec import default_config
 from ..errors import PyruncError, from_os_error
 from .args import Opt, Parsed
@@ -37,7 +37,7 @@ def run(parsed: Parsed, context: object) -> int:
         config["hooks"] = options.hooks(context.root, network, ports, ip)  # type: ignore[attr-defined]
     elif ports or ip:
         raise PyruncError("--publish and --ip need --network")
-    text = json.dumps(config, indent="\t")
+    text = jsonio.dumps(config, indent="\t")
     try:
         with open(path, "x") as f:
             f.write(text)
