@@ -144,3 +144,11 @@ def hugepage_sizes(directory: str, suffix: str) -> list[str]:
     sizes = [n[len("hugetlb."):-len(suffix) - 1] for n in names
              if n.startswith("hugetlb.") and n.endswith("." + suffix) and n.count(".") == 2]
     return sorted(sizes)
+
+
+def hugetlb_stats_v2(directory: str) -> dict:
+    """hugetlb in a v2 cgroup (here, not in v2.py: a v1 host's hybrid
+    hierarchy has it, and v2.py loads the device filter and converters)."""
+    return {size: hugetlb_entry(optional_number(directory, f"hugetlb.{size}.current"), 0,
+                                optional_keyed(directory, f"hugetlb.{size}.events").get("max", 0))
+            for size in hugepage_sizes(directory, "current")}

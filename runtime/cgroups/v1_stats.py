@@ -48,8 +48,7 @@ def _hugetlb_stats(paths: dict[str, str]) -> dict:
             st.optional_number(directory, f"hugetlb.{size}.failcnt"))
             for size in st.hugepage_sizes(directory, "limit_in_bytes")}
     if "unified" in paths:
-        from .v2 import hugetlb_stats
-        return hugetlb_stats(paths["unified"])
+        return st.hugetlb_stats_v2(paths["unified"])
     return {}
 
 

@@ -337,7 +337,7 @@ class V2Manager(CgroupManager):
             data["pids"] = st.pids_section(st.optional_number(self.path, "pids.current"),
                                            st.optional_number(self.path, "pids.max"))
         data["blkio"] = io_stats(self.path)
-        data["hugetlb"] = hugetlb_stats(self.path)
+        data["hugetlb"] = st.hugetlb_stats_v2(self.path)
         return data
 
 
@@ -394,10 +394,4 @@ def io_stats(directory: str) -> dict:
                 table, op = IO_OPS[key]
                 tables.setdefault(table, []).append(st.blkio_entry(device, op, int(value)))
     return _with_psi(tables, directory, "io.pressure")
-
-
-def hugetlb_stats(directory: str) -> dict:
-    return {size: st.hugetlb_entry(st.optional_number(directory, f"hugetlb.{size}.current"), 0,
-                                   st.optional_keyed(directory, f"hugetlb.{size}.events").get("max", 0))
-            for size in st.hugepage_sizes(directory, "current")}
 
