@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import select
 import subprocess
@@ -202,6 +203,19 @@ def test_state_round_trip(cg: v1.V1Manager) -> None:
     again = manager_from_state(cg.to_state())
     assert type(again) is type(cg) and again.paths == cg.paths and again.mode == cg.mode
     assert again.is_frozen() is False
+
+
+
+def test_a_saved_state_is_rebuilt_once_per_load(cg: v1.V1Manager) -> None:
+    """Loading a state checks its cgroup and the verb asks for the manager
+    again: one rebuild (one read of the mount table) for one loaded dict;
+    the same state loaded again (a new dict) is read afresh."""
+    saved = {**cg.to_state(), "created": cg.to_make()}
+    first = manager_from_state(saved)
+    assert manager_from_state(saved) is first
+    loaded_again = json.loads(json.dumps(saved))
+    assert manager_from_state(loaded_again) is not first
+    assert manager_from_state(saved) is not first      # only the last one is kept
 
 
 # ---------------------------------------------------------------- memory

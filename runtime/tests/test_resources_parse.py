@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pyrunc.runtime.errors import PyruncError
 from pyrunc.runtime.resources import (
-    OomWatch, parse_duration, parse_int, parse_memory, parse_size, parse_uint, ps_table, resources_from_flags,
+    OomWatch, parse_duration, parse_int, parse_memory, parse_size, parse_uint, ps_table, resources_from_flags, run_ps,
     update_request)
 
 KIB = 1024
@@ -264,6 +264,14 @@ def test_oom_watch_v2_counts_oom_kills(tmp_path: Path) -> None:
         assert not watch.fired()                     # another memory.events change
     finally:
         watch.close()
+
+
+def test_run_ps_gives_the_hosts_ps_output_or_its_error() -> None:
+    """ps(1) itself, its stdout and stderr together, as runc runs it."""
+    lines = run_ps(["-o", "pid,comm", "-p", str(os.getpid())]).splitlines()
+    assert lines[0].split() == ["PID", "COMMAND"] and lines[1].split()[0] == str(os.getpid())
+    with pytest.raises(PyruncError, match=r"^ps: exit status 1: error: unknown gnu long option"):
+        run_ps(["--no-such-option"])
 
 
 def test_oom_watch_without_a_memory_controller(tmp_path: Path) -> None:
