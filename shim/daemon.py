@@ -1,7 +1,8 @@
 """One shim server process, from the fork that made it to its exit: it
 serves the containers of one namespace (of the groups of one shard of
-it: see zygote.py), reached through the relays of their groups (relay.c), until the last of them is deleted; then it asks
-its zygote whether it may go (see zygote.py)."""
+it: see zygote.py), reached through the relays of their groups
+(relay.c), until the last of them is deleted; then it asks its zygote
+whether it may go."""
 from __future__ import annotations
 
 import os

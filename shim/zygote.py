@@ -1,9 +1,10 @@
 """The zygote: a warm parent, one per containerd (its ttrpc address), that
 has imported everything a shim server runs (protobuf modules, pyrunc's
 runtime library, the native extension), forks the servers of each
-namespace (a group's server is the one its shard_of() names), and starts a relay (relay.c) for each container group: a pod,
-or a container alone.  The server shares the zygote's pages copy-on-write
-(gc.freeze() keeps the collector from writing to them) and pays no
+namespace (a group's server is the one its shard_of() names), and
+starts a relay (relay.c) for each container group: a pod, or a
+container alone.  The servers share the zygote's pages copy-on-write
+(gc.freeze() keeps the collector from writing to them) and pay no
 interpreter start or import; a relay is a few pages of C.
 
 `start` (launcher.c, or main.py) connects to the zygote's socket (0600,
