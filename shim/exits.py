@@ -48,6 +48,38 @@ def remove(directory: str, container_id: str) -> None:
         pass
 
 
+ORPHAN_KEPT = 300.0     # seconds an orphan's exit waits for a server to claim it
+
+
+def record_orphan(directory: str, pid: int, status: int, exited_at_ns: int) -> None:
+    """The exit of a process whose server died (the zygote reaped it),
+    for the server forked after it; unclaimed ones go after ORPHAN_KEPT."""
+    import time
+    write(directory, str(pid), status, pid, exited_at_ns)
+    for name in os.listdir(directory):
+        try:
+            if time.time() - os.stat(os.path.join(directory, name)).st_mtime > ORPHAN_KEPT:
+                os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
+def claim_orphan(directory: str, pid: int, wait: float = 0.0) -> tuple[int, int] | None:
+    """(status, exited_at_ns) the zygote recorded for pid, removed; after
+    waiting up to `wait` seconds for it (the zygote reaps a moment after
+    the exit shows)."""
+    import time
+    deadline = time.monotonic() + wait
+    while True:
+        recorded = read(directory, str(pid))
+        if recorded is not None:
+            remove(directory, str(pid))
+            return recorded[0], recorded[2]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
 def _varint(value: int) -> bytes:
     out = bytearray()
     while True:

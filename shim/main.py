@@ -54,6 +54,11 @@ def tasks_dir(namespace: str) -> str:
     return os.path.join(ROOT, "tasks", namespace)
 
 
+def orphans_dir() -> str:
+    """Exits the zygote saw of processes whose server died (see zygote.py)."""
+    return os.path.join(ROOT, "orphans")
+
+
 def zygote_dir() -> str:
     return os.path.join(ROOT, "z")
 

@@ -47,6 +47,7 @@ SERVICE = "containerd.task.v2.Task"
 VERSION = "pyrunc-shim 0.1.0"
 IO_DRAIN_TIMEOUT = 5.0      # output still open past this (a daemon holds it) is not waited for
 UNKNOWN_EXIT = 255     # containerd's exit status for an exit nobody saw
+ORPHAN_WAIT = 2.0      # seconds a reloaded process's exit may take to reach the zygote's record
 EARLY_EXIT_KEPT = 60.0     # seconds an exit of a pid not known yet is kept for its spawn
 UNKNOWN_STATUS, CREATED_STATUS, RUNNING_STATUS, STOPPED_STATUS, PAUSED_STATUS = 0, 1, 2, 3, 4
 _STATUS = {CREATED: CREATED_STATUS, RUNNING: RUNNING_STATUS, PAUSED: PAUSED_STATUS}
@@ -130,7 +131,8 @@ def records_alive(process: Process) -> bool:
 
 class _PidfdWatch(Worker):
     """Waits for the exit of a process that is not our child (a reloaded
-    one): a pidfd turns readable when it exits; its status is unknown."""
+    one): a pidfd turns readable when it exits; its status is what the
+    zygote, its reaper now, recorded (else unknown)."""
 
     def __init__(self, service: TaskService, task: Task, process: Process) -> None:
         super().__init__("pidfd")
@@ -146,8 +148,7 @@ class _PidfdWatch(Worker):
                 poller.poll()
         finally:
             os.close(self.pidfd)
-        with self.service.lock:
-            self.service._exited(self.task, self.process, UNKNOWN_EXIT)
+        self.service._orphan_exited(self.task, self.process, ORPHAN_WAIT)
 
 
 def _library_error(exc: PyruncError) -> TtrpcError:
@@ -303,11 +304,19 @@ class TaskService:
                     try:
                         _PidfdWatch(self, task, process).start()
                     except ProcessLookupError:
-                        self._exited(task, process, UNKNOWN_EXIT)
+                        self._orphan_exited(task, process)
                 else:
-                    self._exited(task, process, UNKNOWN_EXIT)
+                    self._orphan_exited(task, process)
             self._watch_oom(task)
             log.info(f"reloaded task {task.id} (init {init.pid})")
+
+    def _orphan_exited(self, task: Task, process: Process, wait: float = 0.0) -> None:
+        """A reloaded process ended: with the status the zygote recorded
+        (it reaps what a killed server left), else 255."""
+        from .main import orphans_dir
+        recorded = exits.claim_orphan(orphans_dir(), process.pid, wait)
+        with self.lock:
+            self._exited(task, process, *(recorded or (UNKNOWN_EXIT,)))
 
     def on_exit(self, pid: int, code: int) -> None:
         """From the reaper (lock held): record, then publish once output is
@@ -333,9 +342,9 @@ class TaskService:
         else:
             self.by_pid[process.pid] = (task, process)
 
-    def _exited(self, task: Task, process: Process, code: int) -> None:
+    def _exited(self, task: Task, process: Process, code: int, exited_at_ns: int = 0) -> None:
         """Lock held."""
-        process.exit_status, process.exited_at_ns = code, time.time_ns()
+        process.exit_status, process.exited_at_ns = code, exited_at_ns or time.time_ns()
         if process is task.init:
             exits.write(self.exits_dir, task.id, code, process.pid, process.exited_at_ns)
             self._kill_orphans(task)

@@ -41,7 +41,7 @@ import socket as _socket
 import sys
 import time
 
-from .main import Args, cleanup, decode, relay_socket, server_socket, zygote_dir
+from .main import Args, cleanup, decode, orphans_dir, relay_socket, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
@@ -133,9 +133,16 @@ class Zygote:
         self.client: _socket.socket | None = None     # the `start` being answered
         self.dying: list[Server] = []   # replaced, not yet reaped
         self.leaving: list[Relay] = []  # told to go, not yet reaped
+        # The child subreaper of the servers: a killed server's processes
+        # become ours, and we record their exits for its successor.
+        import signal
+        self.wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
 
     def run(self) -> None:
         self.selector.register(self.listener, selectors.EVENT_READ, None)
+        self.selector.register(self.wake_read, selectors.EVENT_READ, "SIGCHLD")
         timeout = IDLE_EXIT
         while True:
             ready = self.selector.select(None if self.servers or self.relays else timeout)
@@ -148,6 +155,8 @@ class Zygote:
             for key, _ in ready:
                 if key.data is None:
                     self._accept()
+                elif key.data == "SIGCHLD":
+                    self._reap_orphans()
                 elif isinstance(key.data, Relay):
                     self._from_relay(key.data)
                 else:
@@ -209,7 +218,7 @@ class Zygote:
         fields["group"] = group_of(fields)
         key = (fields["namespace"], fields["group"])
         relay = self.relays.get(key)
-        if relay is not None and os.waitpid(relay.pid, os.WNOHANG)[0] == relay.pid:
+        if relay is not None and _exited(relay.pid):
             self._forget_relay(relay, reaped=True)     # killed, its end not read yet
             relay = None
         self._server_of(fields)
@@ -228,7 +237,7 @@ class Zygote:
         anew if there is none."""
         key = (fields["namespace"], shard_of(fields["group"]))
         server = self.servers.get(key)
-        if server is not None and os.waitpid(server.pid, os.WNOHANG)[0] == server.pid:
+        if server is not None and _exited(server.pid):
             self._forget(server)    # killed, its end not read yet: never count on a dead server
             server = None
         elif server is not None and _leader_exited(server.pid):
@@ -291,9 +300,35 @@ class Zygote:
         self.selector.register(ours, selectors.EVENT_READ, server)
         return server
 
+    def _reap_orphans(self) -> None:
+        """SIGCHLD: every child that ended.  Servers and relays are reaped
+        where their channel's end is seen; anything else was a killed
+        server's process, whose exit its successor claims (exits.py)."""
+        import time
+
+        from . import exits
+        from .reaper import exit_code
+        try:
+            while os.read(self.wake_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        ours = {peer.pid for peer in [*self.servers.values(), *self.dying, *self.relays.values(), *self.leaving]}
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid not in ours:
+                os.makedirs(orphans_dir(), mode=0o700, exist_ok=True)
+                exits.record_orphan(orphans_dir(), pid, exit_code(status), time.time_ns())
+
     def _forget_all(self) -> None:
         """In a new server: nothing of the zygote's stays open."""
         self.selector.close()
+        os.close(self.wake_read)
         self.listener.close()
         if self.client is not None:
             self.client.close()
@@ -403,6 +438,14 @@ class Zygote:
             server.channel.close()
 
 
+def _exited(pid: int) -> bool:
+    """Whether a child ended (reaped now, or already: see _reap_orphans)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
+
+
 def _leader_exited(pid: int) -> bool:
     """The process's main thread is a zombie: it was killed, and waits
     for its other threads before it can be reaped."""
@@ -467,9 +510,10 @@ def warm() -> None:
 def main() -> None:
     """`python -m pyrunc.shim.zygote -address A -publish-binary B -fd N`,
     N its listening socket, TTRPC_ADDRESS in the environment (main.start)."""
-    from .libc import set_name
+    from .libc import set_name, set_subreaper
     args = Args(sys.argv[1:])
     set_name(NAME)
+    set_subreaper()
     os.chdir("/")
     _leave_callers_cgroup()
     _open_files_to_the_hard_limit()

@@ -626,8 +626,8 @@ def test_a_server_killed_under_its_relays_is_replaced_unseen(make_shim: Any) -> 
     """The server of a namespace dies: its relay keeps containerd's
     connection, connects to the server the zygote forks at once (which
     knows the tasks from disk) and sends it the requests left unanswered,
-    here a Wait.  The exits the new server could not see (the processes
-    are not its children) are 255, containerd's status for unknown."""
+    here a Wait.  The processes are not the new server's children: the
+    zygote, their reaper now, records their exits for it."""
     shim = make_shim(["sleep", "100"])
     init, exec_pid = sleeper_with_exec(shim)
     waited: list[Any] = []
@@ -648,13 +648,14 @@ def test_a_server_killed_under_its_relays_is_replaced_unseen(make_shim: Any) -> 
     pids = [p.pid for p in shim.call("Pids", pb.PidsRequest(id=shim.id), pb.PidsResponse).processes]
     assert sorted(pids) == sorted([init, exec_pid])
     shim.call("Kill", pb.KillRequest(id=shim.id, exec_id="e1", signal=signal.SIGKILL))
-    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 255
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="e1"), pb.WaitResponse).exit_status == 137
     shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="e1"), pb.DeleteResponse)
     assert waiter.is_alive()
     shim.call("Kill", pb.KillRequest(id=shim.id, signal=signal.SIGKILL))
     waiter.join(TIMEOUT)
-    assert [response.exit_status for response in waited] == [255]
-    assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).exit_status == 255
+    assert [response.exit_status for response in waited] == [137]     # not 255: unknown
+    assert shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse).exit_status == 137
+    assert not list((shim.root / "orphans").glob("*")), "claimed exits are removed"
     assert not (shim.root / NAMESPACE / shim.id).exists()
     assert not list((shim.root / "tasks").rglob("*.json"))
 
