@@ -15,7 +15,20 @@ from .threads import Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Iterator
+
+
+def ended_children() -> Iterator[tuple[int, int]]:
+    """(pid, exit code) of every child that has ended, each reaped."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, exit_code(status)
+
 
 def exit_code(status: int) -> int:
     """A wait status as containerd reports it: 128+N when killed by signal N."""
@@ -55,15 +68,9 @@ class Reaper(Worker):
 
     def reap(self) -> None:
         with self.lock:
-            while True:
+            for pid, code in ended_children():
                 try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    return
-                if pid == 0:
-                    return
-                try:
-                    self.on_exit(pid, exit_code(status))
+                    self.on_exit(pid, code)
                 except Exception as exc:    # the one reaper must live on
                     from .log import log
                     log.error(f"reaper: exit of {pid}: {exc!r}")

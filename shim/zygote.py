@@ -307,23 +307,17 @@ class Zygote:
         import time
 
         from . import exits
-        from .reaper import exit_code
+        from .reaper import ended_children
         try:
             while os.read(self.wake_read, 4096):
                 pass
         except BlockingIOError:
             pass
         ours = {peer.pid for peer in [*self.servers.values(), *self.dying, *self.relays.values(), *self.leaving]}
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, code in ended_children():
             if pid not in ours:
                 os.makedirs(orphans_dir(), mode=0o700, exist_ok=True)
-                exits.record_orphan(orphans_dir(), pid, exit_code(status), time.time_ns())
+                exits.record_orphan(orphans_dir(), pid, code, time.time_ns())
 
     def _forget_all(self) -> None:
         """In a new server: nothing of the zygote's stays open."""
