@@ -229,10 +229,25 @@ def _init_identity(pid: int, manager: Any) -> dict[str, Any]:
     return identity
 
 
+def self_joins(manager: Any, the_plan: Any) -> tuple[list[int], int, list[str]]:
+    """How a new process (a create's init, an exec's) joins the container's
+    cgroup by itself where the kernel makes that cheap (see
+    CgroupManager.init_joins): cloned into a v2 cgroup only by root outside
+    a user namespace (the kernel checks the cloner's rights on it then)."""
+    from .linux_constants import CLONE_NEWUSER
+    clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
+    return manager.init_joins(clone_into)
+
+
+def close_joins(cgroup_fds: list[int], cgroup_dir_fd: int) -> None:
+    """Our copies of self_joins' fds, once the process has its own."""
+    for fd in cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else []):
+        os.close(fd)
+
+
 def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, console_fd: int,
                undo: Undo) -> Any:
     from . import hooks, idmap, init_program, plan, rootless, spawn, sync
-    from .linux_constants import CLONE_NEWUSER
 
     # The cgroup first: a cgroup mount without a cgroup namespace binds it.
     manager = _create_cgroup(spec, state, opts, undo)
@@ -273,13 +288,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
 
     in_init = the_plan.hooks["createContainer"] or the_plan.hooks["startContainer"]
 
-    # The init joins the cgroup by itself where the kernel makes that cheap;
-    # cloned into a v2 cgroup only by root outside a user namespace (the
-    # kernel checks the cloner's rights on the cgroup then).
-    cgroup_fds, cgroup_dir_fd, by_pid = [], -1, None
-    if manager is not None:
-        clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
-        cgroup_fds, cgroup_dir_fd, by_pid = manager.init_joins(clone_into)
+    cgroup_fds, cgroup_dir_fd, by_pid = self_joins(manager, the_plan) if manager is not None else ([], -1, None)
 
     def place(pid: int) -> None:
         # Into the cgroup before the init runs a single container step (the
@@ -312,8 +321,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
                                            cgroup_fds=cgroup_fds, cgroup_dir_fd=cgroup_dir_fd)
     finally:
         os.close(fifo)
-        for fd in cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else []):
-            os.close(fd)
+        close_joins(cgroup_fds, cgroup_dir_fd)
     trace.mark("spawn")
     undo.add(lambda: spawn.kill_child(pid))
     undo.add(parent_sock.close)

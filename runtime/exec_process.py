@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from . import spec as spec_mod
-from .container import (PAUSED, STOPPED, Undo, attach_and_wait, console_socket, own_console,
-                        seccomp_program, state_json, status_of, write_pid_file, cgroup_manager)
+from .container import (PAUSED, STOPPED, Undo, attach_and_wait, cgroup_manager, close_joins, console_socket,
+                        own_console, seccomp_program, self_joins, state_json, status_of, write_pid_file)
 from .errors import PyruncError
 from .integers import UINT32_MAX, parse_flag
 from .linux_constants import CAPABILITY_SETS
@@ -95,7 +95,6 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
                                    seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     place, cgroup_fds, cgroup_dir_fd = _placement(state, opts.sub_cgroups, the_plan)
 
-    joins = cgroup_fds + ([cgroup_dir_fd] if cgroup_dir_fd >= 0 else [])    # the process has its copies
     undo = Undo()
     master = -1
     ours = console = None
@@ -127,8 +126,7 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
         undo.run()
         raise
     finally:
-        for fd in joins:
-            os.close(fd)
+        close_joins(cgroup_fds, cgroup_dir_fd)
     for sock in (ours, console):
         if sock is not None:
             sock.close()
@@ -145,7 +143,6 @@ def _placement(state: ContainerState, sub_cgroups: list[str], the_plan: Any) -> 
     by pid waits for an RCU grace period per v1 hierarchy, ten of them
     here), and place() does the rest."""
     from .cgroups import parse_sub_cgroups
-    from .linux_constants import CLONE_NEWUSER
     subs = parse_sub_cgroups(sub_cgroups)
     manager = cgroup_manager(state)
     if manager is None:
@@ -154,8 +151,7 @@ def _placement(state: ContainerState, sub_cgroups: list[str], the_plan: Any) -> 
         return (lambda pid: None), [], -1
     if subs:
         return (lambda pid: manager.add_pid_below(pid, subs)), [], -1
-    clone_into = os.geteuid() == 0 and all(flag != CLONE_NEWUSER for flag, _ in the_plan.namespaces)
-    fds, dir_fd, rest = manager.init_joins(clone_into)
+    fds, dir_fd, rest = self_joins(manager, the_plan)
     return (lambda pid: manager.add_pid(pid, rest)), fds, dir_fd
 
 

@@ -42,8 +42,7 @@ class ZygoteChannel:
 
     def __init__(self, sock: _socket.socket) -> None:
         self.sock, self.lock = sock, threading.Lock()
-
-        self.gone = False
+        self.gone = False   # it did not answer: the server removes its own socket
 
     def ask(self, question: str) -> bool:
         with self.lock:
@@ -93,6 +92,7 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
             if server is None or service.tasks:
                 return
         if channel.ask("exit"):
+            publisher.flush()   # the last events (TaskDelete) before the process goes
             server.stop()
         else:
             _later(leave_if_idle)

@@ -416,9 +416,9 @@ int main(int argc, char **argv)
         }
         nfds_t count = 0;
         int timeout = -1, clients = 0;
-        fds[count] = (struct pollfd){.fd = LISTENER, .events = POLLIN};
+        fds[count] = (struct pollfd){.fd = LISTENER, .events = POLLIN};    /* 0 */
         owner[count++] = -1;
-        fds[count] = (struct pollfd){.fd = zygote, .events = POLLIN};
+        fds[count] = (struct pollfd){.fd = zygote, .events = POLLIN};      /* 1: -1 once gone */
         owner[count++] = -1;
         for (int i = 0; i < link_count; i++) {
             struct link *link = &links[i];
@@ -443,9 +443,9 @@ int main(int argc, char **argv)
         for (nfds_t n = 0; ready > 0 && n < count; n++) {
             if (!fds[n].revents)
                 continue;
-            if (owner[n] < 0 && fds[n].fd == LISTENER) {
+            if (n == 0) {
                 accept_links();
-            } else if (owner[n] < 0) {
+            } else if (n == 1) {
                 char order[16];
                 ssize_t got = recv(zygote, order, sizeof order, MSG_DONTWAIT);
                 if (got == 4 && memcmp(order, "exit", 4) == 0)

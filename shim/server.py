@@ -62,7 +62,6 @@ class Server:
         self.wake_read, self.wake_write = os.pipe()
         self.stopping = False
         self.stop_lock = threading.Lock()
-        self.stop_after_reply = False     # set by a handler: its answer is the last
         self.connections: set[Connection] = set()
         self.on_hello: Callable[[Connection], None] | None = None
 
@@ -169,8 +168,6 @@ class Server:
         then, calling.then = calling.then, None
         if then is not None:
             then()
-        if self.stop_after_reply:
-            self.stop()
 
     def dispatch(self, service: str, method: str, payload: bytes) -> bytes:
         """A serialized ttrpc.Response for one call."""

@@ -393,7 +393,8 @@ class TaskService:
 
     def create(self, req: Any) -> Any:
         group = _group()
-        self.creates[group] = self.creates.get(group, 0) + 1    # see daemon.py
+        with self.lock:
+            self.creates[group] = self.creates.get(group, 0) + 1    # see daemon.py
         if req.checkpoint or req.parent_checkpoint:
             raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
         try:

@@ -93,8 +93,19 @@ def group_of(fields: dict[str, str]) -> str:
         return container_id
     for key in GROUP_ANNOTATIONS:
         if isinstance(annotations, dict) and annotations.get(key):
-            return str(annotations[key])
+            return _group_name(str(annotations[key]))
     return container_id
+
+
+def _group_name(value: str) -> str:
+    """An annotation's group as a name the relay's command line, its hello
+    and the records carry: itself when it looks like a containerd id (a
+    pod's sandbox id does), else a digest of it.  A config may hold any
+    string there, NULs and "*" (the namespace's group) included."""
+    if 0 < len(value) <= 76 and all(c.isascii() and (c.isalnum() or c in "_.-") for c in value):
+        return value
+    import hashlib
+    return "sha256-" + hashlib.sha256(value.encode(errors="surrogatepass")).hexdigest()[:32]
 
 
 def shard_of(group: str) -> int:
@@ -136,9 +147,9 @@ class Zygote:
         # The child subreaper of the servers: a killed server's processes
         # become ours, and we record their exits for its successor.
         import signal
-        self.wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_read, self.wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        signal.set_wakeup_fd(self.wake_write, warn_on_full_buffer=False)
 
     def run(self) -> None:
         self.selector.register(self.listener, selectors.EVENT_READ, None)
@@ -322,7 +333,10 @@ class Zygote:
     def _forget_all(self) -> None:
         """In a new server: nothing of the zygote's stays open."""
         self.selector.close()
+        import signal
+        signal.set_wakeup_fd(-1)    # before its fd goes: the server sets its own (reaper.py)
         os.close(self.wake_read)
+        os.close(self.wake_write)
         self.listener.close()
         if self.client is not None:
             self.client.close()

@@ -14,8 +14,9 @@
  * `site` only when that fails, for an install outside a virtual
  * environment) and runs the CLI, with the cycle collector off: a call
  * makes no garbage worth it, and its runs while the modules load took a
- * millisecond of every call (`events`, which runs on, turns it back on).  PYRUNC_PYTHON, set at build time, is the interpreter used when
- * there is none beside this program.
+ * millisecond of every call (`events`, which runs on, turns it back on).
+ * PYRUNC_PYTHON, set at build time, is the interpreter used when there is
+ * none beside this program.
  *
  * `state` and `list`, which engines call most, are answered first in C
  * (fastpath.c) when nothing about the call or the state files is unusual:
