@@ -12,6 +12,7 @@ import os
 import sys
 
 from . import jsonio
+from .digest import sha256_hex
 from .errors import ConfigError, PyruncError, from_os_error
 from .log import logger
 from .record import Record
@@ -284,18 +285,6 @@ def _fill_arg(c: Any, arg: Arg) -> None:
 
 # ---- the cache ------------------------------------------------------------------
 
-def _sha256() -> Any:
-    # The builtin module: hashlib would load OpenSSL (~3 ms) on every create.
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found]  # Python <= 3.11
-    except ImportError:
-        try:
-            from _sha2 import sha256  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            from hashlib import sha256  # type: ignore[no-redef]
-    return sha256
-
-
 def cache_key(f: Filter) -> str:
     """sha256 over everything the BPF depends on: the compile input, the
     machine, libseccomp's version and ours."""
@@ -304,7 +293,7 @@ def cache_key(f: Filter) -> str:
              for r in f.rules]
     canonical = jsonio.dumps([COMPILER_VERSION, os.uname().machine, lib.pyrunc_seccomp_library_version(),
                               f.default_action, f.default_errno_ret, f.architectures, rules])
-    return _sha256()(canonical.encode()).hexdigest()
+    return sha256_hex(canonical.encode())
 
 
 def _read_cached(path: str) -> bytes | None:

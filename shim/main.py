@@ -89,8 +89,8 @@ def server_socket(ttrpc_address: str, namespace: str, shard: int) -> str:
 
 def _digest(text: str) -> str:
     # Hashed: socket paths are short (108 bytes) and ids may be long.
-    import hashlib
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    from pyrunc.runtime.digest import sha256_hex
+    return sha256_hex(text.encode())[:32]
 
 
 def encode(fields: dict[str, str]) -> bytes:

@@ -104,8 +104,8 @@ def _group_name(value: str) -> str:
     string there, NULs and "*" (the namespace's group) included."""
     if 0 < len(value) <= 76 and all(c.isascii() and (c.isalnum() or c in "_.-") for c in value):
         return value
-    import hashlib
-    return "sha256-" + hashlib.sha256(value.encode(errors="surrogatepass")).hexdigest()[:32]
+    from pyrunc.runtime.digest import sha256_hex
+    return "sha256-" + sha256_hex(value.encode(errors="surrogatepass"))[:32]
 
 
 def shard_of(group: str) -> int:

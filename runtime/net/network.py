@@ -13,10 +13,10 @@ setup half done, and a bridge is never removed under a starting container.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
+from ..digest import sha256_hex
 from ..errors import PyruncError
 from ..state import process_start_time
 from . import cni, firewall, ipam, links
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def veth_name(root: str, container_id: str) -> str:
     """The host end's name: unique per state root and id, within IFNAMSIZ."""
-    digest = hashlib.sha256(f"{root}\0{container_id}".encode()).hexdigest()
+    digest = sha256_hex(f"{root}\0{container_id}".encode())
     return "pr" + digest[:12]
 
 
