@@ -5,6 +5,7 @@ it: see zygote.py), reached through the relays of their groups
 whether it may go."""
 from __future__ import annotations
 
+import array
 import os
 import signal
 import socket as _socket
@@ -38,7 +39,8 @@ class Request:
 
 
 class ZygoteChannel:
-    """Questions to the zygote, one at a time, each answered yes or no."""
+    """Questions to the zygote, one at a time, each answered yes or no;
+    and the stdio ends it keeps for a successor (zygote.py), unanswered."""
 
     def __init__(self, sock: _socket.socket) -> None:
         self.sock, self.lock = sock, threading.Lock()
@@ -54,11 +56,27 @@ class ZygoteChannel:
             self.gone = not answer
             return answer != b"no"      # no zygote: nobody hands anything out any more
 
+    def keep(self, name: str, ends: dict[str, int]) -> None:
+        """The zygote holds a copy of these fds under name (ID\0EXEC_ID)."""
+        message = f"keep\0{name}\0{''.join(ends)}".encode()
+        try:
+            self.sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", ends.values()))])
+        except OSError:
+            pass    # no zygote: nothing to keep them for
+
+    def drop(self, name: str, roles: str = "") -> None:
+        """It closes its copies of these (all without roles)."""
+        try:
+            self.sock.send(f"drop\0{name}\0{roles}".encode())
+        except OSError:
+            pass
+
 
 def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, containerd_address: str,
-          publish_binary: str) -> int:
+          publish_binary: str, kept: dict[str, dict[str, int]]) -> int:
     """The body of a forked server (its parent's threads did not survive
-    the fork; it had none)."""
+    the fork; it had none).  kept: the stdio ends of a killed
+    predecessor's processes, by ID\0EXEC_ID and role (stdio.py)."""
     set_name(NAME)
     os.chdir("/")   # a bundle's directory goes with its container
     log.open(os.path.join(request.bundle, "log"), debug=request.debug)
@@ -100,12 +118,13 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     service = TaskService(request.namespace, state_root(request.namespace), exits_dir(request.namespace),
                           publisher, release, tasks_dir(request.namespace), request.groups)
     service.console_dir = os.path.dirname(listener.getsockname())
+    service.keeper = channel
     server = Server(listener, service.handlers(), INLINE)
     service.watcher = server
     server.on_hello = service.relay_connected
     reaper.Reaper(service.lock, service.on_exit).install()
     with service.lock:
-        service.reload()    # what a killed predecessor served, if any
+        service.reload(kept)    # what a killed predecessor served, if any
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     log.info(f"serving {request.namespace} (first {request.id}) on {listener.getsockname()}")
     server.serve()

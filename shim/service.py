@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from .events import Publisher
     from .runtimes import Binary, Library
+    from .stdio import Keeper
 
 SERVICE = "containerd.task.v2.Task"
 VERSION = "pyrunc-shim 0.1.0"
@@ -112,12 +113,11 @@ class Task:
             raise TtrpcError(NOT_FOUND, f"process {exec_id} does not exist in task {self.id}: not found") from None
 
 
-def _reloaded(exec_id: str, record: dict[str, Any]) -> Process:
-    """A process from its record, with no stdio (that went with the old server)."""
+def _reloaded(exec_id: str, record: dict[str, Any], stdio_of: Callable[[tuple[str, str, str]], Stdio]) -> Process:
+    """A process from its record, with the stdio stdio_of(paths) resumes."""
     stdin, stdout, stderr = (str(path) for path in record.get("stdio") or ("", "", ""))
-    process = Process(exec_id, Stdio("", "", "", terminal=False), (stdin, stdout, stderr),
+    process = Process(exec_id, stdio_of((stdin, stdout, stderr)), (stdin, stdout, stderr),
                       bool(record.get("terminal")))
-    process.stdio.close()
     process.pid, process.started = int(record.get("pid") or 0), bool(record.get("started"))
     start_time = record.get("start_time")
     process.start_time = start_time if isinstance(start_time, int) else None
@@ -180,6 +180,7 @@ class TaskService:
         self.live_groups = set(groups or ())   # whose relays are there
         self.relays: dict[int, tuple[str, int]] = {}    # relay pid: (group, pidfd)
         self.watcher: Any = None        # the Server, whose loop watches the relays' pidfds
+        self.keeper: Keeper | None = None   # keeps the processes' stdio ends for a successor (stdio.py)
 
     def handlers(self) -> dict[str, dict[str, Any]]:
         pb = _pb()
@@ -273,22 +274,26 @@ class TaskService:
             "id": task.id, "bundle": task.bundle, "group": task.group, "mounted": task.mounted,
             **task.init.record(), "execs": {exec_id: process.record() for exec_id, process in task.execs.items()}})
 
-    def reload(self) -> None:
+    def reload(self, kept: dict[str, dict[str, int]] | None = None) -> None:
         """A server started after its predecessor died: the tasks of the
         groups whose relays live, from the records (the others are the
-        delete command's).  Their stdio went with the old server; a process
-        still alive is watched through a pidfd (it is not our child), and
-        an exit nobody saw is 255, containerd's status for unknown."""
+        delete command's).  Their stdio goes on from the ends the zygote
+        kept (kept, by ID\0EXEC_ID); a process still alive is watched
+        through a pidfd (it is not our child), and an exit nobody saw is
+        255, containerd's status for unknown."""
         from .runtimes import Options
+        kept = dict(kept or {})
         for record in records.of_groups(self.tasks_dir, self.live_groups):
             try:
                 runtime = open_runtime(Options.load(str(record.get("bundle"))), self.state_root, self.namespace)
-                init = _reloaded("", record)
-                task = Task(record["id"], str(record.get("bundle")), init, bool(record.get("mounted")), runtime,
+                container_id = str(record["id"])
+                init = _reloaded("", record, lambda paths: self._resumed(kept, f"{container_id}\0", paths))
+                task = Task(container_id, str(record.get("bundle")), init, bool(record.get("mounted")), runtime,
                             str(record.get("group")))
                 runtime.remember(task.id, task.bundle)
                 for exec_id, process in (record.get("execs") or {}).items():
-                    task.execs[str(exec_id)] = _reloaded(str(exec_id), process)
+                    task.execs[str(exec_id)] = _reloaded(str(exec_id), process, lambda paths: self._resumed(
+                        kept, f"{container_id}\0{exec_id}", paths))
             except (PyruncError, KeyError, TypeError, AttributeError, ValueError) as exc:
                 log.warning(f"task record {record.get('id')}: {exc}: left to the delete command")
                 continue
@@ -304,11 +309,27 @@ class TaskService:
                     try:
                         _PidfdWatch(self, task, process).start()
                     except ProcessLookupError:
-                        self._orphan_exited(task, process)
-                else:
-                    self._orphan_exited(task, process)
+                        Call("orphan", self._orphan_exited, task, process, ORPHAN_WAIT).start()
+                else:   # ended while no server was there: the zygote's record may be on its way
+                    Call("orphan", self._orphan_exited, task, process, ORPHAN_WAIT).start()
             self._watch_oom(task)
             log.info(f"reloaded task {task.id} (init {init.pid})")
+
+        for name, ends in kept.items():     # of no task served here any more
+            for fd in ends.values():
+                os.close(fd)
+            if self.keeper is not None:
+                self.keeper.drop(name)
+
+    def _resumed(self, kept: dict[str, dict[str, int]], name: str, paths: tuple[str, str, str]) -> Stdio:
+        """A reloaded process's stdio: copying goes on from its kept ends."""
+        ends = kept.pop(name, None)
+        if ends and self.keeper is not None:
+            try:
+                return Stdio.resumed(paths, ends, self.keeper, name)
+            except (OSError, TtrpcError) as exc:
+                log.warning(f"{name.replace(chr(0), ' ')}: its stdio cannot be resumed: {exc}")
+        return Stdio("", "", "", terminal=True)     # terminal: no pipes made
 
     def _orphan_exited(self, task: Task, process: Process, wait: float = 0.0) -> None:
         """A reloaded process ended: with the status the zygote recorded
@@ -405,6 +426,8 @@ class TaskService:
         runtime = open_runtime(options, self.state_root, self.namespace)
         init = Process("", Stdio(*paths, terminal=req.terminal, owner=(options.io_uid, options.io_gid),
                                  container=(req.id, self.namespace)), paths, req.terminal)
+        if self.keeper is not None:
+            init.stdio.keep_with(self.keeper, f"{req.id}\0")
         with self.lock:
             if req.id in self.tasks or req.id in self.creating:
                 init.stdio.close()
@@ -550,6 +573,8 @@ class TaskService:
             paths = (req.stdin, req.stdout, req.stderr)
             owner = (task.runtime.options.io_uid, task.runtime.options.io_gid)
             stdio = Stdio(*paths, terminal=req.terminal, owner=owner, container=(task.id, self.namespace))
+            if self.keeper is not None:
+                stdio.keep_with(self.keeper, f"{task.id}\0{req.exec_id}")
             task.execs[req.exec_id] = Process(req.exec_id, stdio, paths, req.terminal, spec)
         self.publisher.publish(_events().TaskExecAdded(container_id=task.id, exec_id=req.exec_id))
         return _empty()

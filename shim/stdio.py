@@ -6,6 +6,12 @@ process holds; or binary:// URIs, whose logger reads the pipes itself
 Why pipes and not the fifos themselves: the process must see EOF on
 stdin when containerd says CloseIO, and its output must be fully copied
 before its exit is published, whoever else still holds the fifos.
+
+The zygote keeps a copy of the process's side of them (a Keeper: the
+stdout and stderr pipes' read ends, stdin's write end, a pty master),
+sent before copying starts and dropped when done (stdin's when it is
+closed: until then the process would not see EOF).  A server started
+after a killed one resumes the copying from those (Stdio.resumed).
 """
 from __future__ import annotations
 
@@ -19,7 +25,11 @@ from .ttrpc import INVALID_ARGUMENT, TtrpcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any, Callable, Protocol
+
+    class Keeper(Protocol):
+        def keep(self, name: str, ends: dict[str, int]) -> None: ...
+        def drop(self, name: str, roles: str = "") -> None: ...
 
 CHUNK = 65536
 
@@ -144,6 +154,9 @@ class Stdio:
         self.stdin_copier: Copier | None = None
         self.process_fds: list[int] = []
         self.done = threading.Semaphore(0)
+        self.keeper: Keeper | None = None
+        self.name = ""      # ID\0EXEC_ID, the keeper's name for it
+        self.kept = False   # the keeper holds our ends
         if terminal:
             return
         try:
@@ -160,7 +173,7 @@ class Stdio:
             source = open_source(stdin)
             read_end, write_end = os.pipe()
             self._replace(0, read_end)
-            self.stdin_copier = Copier(source, write_end, "stdin")
+            self.stdin_copier = Copier(source, write_end, "stdin", self._stdin_closed)
         if stdout.startswith(SCHEME):
             # containerd gives stdout and stderr the same binary:// URI.
             self.logger = Logger(stdout, *self.container)
@@ -181,10 +194,59 @@ class Stdio:
         os.close(self.process_fds[number])
         self.process_fds[number] = fd
 
+    def keep_with(self, keeper: Keeper, name: str) -> None:
+        """Copies of the process's ends go to keeper when copying starts."""
+        self.keeper, self.name = keeper, name
+
+    def _ends(self) -> dict[str, int]:
+        """The process's side of its stdio that we hold, by role."""
+        if self.master >= 0:
+            return {"t": self.master}
+        ends = {"i": self.stdin_copier.destination} if self.stdin_copier is not None else {}
+        for copier in self.copiers:
+            ends["o" if copier.name == "fd1" else "e"] = copier.source
+        return ends
+
     def start(self) -> None:
-        """Copying starts; call once the process holds its ends."""
+        """Copying starts; call once the process holds its ends.  The
+        keeper gets them first: a copier closes its fds when done."""
+        if self.keeper is not None and not self.kept:
+            ends = self._ends()
+            if ends:
+                self.keeper.keep(self.name, ends)
+                self.kept = True
         for copier in [*self.copiers, *([self.stdin_copier] if self.stdin_copier else [])]:
             copier.start()
+
+    def _stdin_closed(self) -> None:
+        if self.kept and self.keeper is not None:
+            self.keeper.drop(self.name, "i")
+
+    @classmethod
+    def resumed(cls, paths: tuple[str, str, str], ends: dict[str, int], keeper: Keeper, name: str) -> Stdio:
+        """A killed server's process's stdio, from the ends the keeper kept
+        (ours now: inherited): copying to and from the fifos goes on."""
+        stdio = cls(*paths, terminal=True)     # terminal: no pipes made
+        stdio.keeper, stdio.name, stdio.kept = keeper, name, True
+        stdin, stdout, stderr = paths
+        try:
+            if "t" in ends:
+                stdio.attach_terminal(ends.pop("t"))
+                return stdio
+            if "i" in ends:
+                stdio.stdin_copier = Copier(open_source(stdin), ends.pop("i"), "stdin", stdio._stdin_closed)
+            for role, number, uri in (("o", 1, stdout), ("e", 2, stderr)):
+                if role in ends:
+                    stdio.copiers.append(Copier(ends[role], open_destination(uri), f"fd{number}", stdio.done.release))
+                    del ends[role]
+        except (OSError, TtrpcError):
+            stdio.close()   # containerd's fifos are gone: so is whoever would read them
+            raise
+        finally:
+            for fd in ends.values():
+                os.close(fd)
+        stdio.start()
+        return stdio
 
     def close_child_side(self) -> None:
         for fd in self.process_fds:
@@ -218,6 +280,9 @@ class Stdio:
 
     def close(self) -> None:
         """Everything of ours, once the process is gone (and its output copied)."""
+        if self.kept and self.keeper is not None:
+            self.keeper.drop(self.name)
+            self.kept = False
         for copier in [*self.copiers, *([self.stdin_copier] if self.stdin_copier else [])]:
             copier.dispose()
         self.copiers, self.stdin_copier = [], None

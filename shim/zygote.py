@@ -31,7 +31,13 @@ handed the relay out for a container whose Create has not come yet
 to go, and says yes.  A server with no task left asks to `exit`, which
 the zygote allows when no relay of its namespace is left.  A server that
 dies under live relays is forked again at once; its relays connect to
-the new one, which reads the tasks from disk (service.py)."""
+the new one, which reads the tasks from disk (service.py).
+
+The zygote also keeps a copy of the container's side of each process's
+stdio (`keep` with the fds, `drop` when done: stdio.py): the pipes'
+other ends and pty masters.  A killed server's processes then neither
+get SIGPIPE nor lose what they write, and its successor, which inherits
+the copies, goes on copying to containerd's fifos."""
 from __future__ import annotations
 
 import gc
@@ -118,8 +124,10 @@ def shard_of(group: str) -> int:
 class Server:
     """The zygote's view of a server it forked: one shard of a namespace."""
 
-    def __init__(self, pid: int, channel: _socket.socket, key: tuple[str, int], fields: dict[str, str]) -> None:
+    def __init__(self, pid: int, channel: _socket.socket, key: tuple[str, int], fields: dict[str, str],
+                 kept: dict[str, dict[str, int]]) -> None:
         self.pid, self.channel, self.key, self.fields = pid, channel, key, fields
+        self.kept = kept    # "ID\0EXEC_ID" -> {role: fd}: the stdio its processes hold (stdio.py)
         self.forked_at = time.monotonic()
         self.young_deaths = 0   # of its predecessors, in a row: each dead within RESTART_AFTER
 
@@ -285,7 +293,8 @@ class Zygote:
         self.selector.register(ours, selectors.EVENT_READ, relay)
         return relay.address
 
-    def _fork(self, fields: dict[str, str], key: tuple[str, int]) -> Server:
+    def _fork(self, fields: dict[str, str], key: tuple[str, int],
+              kept: dict[str, dict[str, int]] | None = None) -> Server:
         from .server import listen
         path = server_socket(self.ttrpc_address, *key)
         if os.path.lexists(path):
@@ -301,12 +310,12 @@ class Zygote:
             try:
                 ours.close()
                 self._forget_all()
-                code = self._serve({**fields, "groups": groups}, listener, theirs)
+                code = self._serve({**fields, "groups": groups}, listener, theirs, kept or {})
             finally:
                 os._exit(code)
         listener.close()
         theirs.close()
-        server = Server(pid, ours, key, dict(fields))
+        server = Server(pid, ours, key, dict(fields), kept or {})
         self.servers[key] = server
         self.selector.register(ours, selectors.EVENT_READ, server)
         return server
@@ -342,21 +351,26 @@ class Zygote:
             self.client.close()
         for peer in [*self.servers.values(), *self.dying, *self.relays.values(), *self.leaving]:
             peer.channel.close()
+        for server in [*self.servers.values(), *self.dying]:
+            _close_kept(server.kept)
         self.servers, self.dying, self.relays, self.leaving = {}, [], {}, []
 
-    def _serve(self, fields: dict[str, str], listener: _socket.socket, channel: _socket.socket) -> int:
+    def _serve(self, fields: dict[str, str], listener: _socket.socket, channel: _socket.socket,
+               kept: dict[str, dict[str, int]]) -> int:
         from . import daemon
         gc.enable()
-        return daemon.serve(daemon.Request(fields), listener, channel, self.containerd_address, self.publish_binary)
+        return daemon.serve(daemon.Request(fields), listener, channel, self.containerd_address, self.publish_binary,
+                            kept)
 
     def _from_server(self, server: Server) -> None:
         if server.channel.fileno() < 0:
             return      # forgotten in this round already
         try:
-            message = server.channel.recv(4096)
+            message, fds = _receive(server.channel)
         except OSError:
-            message = b""
+            message, fds = b"", []
         if not message:     # it exited
+            kept, server.kept = server.kept, {}
             self._forget(server)
             try:
                 os.waitpid(server.pid, 0)
@@ -364,9 +378,17 @@ class Zygote:
                 pass    # reaped already (see _server_of)
             young = server.young_deaths + 1 if time.monotonic() - server.forked_at < RESTART_AFTER else 0
             if self._relays_of(server.key) and server.key not in self.servers and young < RESTARTS_YOUNG:
-                # Killed under live relays: they connect to its successor.
-                self._fork(server.fields, server.key).young_deaths = young
+                # Killed under live relays: they connect to its successor,
+                # which goes on copying its processes' stdio.
+                self._fork(server.fields, server.key, kept).young_deaths = young
+            else:
+                _close_kept(kept)
             return
+        if message.startswith((b"keep\0", b"drop\0")):
+            _keep_or_drop(server.kept, message, fds)
+            return
+        for fd in fds:
+            os.close(fd)    # none are sent with anything else
         verb, _, rest = message.partition(b" ")
         if verb == b"release":      # "release CREATES GROUP": the group's last task is deleted
             creates, _, group = rest.partition(b" ")
@@ -441,9 +463,52 @@ class Zygote:
             del self.servers[server.key]
         if server in self.dying:
             self.dying.remove(server)
+        _close_kept(server.kept)
+        server.kept = {}
         if server.channel.fileno() >= 0:
             self.selector.unregister(server.channel)
             server.channel.close()
+
+
+def _receive(channel: _socket.socket) -> tuple[bytes, list[int]]:
+    """One message from a server, with the fds it carries (close-on-exec:
+    the relays spawned later must not get them)."""
+    import array
+    fds = array.array("i")
+    message, ancillary, _, _ = channel.recvmsg(4096, _socket.CMSG_SPACE(16 * fds.itemsize), _socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return message, list(fds)
+
+
+def _keep_or_drop(kept: dict[str, dict[str, int]], message: bytes, fds: list[int]) -> None:
+    """`keep\0ID\0EXEC_ID\0ROLES` with an fd per role letter, or
+    `drop\0ID\0EXEC_ID\0ROLES` (no roles: all of the process's)."""
+    parts = message.split(b"\0")
+    if len(parts) != 4:
+        parts = [b"", b"", b"", b""]
+    name, roles = (parts[1] + b"\0" + parts[2]).decode(errors="replace"), parts[3].decode(errors="replace")
+    if parts[0] == b"keep" and len(roles) == len(fds):
+        _close_kept({name: kept.pop(name, {})})
+        kept[name] = dict(zip(roles, fds))
+        return
+    for fd in fds:
+        os.close(fd)
+    ends = kept.get(name, {})
+    for role in roles or list(ends):
+        fd = ends.pop(role, -1)
+        if fd >= 0:
+            os.close(fd)
+    if not ends:
+        kept.pop(name, None)
+
+
+def _close_kept(kept: dict[str, dict[str, int]]) -> None:
+    for ends in kept.values():
+        for fd in ends.values():
+            os.close(fd)
+    kept.clear()
 
 
 def _exited(pid: int) -> bool:

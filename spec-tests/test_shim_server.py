@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -382,6 +383,17 @@ def log_bundles(pid: int) -> list[str]:
     return [Path(link).parent.parent.name for link in links if link.endswith("/bundle/log")]
 
 
+def fd_links(pid: int) -> set[str]:
+    """What a process's fds are, as far as they stay open while read."""
+    links = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return links
+
+
 def server_of(shim: Shim) -> int:
     """The pid of the server behind a shim's relay: the process with the
     socket the relay connects to (`-server PATH` on its command line)
@@ -394,8 +406,7 @@ def server_of(shim: Shim) -> int:
     for entry in os.listdir("/proc"):
         if entry.isdigit() and process_alive(int(entry)) and parent_of(int(entry)) == zygote \
                 and Path(f"/proc/{entry}/comm").read_text().strip() == "pyrunc-shimd":
-            links = {os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")}
-            if any(f"socket:[{inode}]" in links for inode in inodes):
+            if any(f"socket:[{inode}]" in fd_links(int(entry)) for inode in inodes):
                 return int(entry)
     raise AssertionError(f"no server beside relay {shim.pid}")
 
@@ -658,6 +669,75 @@ def test_a_server_killed_under_its_relays_is_replaced_unseen(make_shim: Any) -> 
     assert not list((shim.root / "orphans").glob("*")), "claimed exits are removed"
     assert not (shim.root / NAMESPACE / shim.id).exists()
     assert not list((shim.root / "tasks").rglob("*.json"))
+
+
+def read_until(fd: int, wanted: bytes) -> bytes:
+    """What a fifo gives until wanted shows, or TIMEOUT."""
+    import select
+    data, deadline = b"", time.monotonic() + TIMEOUT
+    while wanted not in data and time.monotonic() < deadline:
+        if select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            data += os.read(fd, 4096)
+    return data
+
+
+def test_a_killed_servers_processes_keep_their_stdio(make_shim: Any) -> None:
+    """The zygote holds the container's side of each process's stdio: the
+    processes of a killed server neither get SIGPIPE nor lose what they
+    write before its successor is there, and the successor copies on,
+    from stdin and to a terminal too; stdin's end is still EOF."""
+    shim = make_shim(["sh", "-c", "while read line; do echo got $line; done; echo end; exit 5"])
+    stdin, tty_in = str(shim.bundle / "stdin"), str(shim.bundle / "tty-in")
+    for fifo in (stdin, tty_in):
+        os.mkfifo(fifo, 0o600)
+    stdout, out_fd = shim.fifo("stdout")
+    create(shim, stdin=stdin, stdout=stdout)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    writer = os.open(stdin, os.O_WRONLY)
+    os.write(writer, b"hello\n")
+    assert read_until(out_fd, b"\n") == b"got hello\n"
+    late = {"args": ["sh", "-c", "sleep 1; echo late; echo late too >&2"], "cwd": "/", "env": ["PATH=/bin"],
+            "user": {"uid": 0, "gid": 0}}
+    late_out, late_fd = shim.fifo("late-out")
+    late_err, late_err_fd = shim.fifo("late-err")
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="late", stdout=late_out, stderr=late_err,
+                                            spec=any_json(late)))
+    shim.call("Start", pb.StartRequest(id=shim.id, exec_id="late"), pb.StartResponse)
+    tty = {"args": ["sh", "-c", "read go; stty size; exit 2"], "cwd": "/", "env": ["PATH=/bin"],
+           "user": {"uid": 0, "gid": 0}, "terminal": True}
+    tty_out, tty_fd = shim.fifo("tty-out")
+    shim.call("Exec", pb.ExecProcessRequest(id=shim.id, exec_id="tty", stdin=tty_in, stdout=tty_out,
+                                            terminal=True, spec=any_json(tty)))
+    shim.call("Start", pb.StartRequest(id=shim.id, exec_id="tty"), pb.StartResponse)
+
+    old = server_of(shim)
+    os.kill(old, signal.SIGKILL)
+    poll(lambda: not process_alive(old), TIMEOUT, "the server to die")
+    # Its successor serves (Connect is answered once it reloaded the tasks).
+    shim.call("Connect", pb.ConnectRequest(id=shim.id), pb.ConnectResponse)
+    assert server_of(shim) != old
+    # Written while no server was there, or just after: nothing lost, no SIGPIPE.
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="late"), pb.WaitResponse).exit_status == 0
+    assert read_until(late_fd, b"late\n") == b"late\n"
+    assert read_until(late_err_fd, b"late too\n") == b"late too\n"
+    shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="late"), pb.DeleteResponse)
+    # The terminal: resized, and its input and output copied by the successor.
+    shim.call("ResizePty", pb.ResizePtyRequest(id=shim.id, exec_id="tty", width=91, height=37))
+    tty_writer = os.open(tty_in, os.O_WRONLY)
+    os.write(tty_writer, b"go\n")
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id, exec_id="tty"), pb.WaitResponse).exit_status == 2
+    os.close(tty_writer)
+    assert b"37 91" in read_until(tty_fd, b"37 91")
+    shim.call("Delete", pb.DeleteRequest(id=shim.id, exec_id="tty"), pb.DeleteResponse)
+    # The init's stdin, copied on; closing it is EOF, the zygote's copy notwithstanding.
+    os.write(writer, b"again\n")
+    assert read_until(out_fd, b"got again\n") == b"got again\n"
+    os.close(writer)
+    assert shim.call("Wait", pb.WaitRequest(id=shim.id), pb.WaitResponse).exit_status == 5
+    assert read_until(out_fd, b"end\n") == b"end\n"
+    shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
+    for fd in (out_fd, late_fd, late_err_fd, tty_fd):
+        os.close(fd)
 
 
 def test_a_relay_started_again_serves_its_group_as_before(make_shim: Any) -> None:
