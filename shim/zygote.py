@@ -495,6 +495,8 @@ def _keep_or_drop(kept: dict[str, dict[str, int]], message: bytes, fds: list[int
         return
     for fd in fds:
         os.close(fd)
+    if parts[0] != b"drop":
+        return
     ends = kept.get(name, {})
     for role in roles or list(ends):
         fd = ends.pop(role, -1)
