@@ -256,16 +256,19 @@ class Zygote:
         anew if there is none."""
         key = (fields["namespace"], shard_of(fields["group"]))
         server = self.servers.get(key)
+        kept = None     # a killed server's stdio ends go to its successor
         if server is not None and _exited(server.pid):
+            kept, server.kept = server.kept, {}
             self._forget(server)    # killed, its end not read yet: never count on a dead server
             server = None
         elif server is not None and _leader_exited(server.pid):
             # Killed, with its other threads still on their way out: it
             # cannot be reaped yet (its channel's end says when).
+            kept, server.kept = server.kept, {}
             del self.servers[server.key]
             self.dying.append(server)
             server = None
-        return server if server is not None else self._fork(fields, key)
+        return server if server is not None else self._fork(fields, key, kept)
 
     def _spawn_relay(self, key: tuple[str, str]) -> str:
         from .server import listen

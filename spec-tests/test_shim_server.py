@@ -740,6 +740,45 @@ def test_a_killed_servers_processes_keep_their_stdio(make_shim: Any) -> None:
         os.close(fd)
 
 
+def test_a_start_before_the_zygote_saw_its_server_die(make_shim: Any) -> None:
+    """A start for the group reaches the zygote before the end of the
+    group's killed server does: the server it forks for the start (it
+    finds the old one dead) gets the kept stdio ends, and the pod's
+    first container talks on through them."""
+    pod = {"io.kubernetes.cri.sandbox-id": "pod-keep"}
+    first = make_shim(["sh", "-c", "read line; echo got $line; exit 6"], root=make_shim.root, annotations=pod)
+    stdin = str(first.bundle / "stdin")
+    os.mkfifo(stdin, 0o600)
+    stdout, out_fd = first.fifo("stdout")
+    create(first, stdin=stdin, stdout=stdout)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    writer = os.open(stdin, os.O_WRONLY)
+    zygote, old = parent_of(first.pid), server_of(first)
+    started: list[Any] = []
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        # The request first (the zygote reads its ready fds in that order).
+        starter = threading.Thread(target=lambda: started.append(
+            make_shim(["sleep", "100"], root=make_shim.root, annotations=pod)))
+        starter.start()
+        time.sleep(0.2)     # its request waits in the zygote's socket
+        os.kill(old, signal.SIGKILL)
+        poll(lambda: Path(f"/proc/{old}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z", TIMEOUT,
+             "the server to be a zombie")
+    finally:
+        os.kill(zygote, signal.SIGCONT)
+    starter.join(TIMEOUT)
+    assert started and started[0].pid == first.pid     # the group's relay, handed out again
+    first.call("Connect", pb.ConnectRequest(id=first.id), pb.ConnectResponse)
+    assert server_of(first) != old
+    os.write(writer, b"hello\n")
+    assert read_until(out_fd, b"got hello\n") == b"got hello\n"
+    os.close(writer)
+    assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 6
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    os.close(out_fd)
+
+
 def test_a_relay_started_again_serves_its_group_as_before(make_shim: Any) -> None:
     """A group's relay dies (containerd would take the shim for dead and
     run the delete command); a `start` for the group before that gets a
