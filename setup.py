@@ -15,6 +15,11 @@ import build_ffi  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim"))
 import protogen  # noqa: E402
 
+# runtime/ as the package `runtime`, for the launcher's generated tables
+# (pure Python: the extension is not built yet).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from runtime.features import features_header_source  # noqa: E402
+
 
 class BuildExtAndInit(build_ext):
     """Also builds pyrunc-init, installed beside the extension: the runtime
@@ -60,19 +65,25 @@ class BuildPyAndProto(build_py):
 
 # The commands are compiled launchers, not console scripts: pip writes
 # console scripts that start the interpreter with `site`, and drops any flag
-# from their shebang.  (sources, command, static): `pyrunc` is static and
-# stripped, no dynamic loader before the interpreter, and answers `state`,
-# `list`, `start`, `kill` and `delete` itself where it can (main.c
-# dispatches; the other files are that fast path); the shim's launcher answers containerd's `start` without an
-# interpreter at all.
+# from their shebang.  (sources, command, static, libraries): `pyrunc` is
+# static and stripped, no dynamic loader before the interpreter, and answers
+# `state`, `list`, `start`, `kill`, `delete` and `features` itself where it
+# can (main.c dispatches; the other files are that fast path; `features`
+# links the probes and libseccomp, and includes features_tables.h, which
+# BuildLaunchers generates from the Python tables); the shim's launcher
+# answers containerd's `start` without an interpreter at all.
 LAUNCHERS = ((["native/launcher/main.c", "native/launcher/json.c", "native/launcher/status.c",
                "native/launcher/fastpath.c", "native/launcher/lifecycle.c", "native/launcher/cgroup.c",
-               "native/launcher/signals.c", "native/launcher/report.c", "native/util.c", "native/error.c"], "pyrunc", True),
-             (["shim/launcher.c"], "containerd-shim-pyrunc-v2", False))
+               "native/launcher/signals.c", "native/launcher/report.c", "native/launcher/features.c",
+               "native/probe.c", "native/seccomp_compile.c", "native/util.c", "native/error.c"],
+              "pyrunc", True, ["seccomp"]),
+             (["shim/launcher.c"], "containerd-shim-pyrunc-v2", False, []))
 
 
 class BuildLaunchers(build_scripts):
-    """Builds the LAUNCHERS into the scripts directory."""
+    """Builds the LAUNCHERS into the scripts directory, with the header of
+    the tables `features` lists (runtime/features.py
+    features_header_source) generated into the build directory."""
 
     def run(self) -> None:
         from distutils.ccompiler import new_compiler
@@ -82,11 +93,18 @@ class BuildLaunchers(build_scripts):
         customize_compiler(compiler)
         python = sys.executable.replace("\\", "\\\\").replace('"', '\\"')
         build_temp = self.get_finalized_command("build").build_temp
-        for sources, command, static in LAUNCHERS:
-            objects = compiler.compile(sources, output_dir=build_temp,
+        generated = os.path.join(build_temp, "launcher-generated")
+        os.makedirs(generated, exist_ok=True)
+        with open(os.path.join(generated, "features_tables.h"), "w") as f:
+            f.write(features_header_source())
+        for sources, command, static, libraries in LAUNCHERS:
+            # A directory of their own: the extension's objects of the same
+            # sources (probe.c, util.c, ...) are built with other flags.
+            objects = compiler.compile(sources, output_dir=os.path.join(build_temp, "launchers", command),
+                                       include_dirs=[generated],
                                        macros=[("PYRUNC_PYTHON", f'"{python}"')],
                                        extra_postargs=build_ffi.COMPILE_ARGS)
-            compiler.link_executable(objects, command, output_dir=self.build_dir,
+            compiler.link_executable(objects, command, output_dir=self.build_dir, libraries=libraries,
                                      extra_postargs=["-s", "-static"] if static else [])
 
 
@@ -97,5 +115,5 @@ SPAWN_MODULE = Extension("pyrunc.runtime._spawn", ["native/pyext/spawnmodule.c"]
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
       ext_modules=[SPAWN_MODULE],
       # Stand for the commands BuildLaunchers makes.
-      scripts=[sources[0] for sources, _, _ in LAUNCHERS],
+      scripts=[sources[0] for sources, *_ in LAUNCHERS],
       cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLaunchers})

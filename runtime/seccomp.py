@@ -398,18 +398,32 @@ def send_to_agent(program: Program, listener_fd: int, pid: int, state: dict[str,
 
 # ---- features ---------------------------------------------------------------------
 
-def flag_supported(name: str) -> bool:
-    _ffi, lib = _native()
+# The probes below are also the launcher's (native/launcher/features.c
+# answers `features` in C): runtime/features.py features_header_source
+# writes flag_probe_bits and action_probe into its header at build time.
+
+def flag_probe_bits(name: str) -> int:
+    """The seccomp(2) flags whose acceptance says the kernel supports flag `name`."""
     bits = FLAGS[name]
     if bits == FLAG_WAIT_KILLABLE_RECV:
         bits |= FLAG_NEW_LISTENER   # the kernel takes it only with a listener
-    return bool(lib.pyrunc_seccomp_flags_supported(bits))
+    return bits
+
+
+def flag_supported(name: str) -> bool:
+    _ffi, lib = _native()
+    return bool(lib.pyrunc_seccomp_flags_supported(flag_probe_bits(name)))
+
+
+def action_probe(action: int) -> Filter:
+    """The one-rule filter that compiles where libseccomp and the kernel take `action`."""
+    default = ACT_ERRNO if action == ACT_ALLOW else ACT_ALLOW
+    return Filter(default, rules=[Rule(["getpid"], action)])
 
 
 def _action_supported(action: int) -> bool:
-    default = ACT_ERRNO if action == ACT_ALLOW else ACT_ALLOW
     try:
-        compile_filter(Filter(default, rules=[Rule(["getpid"], action)]))
+        compile_filter(action_probe(action))
     except PyruncError:
         return False
     return True

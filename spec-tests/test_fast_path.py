@@ -2,13 +2,16 @@
 fastpath.c) print exactly what the Python CLI prints, for containers in
 every status; and every call it cannot judge (half-made or damaged
 containers, unknown ones, odd ids, flags it does not take) goes to the
-Python CLI.  PYRUNC_FAST_PATH=only makes the launcher exit 125 instead of
+Python CLI.  Likewise `start`, `kill` and `delete`, and `features` on
+whatever the kernel, libseccomp and the host's files say.  PYRUNC_FAST_PATH=only makes the launcher exit 125 instead of
 starting Python, so each case also shows which path answered."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness import CGROUP_ROOT, Bundle, Runtime, poll, process_alive, pyrunc_executable
+from harness import CGROUP_ROOT, REPO, Bundle, Runtime, poll, process_alive, pyrunc_executable
 
 DECLINED = 125
 LIST_FORMS = (["list"], ["list", "-q"], ["list", "--format", "json"], ["list", "-f", "table"],
@@ -462,3 +465,86 @@ def test_hooks_and_foreign_cgroups_deferred(runtime: Runtime, bundle: Bundle, tm
     data["cgroup"] = saved
     state_path(runtime, plain.cid).write_text(json.dumps(data))
     assert launcher(runtime, "delete", plain.cid, mode="only") == (0, b"", b"")
+
+
+# ---- features -------------------------------------------------------------------
+
+DENY_SYSCALL = REPO / "build" / "deny-syscall"
+
+
+def test_features_answered_in_c(tmp_path: Path) -> None:
+    runtime = Runtime(tmp_path / "root", tmp_path, "features")
+    _, out, _ = assert_fast(runtime, "features")
+    assert json.loads(out)["linux"]["seccomp"]["enabled"] is True
+    # Without global flags, against the launcher's own Python path.
+    plain = [pyrunc_executable(), "features"]
+    assert call(plain, "only") == call(plain, "0") == call(plain, None) == (0, out, b"")
+    log = tmp_path / "features.log"
+    assert_fast(runtime, "--log", str(log), "--log-format", "json", "features")
+    assert log.exists() and log.stat().st_mode & 0o777 == 0o600 and log.read_text() == ""
+    assert_fast(runtime, "--systemd-cgroup", "--criu", "x", "--rootless", "maybe", "features")
+    for args in (["--debug", "features"], ["--help", "features"], ["features", "--help"], ["features", "-h"],
+                 ["features", "x"], ["features", "--bogus"], ["features", "--"]):
+        assert_deferred(runtime, *args)
+
+
+@pytest.mark.parametrize("hidden", ["mount_setattr,openat2", "seccomp", "memfd_create"])
+def test_features_where_calls_are_hidden(tmp_path: Path, hidden: str) -> None:
+    """The probes' other answers, as under an engine's older seccomp
+    profile: no idmapped mounts nor openat2; no seccomp(2) (no flag, and
+    libseccomp's lower API level drops actions); no action compiles at all."""
+    runtime = Runtime(tmp_path / "root", tmp_path, "features")
+    runtime.wrapper = [str(DENY_SYSCALL), str(errno.ENOSYS), hidden]
+    document = json.loads(assert_fast(runtime, "features")[1])
+    seccomp = document["linux"]["seccomp"]
+    if hidden.startswith("mount_setattr"):
+        assert "idmap" not in document["mountOptions"] and "rro" not in document["mountOptions"]
+        assert document["annotations"]["org.opencontainers.runtime-spec.features.pyrunc.kernel.openat2"] == "false"
+    elif hidden == "seccomp":
+        assert seccomp["supportedFlags"] == [] and "SCMP_ACT_ERRNO" in seccomp["actions"]
+    else:
+        assert seccomp["actions"] == [] and seccomp["archs"]
+
+
+def host_view(tmp_path: Path, files: dict[str, bytes]) -> list[str]:
+    """A wrapper that runs the call in a mount namespace whose /sys/fs and
+    /sys/module hold only `files` (paths under /sys)."""
+    view = tmp_path / "sys"
+    for top in ("fs", "module"):
+        (view / top).mkdir(parents=True)
+    for name, content in files.items():
+        path = view / Path(name).relative_to("/sys")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    script = " && ".join(f"mount --bind {shlex.quote(str(view / top))} /sys/{top}" for top in ("fs", "module"))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{script} && exec "$@"', "sh"]
+
+
+APPARMOR = "/sys/module/apparmor/parameters/enabled"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a view of /sys")
+@pytest.mark.parametrize("files, facts", [
+    ({}, (False, False, False)),        # cgroup v1: no unified hierarchy
+    ({"/sys/fs/cgroup/unified/cgroup.controllers": b"", "/sys/fs/selinux/enforce": b"0\n",
+      APPARMOR: b"Y\n"}, (True, True, True)),
+    ({"/sys/fs/cgroup/cgroup.controllers": b"", APPARMOR: b" \x1fY\x0b\n"}, (True, True, False)),
+    ({APPARMOR: b"N\n"}, (False, False, False)),
+    ({APPARMOR: b"y"}, (False, False, False)),
+    ({APPARMOR: b"Y\x00"}, (False, False, False)),
+], ids=["v1", "hybrid-all-enabled", "v2-stripped", "apparmor-off", "lowercase", "nul"])
+def test_features_host_files(tmp_path: Path, files: dict[str, bytes], facts: tuple[bool, bool, bool]) -> None:
+    """rdma (cgroup mode), AppArmor and SELinux read from the host's files
+    as runtime/cgroups detect_mode and runtime/placement.py read them."""
+    runtime = Runtime(tmp_path / "root", tmp_path, "features")
+    runtime.wrapper = host_view(tmp_path, files)
+    linux = json.loads(assert_fast(runtime, "features")[1])["linux"]
+    assert (linux["cgroup"]["rdma"], linux["apparmor"]["enabled"], linux["selinux"]["enabled"]) == facts
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a view of /sys")
+def test_features_odd_apparmor_text_deferred(tmp_path: Path) -> None:
+    """Text Python decodes for the locale is Python's to judge."""
+    runtime = Runtime(tmp_path / "root", tmp_path, "features")
+    runtime.wrapper = host_view(tmp_path, {APPARMOR: "Y\u00e9".encode()})
+    assert_deferred(runtime, "features")

@@ -1,8 +1,9 @@
 /* See fastpath.h.  Only the plain forms engines use are taken here:
- * known global flags without --debug (runtime/cli/main.py), then `state ID`
- * or `list [-q] [--format table|json]`.  Every other command line, every
- * error and every container this cannot judge goes to the Python CLI,
- * which also writes the messages. */
+ * known global flags without --debug (runtime/cli/main.py), then `state ID`,
+ * `list [-q] [--format table|json]`, the lifecycle verbs or a bare
+ * `features`.  Every other command line, every error and every container
+ * this cannot judge goes to the Python CLI, which also writes the
+ * messages. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "../util.h"
 #include "fastpath.h"
+#include "features_doc.h"
 #include "lifecycle.h"
 #include "status.h"
 
@@ -206,6 +208,17 @@ static int run_state(const char *root, int argc, char **argv)
     if (ret < 0 || (ret = buf_adds(&out, "\n")) < 0)
         return ret;
     return write_out(&out);
+}
+
+static int run_features(int argc)
+{
+    __attribute__((cleanup(cleanup_buf))) struct buf out = { 0 };
+    int ret;
+
+    if (argc != 0)
+        return FAST_DEFER;      /* --help, arguments: the CLI's answer or error */
+    ret = features_document(&out);
+    return ret < 0 ? ret : write_out(&out);
 }
 
 /* The user named by uid in /etc/passwd, as pwd.getpwuid finds it when
@@ -456,16 +469,19 @@ int fast_path(int argc, char **argv)
     ret = parse_globals(argc, argv, &g, &verb);
     if (ret < 0)
         return ret;
-    static const char *const verbs[] = { "state", "list", "start", "kill", "delete" };
+    static const char *const verbs[] = { "state", "list", "start", "kill", "delete", "features" };
     size_t which = 0;
     while (which < sizeof(verbs) / sizeof(*verbs) && strcmp(argv[verb], verbs[which]) != 0)
         which++;
     if (which == sizeof(verbs) / sizeof(*verbs))
         return FAST_DEFER;
-    root = g.root ? strdup(g.root) : NULL;
-    ret = g.root ? (root ? 0 : -ENOMEM) : default_root(&root);
-    if (ret < 0)
-        return ret;
+    /* features needs no root: the CLI finds it only for verbs that use it. */
+    if (which != 5) {     /* features */
+        root = g.root ? strdup(g.root) : NULL;
+        ret = g.root ? (root ? 0 : -ENOMEM) : default_root(&root);
+        if (ret < 0)
+            return ret;
+    }
     if (g.log.path && (ret = open_log(g.log.path)) < 0)
         return ret;
     argc -= verb + 1;
@@ -475,6 +491,7 @@ int fast_path(int argc, char **argv)
     case 1: return run_list(root, argc, argv);
     case 2: return run_start(root, &g.log, argc, argv);
     case 3: return run_kill(root, argc, argv);
-    default: return run_delete(root, argc, argv);
+    case 4: return run_delete(root, argc, argv);
+    default: return run_features(argc);
     }
 }

@@ -1,6 +1,7 @@
 /* `state ID` and `list` answered in C, without starting the interpreter,
  * byte for byte as runtime/cli/state.py and list.py would; `start`,
- * `kill` and `delete` with their effects (lifecycle.h). */
+ * `kill` and `delete` with their effects (lifecycle.h); `features`
+ * (features_doc.h). */
 #ifndef PYRUNC_LAUNCHER_FASTPATH_H
 #define PYRUNC_LAUNCHER_FASTPATH_H
 

@@ -378,3 +378,69 @@ int buf_add_json_string(struct buf *buf, const char *text, size_t len)
     }
     return ret < 0 ? ret : buf_add(buf, "\"", 1);
 }
+
+/* A new line at the current depth (jsonio's `"\n" + unit * depth`). */
+static int newline(struct json_writer *w, int depth)
+{
+    int ret = buf_add(w->out, "\n", 1);
+
+    for (int i = 0; ret == 0 && i < depth * w->indent; i++)
+        ret = buf_add(w->out, " ", 1);
+    return ret;
+}
+
+/* What precedes a value: in a container, the comma after its previous
+ * member, the new line and the key. */
+static int start_value(struct json_writer *w, const char *key)
+{
+    unsigned *count = w->depth ? &w->count[w->depth - 1] : NULL;
+
+    if (w->ret || !count)
+        return w->ret;
+    if (*count && (w->ret = buf_add(w->out, ",", 1)) < 0)
+        return w->ret;
+    ++*count;
+    if ((w->ret = newline(w, w->depth)) < 0 || !key)
+        return w->ret;
+    if ((w->ret = buf_add_json_string(w->out, key, strlen(key))) == 0)
+        w->ret = buf_add(w->out, ": ", 2);
+    return w->ret;
+}
+
+int json_write_open(struct json_writer *w, const char *key, char bracket)
+{
+    if (start_value(w, key) < 0)
+        return w->ret;
+    if (w->depth == JSON_WRITER_DEPTH)
+        return w->ret = -E2BIG;
+    w->count[w->depth] = 0;
+    w->close[w->depth++] = bracket == '{' ? '}' : ']';
+    return w->ret = buf_add(w->out, &bracket, 1);
+}
+
+int json_write_close(struct json_writer *w)
+{
+    if (w->ret)
+        return w->ret;
+    if (w->depth == 0)
+        return w->ret = -EINVAL;
+    w->depth--;
+    /* A container with members closes on a line of its own; {} and [] do not. */
+    if (w->count[w->depth] && (w->ret = newline(w, w->depth)) < 0)
+        return w->ret;
+    return w->ret = buf_add(w->out, &w->close[w->depth], 1);
+}
+
+int json_write_string(struct json_writer *w, const char *key, const char *value)
+{
+    if (start_value(w, key) < 0)
+        return w->ret;
+    return w->ret = buf_add_json_string(w->out, value, strlen(value));
+}
+
+int json_write_bool(struct json_writer *w, const char *key, bool value)
+{
+    if (start_value(w, key) < 0)
+        return w->ret;
+    return w->ret = buf_adds(w->out, value ? "true" : "false");
+}

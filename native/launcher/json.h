@@ -59,4 +59,26 @@ int buf_addu(struct buf *buf, uint64_t value);
 /* A JSON string as Python's json.dumps(ensure_ascii=False) writes it. */
 int buf_add_json_string(struct buf *buf, const char *text, size_t len);
 
+/* A document written as runtime/jsonio.py dumps(value, indent=N) writes
+ * it: each member or element on a line of its own, indented by its depth;
+ * an empty object or array as {} or [].  Each call is a no-op once one
+ * failed and returns that failure (-ENOMEM, or -E2BIG past
+ * JSON_WRITER_DEPTH), so callers check the last one only. */
+#define JSON_WRITER_DEPTH 16
+
+struct json_writer {
+    struct buf *out;
+    int indent;                         /* spaces per level */
+    int depth;                          /* containers open */
+    unsigned count[JSON_WRITER_DEPTH];  /* members written in each */
+    char close[JSON_WRITER_DEPTH];      /* and their closing brackets */
+    int ret;
+};
+
+/* key names an object's member; NULL for an array's element (or the root). */
+int json_write_open(struct json_writer *w, const char *key, char bracket);
+int json_write_close(struct json_writer *w);
+int json_write_string(struct json_writer *w, const char *key, const char *value);
+int json_write_bool(struct json_writer *w, const char *key, bool value);
+
 #endif

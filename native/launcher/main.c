@@ -21,6 +21,10 @@
  * `state` and `list`, which engines call most, are answered first in C
  * (fastpath.c) when nothing about the call or the state files is unusual:
  * an interpreter's start alone takes longer than runc's whole answer.
+ * So are `start`, `kill` and `delete` (lifecycle.c), and `features`
+ * (features.c: the interpreter with cffi and libseccomp loaded peaked
+ * above runc's memory; its lists come from the Python tables at build
+ * time).
  * PYRUNC_FAST_PATH=0 always runs the Python CLI; PYRUNC_FAST_PATH=only
  * never does (exit 125 where it would), to show which path answers. */
 #define _GNU_SOURCE

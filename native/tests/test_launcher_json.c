@@ -1,5 +1,7 @@
 /* The launcher's JSON reader (native/launcher/json.c) reads what pyrunc's
- * writer produces and refuses, rather than guesses at, everything else. */
+ * writer produces and refuses, rather than guesses at, everything else;
+ * its writers write what runtime/jsonio.py dumps writes. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +52,28 @@ int main(void)
     CHECK(buf_add_json_string(&out, "q\"\\\n\r\t\b\f\x01\x7f\xc3\xa9", 12) == 0);
     CHECK(strcmp(out.data, "\"q\\\"\\\\\\n\\r\\t\\b\\f\\u0001\x7f\xc3\xa9\"") == 0);
     free(out.data);
+
+    /* Written as runtime/jsonio.py dumps(indent=2): {} and [] when empty. */
+    struct buf pretty = { 0 };
+    struct json_writer w = { .out = &pretty, .indent = 2 };
+    json_write_open(&w, NULL, '{');
+    json_write_open(&w, "a", '[');
+    json_write_close(&w);
+    json_write_open(&w, "b", '{');
+    json_write_close(&w);
+    json_write_open(&w, "c", '[');
+    json_write_string(&w, NULL, "x");
+    json_write_open(&w, NULL, '{');
+    json_write_bool(&w, "k\"", false);
+    json_write_close(&w);
+    json_write_close(&w);
+    json_write_bool(&w, "d", true);
+    CHECK(json_write_close(&w) == 0 && w.depth == 0);
+    CHECK(strcmp(pretty.data, "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": [\n    \"x\",\n    {\n"
+                 "      \"k\\\"\": false\n    }\n  ],\n  \"d\": true\n}") == 0);
+    /* A failure sticks: nothing more is written. */
+    CHECK(json_write_close(&w) == -EINVAL && json_write_bool(&w, NULL, true) == -EINVAL);
+    free(pretty.data);
     json_free(&doc);
     return 0;
 }

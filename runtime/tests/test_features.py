@@ -3,6 +3,7 @@ the planner, the init and the seccomp compiler really do."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -11,7 +12,7 @@ import pytest
 from pyrunc.runtime import hooks, plan, seccomp, spec
 from pyrunc.runtime import linux_constants as k
 from pyrunc.runtime.errors import ConfigError
-from pyrunc.runtime.features import features
+from pyrunc.runtime.features import OCI_VERSION_MAX, OCI_VERSION_MIN, features, features_header_source
 
 SCHEMA = json.loads((Path(plan.__file__).parent / "schema" / "features.schema.json").read_text())
 
@@ -77,3 +78,45 @@ def test_a_label_is_only_claimed_where_it_can_be_applied(document: dict, tmp_pat
     else:
         with pytest.raises(ConfigError):
             plan.make_plan(spec.parse(config), str(tmp_path), plan.Host())
+
+
+def _c_rows(source: str, array: str) -> list[tuple]:
+    """The rows of a generated C array: each a tuple of its values (str,
+    int, None for NULL); the sentinel row dropped."""
+    body = re.search(rf" {array}\[\] = {{\n(.*?)\n}};", source, re.S)
+    assert body, array
+    rows = []
+    for line in body.group(1).splitlines():
+        items = [item.strip() for item in line.strip().rstrip(",").strip("{} ").split(",")]
+        rows.append(tuple(None if item == "NULL" else json.loads(item) if item.startswith('"')
+                          else int(item.rstrip("u")) for item in items))
+    assert rows[-1][0] is None, array
+    return rows[:-1]
+
+
+def test_the_launchers_tables_are_the_python_tables() -> None:
+    """The header the launcher is built with (its `features` answer in C)
+    holds the tables as they are, rows the host's probes drop included;
+    spec-tests/test_fast_path.py checks the two answers are the same bytes."""
+    source = features_header_source()
+
+    def names(array: str) -> list[str]:
+        return [row[0] for row in _c_rows(source, array)]
+
+    assert names("features_hooks") == list(hooks.KINDS)
+    assert names("features_mount_options") == plan.supported_mount_options(False)
+    assert names("features_mount_options_setattr") == plan.supported_mount_options(True)
+    assert names("features_namespaces") == plan.supported_namespaces()
+    assert names("features_capabilities") == k.CAPABILITIES
+    assert names("features_seccomp_operators") == sorted(seccomp.OPERATORS)
+    actions = _c_rows(source, "features_seccomp_actions")
+    assert [row[0] for row in actions] == sorted(seccomp.ACTIONS)
+    for name, *probe in actions:
+        f = seccomp.action_probe(seccomp.ACTIONS[name])
+        assert probe == [f.default_action, f.default_errno_ret, f.rules[0].action, f.rules[0].errno_ret,
+                         *f.rules[0].names]
+    assert _c_rows(source, "features_seccomp_archs") == sorted(seccomp.ARCHITECTURES.items())
+    assert _c_rows(source, "features_seccomp_flags") == [(name, seccomp.flag_probe_bits(name))
+                                                         for name in seccomp.FLAGS]
+    assert f'#define FEATURES_OCI_VERSION_MIN "{OCI_VERSION_MIN}"' in source
+    assert f'#define FEATURES_OCI_VERSION_MAX "{OCI_VERSION_MAX}"' in source
