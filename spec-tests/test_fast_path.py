@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness import CGROUP_ROOT, REPO, Bundle, Runtime, poll, process_alive, pyrunc_executable
+from harness import CGROUP_ROOT, REPO, Bundle, Runtime, process_alive, pyrunc_executable
 
 DECLINED = 125
 LIST_FORMS = (["list"], ["list", "-q"], ["list", "--format", "json"], ["list", "-f", "table"],

@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -198,7 +197,6 @@ def test_kill_and_state_are_answered_while_a_wait_blocks(make_shim: Any) -> None
 
 
 def test_stdin_exec_pids_pause_and_close_io(make_shim: Any) -> None:
-    from google.protobuf import any_pb2
     shim = make_shim(["sh", "-c", "read line; echo got $line; sleep 100"])
     stdin = str(shim.bundle / "stdin")
     os.mkfifo(stdin, 0o600)
