@@ -17,7 +17,8 @@ themselves when they were not there before.  Needs root.
 
 run:       `run` of the hello bundle (prints one line), wall time and peak RSS.
 verbs:     create, start, state, list, exec (`true`), kill, delete of a
-           bundle running `sleep`, one cycle per iteration.
+           bundle running `sleep`, one cycle per iteration; and `features`
+           ("-" for a runtime without it: crun 1.8).
 engines:   `ctr run --rm IMAGE true` (containerd with runc's shim, the
            runtime as --runc-binary), `podman --runtime R run --rm IMAGE
            true`, set up by spec-tests/engines.py under $PYRUNC_ENGINES_DIR,
@@ -47,7 +48,7 @@ import time
 BUNDLES = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BUNDLES)
 SPAWN = os.path.join(REPO, "build", "bench-spawn")
-VERBS = ("create", "start", "state", "list", "exec", "kill", "delete")
+VERBS = ("create", "start", "state", "list", "exec", "kill", "delete", "features")
 HYBRID = os.path.ismount("/sys/fs/cgroup/unified")
 
 
@@ -247,6 +248,7 @@ def verb_cycle(rt, bundle, container_id, scratch, trace=None):
 def bench_verbs(runtimes, bundle, runs, scratch):
     sleeper = sleeping_bundle(bundle, scratch)
     working = list(runtimes)
+    without_features = set()
     for rt in list(working):
         try:
             verb_cycle(rt, sleeper, f"bench-{os.getpid()}-{rt.name}-vwarm", scratch)
@@ -262,6 +264,12 @@ def bench_verbs(runtimes, bundle, runs, scratch):
                 continue
             for verb, report in reports.items():
                 rt.record(verb, report)
+            if rt.name not in without_features:
+                try:
+                    rt.record("features", spawn(runtime_argv(rt, "features"), os.path.join(scratch, "stderr"),
+                                                rt.hide_cgroup2))
+                except RuntimeError:
+                    without_features.add(rt.name)   # not a verb of this runtime
 
 
 # ---- breakdown ---------------------------------------------------------------------------
