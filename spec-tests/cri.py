@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterator, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engines  # noqa: E402
-from harness import CGROUP_ROOT, REPO, TIMEOUT, mounts_under, poll, process_alive, processes_of  # noqa: E402
+from harness import (CGROUP_ROOT, REPO, TIMEOUT, mounts_under, parent_of, poll, process_alive,  # noqa: E402
+                     processes_of)
 
 PROTO = Path(__file__).resolve().parent / "data" / "cri.proto"
 NAMESPACE = "k8s.io"            # the CRI plugin's containerd namespace
@@ -300,20 +301,9 @@ def shim_processes(runtime: str = "pyrunc", namespace: str = NAMESPACE) -> list[
     return found
 
 
-def parent_of(pid: int) -> int:
-    stat = _proc(pid, "stat")
-    return int(stat[stat.rfind(b")") + 2:].split()[1]) if stat else 0
-
-
 def relay_of(task_id: str) -> int:
-    """The pyrunc shim serving a task (a pod's sandbox or container), as
-    it says itself (Connect) at the address containerd keeps for it."""
-    from pyrunc.shim import ttrpc
-    from pyrunc.shim.proto.task import shim_pb2
-    bundle = engines.CTR_DIR / "state" / "io.containerd.runtime.v2.task" / NAMESPACE / task_id
-    with ttrpc.Client.at((bundle / "address").read_text(), timeout=TIMEOUT) as client:
-        return client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id=task_id),
-                           shim_pb2.ConnectResponse).shim_pid
+    """The pyrunc shim serving a task (a pod's sandbox or container)."""
+    return engines.shim_of_task(NAMESPACE, task_id)
 
 
 def nearest_shim(pid: int, shims: Sequence[int]) -> int | None:

@@ -523,6 +523,17 @@ def _remove_if_made(dirs: tuple[Path, ...], marker: Path) -> None:
     marker.unlink()
 
 
+def shim_of_task(namespace: str, task_id: str) -> int:
+    """The pyrunc shim serving a task, as it says itself (Connect) at the
+    address containerd keeps in the task's bundle."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto.task import shim_pb2
+    bundle = CTR_DIR / "state" / "io.containerd.runtime.v2.task" / namespace / task_id
+    with ttrpc.Client.at((bundle / "address").read_text(), timeout=TIMEOUT) as client:
+        return client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id=task_id),
+                           shim_pb2.ConnectResponse).shim_pid
+
+
 def relay_pids(containerd_socket: str) -> list[int]:
     """The shims of containerd's groups (relays, comm `pyrunc-shim`):
     what containerd connects to, one per pod or lone container."""

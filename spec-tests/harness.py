@@ -439,6 +439,44 @@ def process_alive(pid: int) -> bool:
     return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
+def parent_of(pid: int) -> int:
+    """Its parent's pid; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rfind(b")") + 2:].split()[1])
+
+
+def _fd_links(pid: int) -> set[str]:
+    """What a process's fds are, as far as they stay open while read."""
+    links = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return links
+
+
+def server_of_relay(relay: int) -> int:
+    """The pid of the pyrunc shim server behind a relay: the process with
+    the socket the relay connects to (`-server PATH` on its command line)
+    open, a child of the zygote named pyrunc-shimd."""
+    argv = Path(f"/proc/{relay}/cmdline").read_bytes().split(b"\0")
+    path = argv[argv.index(b"-server") + 1].decode()
+    inodes = {line.split()[6] for line in Path("/proc/net/unix").read_text().splitlines()[1:]
+              if line.split()[7:] == [path]}
+    zygote = parent_of(relay)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and process_alive(int(entry)) and parent_of(int(entry)) == zygote \
+                and Path(f"/proc/{entry}/comm").read_text().strip() == "pyrunc-shimd":
+            if any(f"socket:[{inode}]" in _fd_links(int(entry)) for inode in inodes):
+                return int(entry)
+    raise AssertionError(f"no server beside relay {relay}")
+
+
 def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as f:

@@ -20,7 +20,7 @@ import pytest
 import engines
 from engines import (CTR_NAMESPACE, IMAGE, SHIM_ROOT, Ctr, audited, ctr_argv, engine_session, label_for,
                      runtime_path)
-from harness import TIMEOUT, poll, process_alive
+from harness import TIMEOUT, poll, process_alive, server_of_relay
 
 RUNTIME = "io.containerd.pyrunc.v2"
 
@@ -97,14 +97,7 @@ class Events:
 
 
 def shim_pid(name: str) -> int:
-    """The shim serving container `name`, as it says itself (Connect) at
-    the address containerd keeps in the task's bundle."""
-    from pyrunc.shim import ttrpc
-    from pyrunc.shim.proto.task import shim_pb2
-    bundle = engines.CTR_DIR / "state" / "io.containerd.runtime.v2.task" / CTR_NAMESPACE / name
-    with ttrpc.Client.at((bundle / "address").read_text(), timeout=TIMEOUT) as client:
-        return client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id=name),
-                           shim_pb2.ConnectResponse).shim_pid
+    return engines.shim_of_task(CTR_NAMESPACE, name)
 
 
 def test_stdin_reaches_the_container(engine: ShimCtr) -> None:
@@ -191,6 +184,19 @@ def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
     # The delete command removed the container's state (containerd may list
     # the task as gone a moment before the command ends).
     poll(lambda: not (SHIM_ROOT / CTR_NAMESPACE / name).exists(), TIMEOUT, "the state to go")
+
+
+def test_a_killed_server_loses_no_output(engine: ShimCtr) -> None:
+    """The server behind the container's relay is killed while it
+    writes: the zygote held the pipe's other end, its successor copies on
+    to the log, and every line arrives, in order, with the real status."""
+    script = "i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); sleep 0.05; done"
+    name = engine.start(cmd=["sh", "-c", script])
+    server = server_of_relay(shim_pid(name))
+    poll(lambda: "line3\n" in engine.logs(name), TIMEOUT, "some output")
+    os.kill(server, signal.SIGKILL)
+    assert engine.exit_code(name) == 0
+    assert engine.logs(name).split() == [f"line{i}" for i in range(30)]
 
 
 def test_metrics_come_from_the_cgroup(engine: ShimCtr) -> None:

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness import TIMEOUT, base_config, cgroup2_view, cgroup_keyed, cgroup_procs, poll, process_alive
+from harness import (TIMEOUT, base_config, cgroup2_view, cgroup_keyed, cgroup_procs, parent_of, poll,
+                     process_alive, server_of_relay)
 
 from pyrunc.shim import ttrpc
 from pyrunc.shim.events import pack
@@ -381,32 +382,8 @@ def log_bundles(pid: int) -> list[str]:
     return [Path(link).parent.parent.name for link in links if link.endswith("/bundle/log")]
 
 
-def fd_links(pid: int) -> set[str]:
-    """What a process's fds are, as far as they stay open while read."""
-    links = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            links.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except FileNotFoundError:
-            pass
-    return links
-
-
 def server_of(shim: Shim) -> int:
-    """The pid of the server behind a shim's relay: the process with the
-    socket the relay connects to (`-server PATH` on its command line)
-    open, a child of the zygote named pyrunc-shimd."""
-    argv = Path(f"/proc/{shim.pid}/cmdline").read_bytes().split(b"\0")
-    path = argv[argv.index(b"-server") + 1].decode()
-    inodes = {line.split()[6] for line in Path("/proc/net/unix").read_text().splitlines()[1:]
-              if line.split()[7:] == [path]}
-    zygote = parent_of(shim.pid)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and process_alive(int(entry)) and parent_of(int(entry)) == zygote \
-                and Path(f"/proc/{entry}/comm").read_text().strip() == "pyrunc-shimd":
-            if any(f"socket:[{inode}]" in fd_links(int(entry)) for inode in inodes):
-                return int(entry)
-    raise AssertionError(f"no server beside relay {shim.pid}")
+    return server_of_relay(shim.pid)
 
 
 def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
@@ -879,10 +856,6 @@ def test_binary_log_uri_hands_the_output_to_a_logging_binary(make_shim: Any, tmp
     with pytest.raises(ttrpc.TtrpcError) as error:      # a logger that is not there
         create(shim, stdout=f"binary://{tmp_path}/none", stderr=f"binary://{tmp_path}/none")
     assert error.value.code == ttrpc.INVALID_ARGUMENT and "No such file" in error.value.message
-
-
-def parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
