@@ -305,8 +305,14 @@ class Zygote:
         listener = listen(path)
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         # The groups whose relays live: a server forked after its
-        # predecessor died serves their tasks again, and only theirs.
-        groups = "\0".join(relay.key[1] for relay in self._relays_of(key))
+        # predecessor died serves their tasks again, and only theirs.  It
+        # counts only the Creates it gets (replayed ones among them): the
+        # relays' earlier handouts count as created, else every release
+        # would wait out GRACE.
+        relays = self._relays_of(key)
+        for relay in relays:
+            relay.handouts = 0
+        groups = "\0".join(relay.key[1] for relay in relays)
         pid = os.fork()
         if pid == 0:
             code = 1
