@@ -713,6 +713,9 @@ def test_a_killed_servers_processes_keep_their_stdio(make_shim: Any) -> None:
     shim.call("Delete", pb.DeleteRequest(id=shim.id), pb.DeleteResponse)
     for fd in (out_fd, late_fd, late_err_fd, tty_fd):
         os.close(fd)
+    # Its relay leaves as after any last task (the successor never saw the Create).
+    shim.call("Shutdown", pb.ShutdownRequest(id=shim.id))
+    poll(lambda: not process_alive(shim.pid), 10, "the relay to leave")
 
 
 def test_a_start_before_the_zygote_saw_its_server_die(make_shim: Any) -> None:
