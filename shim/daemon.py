@@ -126,14 +126,26 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     with service.lock:
         service.reload(kept)    # what a killed predecessor served, if any
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        ours: os.stat_result | None = os.stat(listener.getsockname())    # bound by the zygote just now
+    except OSError:
+        ours = None
     log.info(f"serving {request.namespace} (first {request.id}) on {listener.getsockname()}")
     server.serve()
     if channel.gone:    # else the zygote removed the socket (see zygote.py)
-        try:
-            os.unlink(listener.getsockname())
-        except OSError:
-            pass
+        _remove_if_ours(listener.getsockname(), ours)
     return 0
+
+
+def _remove_if_ours(path: str, ours: os.stat_result | None) -> None:
+    """Our socket's path, unless another server (a new zygote's, after
+    ours was killed) is bound there since."""
+    try:
+        now = os.stat(path)
+        if ours is not None and (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _later(function: object, *args: object) -> None:

@@ -19,7 +19,11 @@
  *   pyrunc-relay -address CONTAINERD -server SERVER_SOCKET -group GROUP
  *   fd 3: the listening socket; fd 4: the zygote's channel (a packet
  *   "exit" ends the relay; its end alone does not).  -address is not
- *   used: it names the containerd served, for ps and the tests. */
+ *   used: it names the containerd served, for ps and the tests.
+ *
+ * The zygote removes the socket of a relay it ends.  One that outlived
+ * its zygote removes its own when its last client goes, unless a new
+ * zygote has bound another relay at that path since. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -366,6 +371,26 @@ static void accept_links(void)
     }
 }
 
+/* The path of our listening socket, and its inode: whose it is now. */
+static struct sockaddr_un own_address;
+static struct stat own_socket;
+
+static void note_own_socket(void)
+{
+    socklen_t len = sizeof(own_address);
+    if (getsockname(LISTENER, (struct sockaddr *)&own_address, &len) < 0 || len <= sizeof(sa_family_t)
+        || stat(own_address.sun_path, &own_socket) < 0)
+        own_address.sun_path[0] = '\0';
+}
+
+static void remove_own_socket(void)
+{
+    struct stat now;
+    if (own_address.sun_path[0] && stat(own_address.sun_path, &now) == 0
+        && now.st_dev == own_socket.st_dev && now.st_ino == own_socket.st_ino)
+        unlink(own_address.sun_path);
+}
+
 /* Told to go: what the server has sent already (the last answer, to
  * Shutdown) still reaches containerd. */
 static void drain_and_exit(void)
@@ -392,6 +417,7 @@ int main(int argc, char **argv)
     fcntl(LISTENER, F_SETFL, O_NONBLOCK);
     fcntl(LISTENER, F_SETFD, FD_CLOEXEC);
     fcntl(ZYGOTE, F_SETFD, FD_CLOEXEC);
+    note_own_socket();
     struct rlimit files;    /* two fds a link: as many as we may */
     if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
         files.rlim_cur = files.rlim_max;
@@ -434,8 +460,10 @@ int main(int argc, char **argv)
                 timeout = RETRY_MS;
             }
         }
-        if (zygote < 0 && clients == 0)
+        if (zygote < 0 && clients == 0) {
+            remove_own_socket();
             return 0;       /* no zygote to end us, and nobody to relay for */
+        }
         int ready = poll(fds, count, timeout);
         if (ready < 0 && errno != EINTR)
             return 1;
