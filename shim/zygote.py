@@ -240,6 +240,11 @@ class Zygote:
         if relay is not None and _exited(relay.pid):
             self._forget_relay(relay, reaped=True)     # killed, its end not read yet
             relay = None
+        if relay is None and _answers(relay_socket(self.ttrpc_address, *key)):
+            # An earlier zygote's relay, which outlived it: it and its server
+            # go on serving the group (a second server would serve its tasks
+            # twice), and leave with its last client.
+            return "unix://" + relay_socket(self.ttrpc_address, *key)
         self._server_of(fields)
         if relay is not None:
             relay.handouts += 1
@@ -520,6 +525,21 @@ def _close_kept(kept: dict[str, dict[str, int]]) -> None:
         for fd in ends.values():
             os.close(fd)
     kept.clear()
+
+
+def _answers(path: str) -> bool:
+    """Something listens at this socket path."""
+    if not os.path.lexists(path):
+        return False
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    probe.settimeout(1)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _exited(pid: int) -> bool:
