@@ -113,11 +113,19 @@ def make_shim() -> Iterator[Any]:
     try:
         yield make
     finally:
-        for shim in shims:
-            shim.close()
-        for root in {shim.root for shim in shims}:    # and their zygotes, with their sockets
-            poll(lambda: not list((root / "z").glob("*")), TIMEOUT, "the zygote to leave")
-        shutil.rmtree(directory)
+        failures = []
+        for shim in shims:      # each, whatever the others left
+            try:
+                shim.close()
+            except AssertionError as failure:
+                failures.append(failure)
+        try:
+            for root in {shim.root for shim in shims}:    # and their zygotes, with their sockets
+                poll(lambda: not list((root / "z").glob("*")), TIMEOUT, "the zygote to leave")
+        finally:
+            shutil.rmtree(directory)
+        if failures:
+            raise failures[0]
 
 
 def read_all(fd: int) -> bytes:
@@ -879,6 +887,83 @@ def test_one_zygote_answers_every_start(make_shim: Any, tmp_path: Path) -> None:
     for shim in (first, second):
         assert Path(f"/proc/{shim.pid}/comm").read_text().strip() == "pyrunc-shim"
     assert parent_of(server_of(first)) == parent_of(server_of(second)) == zygote
+
+
+def relay_server_path(shim: Shim) -> str:
+    """The server socket a shim's relay connects to (`-server PATH`)."""
+    argv = Path(f"/proc/{shim.pid}/cmdline").read_bytes().split(b"\0")
+    return argv[argv.index(b"-server") + 1].decode()
+
+
+def test_a_killed_zygote_leaves_its_shims_serving(make_shim: Any) -> None:
+    """The zygote killed: its relay and server go on serving their
+    container, and leave with it, removing their sockets but not what a
+    new zygote (the next start's) made at the same paths since: here the
+    server's (both containers' groups fall to one shard)."""
+    from pyrunc.shim.zygote import shard_of
+    first_id = f"shim-{secrets.token_hex(4)}"
+    second_id = next(name for name in (f"shim-{secrets.token_hex(4)}" for _ in range(100))
+                     if shard_of(name) == shard_of(first_id))
+    first = make_shim(["sh", "-c", "read line; echo got $line; exit 7"], first_id, root=make_shim.root)
+    stdin = str(first.bundle / "stdin")
+    os.mkfifo(stdin, 0o600)
+    stdout, out_fd = first.fifo("stdout")
+    create(first, stdin=stdin, stdout=stdout)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    old_server = server_of(first)
+    zygote = parent_of(first.pid)
+    os.kill(zygote, signal.SIGKILL)
+    poll(lambda: not process_alive(zygote), TIMEOUT, "the zygote to die")
+    second = make_shim(["sleep", "100"], second_id, root=make_shim.root)
+    assert parent_of(second.pid) not in (0, zygote)
+    assert relay_server_path(second) == relay_server_path(first) and server_of(second) != old_server
+    create(second)
+    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    # The first container, served as before; its server and relay leave after it.
+    say_hello(stdin, out_fd)
+    assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 7
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    poll(lambda: not process_alive(old_server), TIMEOUT, "the old server to leave")
+    first.client.close()
+    poll(lambda: not process_alive(first.pid), TIMEOUT, "the old relay to leave")
+    os.close(out_fd)
+    theirs = {Path(second.address[len("unix://"):]).name, Path(relay_server_path(second)).name}
+    assert {path.name for path in (make_shim.root / "s").iterdir()} == theirs
+    assert second.call("State", pb.StateRequest(id=second.id), pb.StateResponse).status == 2
+    second.call("Kill", pb.KillRequest(id=second.id, signal=signal.SIGKILL))
+    assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 137
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+
+
+def test_a_pod_whose_zygote_was_killed_stays_with_its_relay(make_shim: Any) -> None:
+    """A new zygote hands a later container of the pod the relay the
+    killed one left, which still serves the pod (a relay and server of
+    its own would serve the pod's tasks twice); both containers report
+    their real statuses, and relay, server and socket leave after them."""
+    pod = {"io.kubernetes.cri.sandbox-id": "pod-orphan"}
+    first = make_shim(["sleep", "100"], root=make_shim.root, annotations=pod)
+    create(first)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    server, zygote = server_of(first), parent_of(first.pid)
+    os.kill(zygote, signal.SIGKILL)
+    poll(lambda: not process_alive(zygote), TIMEOUT, "the zygote to die")
+    second = make_shim(["sh", "-c", "exit 3"], root=make_shim.root, annotations=pod)
+    assert (second.address, second.pid) == (first.address, first.pid)
+    assert server_of(second) == server
+    create(second)
+    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 3
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+    first.call("Kill", pb.KillRequest(id=first.id, signal=signal.SIGKILL))
+    assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 137
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    poll(lambda: not process_alive(server), TIMEOUT, "the server to leave")
+    for shim in (first, second):
+        shim.client.close()
+    poll(lambda: not process_alive(first.pid), TIMEOUT, "the relay to leave")
+    assert not list((make_shim.root / "s").iterdir())
 
 
 def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any, tmp_path: Path) -> None:
