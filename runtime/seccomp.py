@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from . import jsonio
 from .digest import sha256_hex
@@ -102,6 +103,15 @@ CACHE_DIR = f".seccomp{CACHE_MARK}cache"
 CACHE_ENTRIES = 64
 # Part of every cache key: bump when the compiler's output changes.
 COMPILER_VERSION = 2
+# Seconds a compile may take (the largest real profiles take milliseconds).
+def _compile_timeout() -> float:
+    try:
+        return float(os.environ.get("PYRUNC_SECCOMP_COMPILE_TIMEOUT", "10"))
+    except ValueError:
+        return 10.0
+
+
+COMPILE_TIMEOUT = _compile_timeout()
 
 
 class Arg(Record):
@@ -246,8 +256,9 @@ def _check_host(f: Filter, path: str) -> None:
             raise ConfigError(f"flag {name} is not supported by this kernel", path=f"{path}.flags[{i}]")
 
 
-def compile_filter(f: Filter, path: str = "linux.seccomp") -> bytes:
-    """The BPF program (struct sock_filter[]) of f, uncached."""
+def compile_filter(f: Filter, path: str = "linux.seccomp", bounded: bool = True) -> bytes:
+    """The BPF program (struct sock_filter[]) of f, uncached; in a child
+    process with a time limit when bounded (see _compile_in_child)."""
     from .native import Encoded
     ffi, lib = _native()
     _check_host(f, path)
@@ -261,15 +272,78 @@ def compile_filter(f: Filter, path: str = "linux.seccomp") -> bytes:
     buffer = ffi.new("unsigned char[]", MAX_PROGRAM_BYTES)
     out = ffi.new("struct pyrunc_seccomp_program *", {"bpf": buffer, "capacity": MAX_PROGRAM_BYTES})
     err = ffi.new("struct pyrunc_error *")
-    if lib.pyrunc_seccomp_compile(c, out, err) < 0:
-        where = path
-        if out.failed_rule >= 0:
-            where = f"{path}.syscalls[{out.failed_rule}]"
-        elif out.failed_architecture >= 0:
-            where = f"{path}.architectures[{out.failed_architecture}]"
-        message = ffi.string(err.msg).decode(errors="replace")
-        raise ConfigError(message, errno=err.code, path=where)   # the C side names the reason
-    return bytes(ffi.buffer(buffer, out.len))
+    run = _compile_in_child if bounded else _compile_here
+    result = run(lambda: lib.pyrunc_seccomp_compile(c, out, err) >= 0 and bytes(ffi.buffer(buffer, out.len)),
+                               lambda: (out.failed_rule, out.failed_architecture, err.code,
+                                        ffi.string(err.msg).decode(errors="replace")), path)
+    if isinstance(result, bytes):
+        return result
+    failed_rule, failed_architecture, code, message = result
+    where = path
+    if failed_rule >= 0:
+        where = f"{path}.syscalls[{failed_rule}]"
+    elif failed_architecture >= 0:
+        where = f"{path}.architectures[{failed_architecture}]"
+    raise ConfigError(message, errno=code, path=where)   # the C side names the reason
+
+
+def _compile_in_child(compile_: Any, failure: Any, path: str) -> bytes | tuple[int, int, int, str]:
+    """compile_() (the program, or False) in a child killed after
+    COMPILE_TIMEOUT: libseccomp 2.5 never finishes adding some rule sets
+    (two conditioned rules on one syscall, each comparing one argument
+    with GT or GE and another differently), and a config must not hang
+    `create` (runc's does).  The program, or failure()'s details."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            program = compile_()
+            answer = b"P" + program if program is not False else b"E" + jsonio.dumps(failure()).encode()
+            with open(write_end, "wb") as pipe:
+                pipe.write(answer)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    answer = None
+    try:
+        answer = _read_until(read_end, time.monotonic() + COMPILE_TIMEOUT)
+    finally:
+        os.close(read_end)
+        if answer is None:
+            os.kill(pid, 9)     # SIGKILL: it is inside libseccomp
+        os.waitpid(pid, 0)
+    if not answer:
+        raise ConfigError(f"libseccomp did not finish compiling the filter in {COMPILE_TIMEOUT:g} s "
+                          "(a libseccomp bug some rule sets meet)", path=path)
+    if answer[:1] == b"P":
+        return answer[1:]
+    failed_rule, failed_architecture, code, message = jsonio.loads(answer[1:])
+    return failed_rule, failed_architecture, code, message
+
+
+def _compile_here(compile_: Any, failure: Any, path: str) -> bytes | tuple[int, int, int, str]:
+    program = compile_()
+    return program if program is not False else failure()
+
+
+def _read_until(fd: int, deadline: float) -> bytes | None:
+    """All a pipe gives until EOF; None if the deadline comes first."""
+    import select
+    chunks = []
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(left * 1000):
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
 
 
 def _fill_rule(c: Any, rule: Rule, enc: Any) -> None:
@@ -423,7 +497,7 @@ def action_probe(action: int) -> Filter:
 
 def _action_supported(action: int) -> bool:
     try:
-        compile_filter(action_probe(action))
+        compile_filter(action_probe(action), bounded=False)     # one rule: nothing to hang on
     except PyruncError:
         return False
     return True

@@ -295,6 +295,20 @@ def test_invalid_profiles_name_the_path(runtime: Runtime, bundle: Bundle, seccom
     assert runtime.listed_ids() == []
 
 
+def test_a_profile_libseccomp_never_finishes_is_an_error_not_a_hang(runtime: Runtime, bundle: Bundle) -> None:
+    """libseccomp 2.5 loops for ever adding these two rules (runc's
+    create hangs on them): the compile runs in a child with a time limit,
+    so create fails with the reason, and leaves nothing."""
+    over_32_bits = 1 << 33
+    conditioned = [{"index": 2, "value": over_32_bits, "op": "SCMP_CMP_GT"}]
+    bundle.set("linux.seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        rule(["read"], "SCMP_ACT_KILL_PROCESS", args=[*conditioned, {"index": 3, "value": 7, "op": "SCMP_CMP_GT"}]),
+        rule(["read"], "SCMP_ACT_KILL_PROCESS", args=[*conditioned, {"index": 3, "value": 7, "op": "SCMP_CMP_EQ"}])]})
+    result = runtime.try_create(bundle, env={**os.environ, "PYRUNC_SECCOMP_COMPILE_TIMEOUT": "1"})
+    assert_error(result, "linux.seccomp: libseccomp did not finish compiling the filter in 1 s")
+    assert runtime.listed_ids() == []
+
+
 # ---- the cache -------------------------------------------------------------------------
 
 def cached(runtime: Runtime) -> list[Path]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pyrunc._native import ffi  # type: ignore[import-not-found]
 from plan_decoding import decoded
@@ -82,11 +82,21 @@ def profiles(draw: st.DrawFn, shared_names: bool = False) -> dict[str, Any]:
         flags=st.lists(st.sampled_from(SUPPORTED_FLAGS), max_size=4, unique=True),
         listenerMetadata=st.text(max_size=8).filter(lambda t: "\0" not in t))))
     if shared_names:
-        # Fewer conditions than below: libseccomp's time grows steeply with
-        # conditioned rules that share a syscall (one set of six ran for
-        # over ten minutes).
-        profile["syscalls"] = draw(st.lists(rules(notify, st.lists(syscall_names, min_size=1, max_size=4),
-                                                  max_args=2), max_size=4))
+        # At most one rule with conditions per syscall: libseccomp 2.5
+        # never finishes adding two that share a syscall and compare one
+        # argument with GT or GE each and another one differently (runc
+        # hangs on them alike; pyrunc gives up after a time limit, see
+        # spec-tests/test_seccomp.py).
+        syscalls = draw(st.lists(rules(notify, st.lists(syscall_names, min_size=1, max_size=4),
+                                       max_args=2), max_size=4))
+        conditioned: set[str] = set()
+        for rule in syscalls:
+            if rule.get("args"):
+                if conditioned & set(rule["names"]):
+                    del rule["args"]
+                else:
+                    conditioned |= set(rule["names"])
+        profile["syscalls"] = syscalls
     else:
         pool = draw(st.permutations(SYSCALL_NAMES))
         sizes = draw(st.lists(st.integers(1, 3), max_size=6))
