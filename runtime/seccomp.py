@@ -22,7 +22,7 @@ from .state import CACHE_MARK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 # runtime-spec names -> PYRUNC_SCMP_ACT_* of native/seccomp_compile.h.
 ACTIONS = {
@@ -103,8 +103,10 @@ CACHE_DIR = f".seccomp{CACHE_MARK}cache"
 CACHE_ENTRIES = 64
 # Part of every cache key: bump when the compiler's output changes.
 COMPILER_VERSION = 2
-# Seconds a compile may take (the largest real profiles take milliseconds).
+
+
 def _compile_timeout() -> float:
+    """Seconds a compile may take (the largest real profiles take milliseconds)."""
     try:
         return float(os.environ.get("PYRUNC_SECCOMP_COMPILE_TIMEOUT", "10"))
     except ValueError:
@@ -272,10 +274,13 @@ def compile_filter(f: Filter, path: str = "linux.seccomp", bounded: bool = True)
     buffer = ffi.new("unsigned char[]", MAX_PROGRAM_BYTES)
     out = ffi.new("struct pyrunc_seccomp_program *", {"bpf": buffer, "capacity": MAX_PROGRAM_BYTES})
     err = ffi.new("struct pyrunc_error *")
-    run = _compile_in_child if bounded else _compile_here
-    result = run(lambda: lib.pyrunc_seccomp_compile(c, out, err) >= 0 and bytes(ffi.buffer(buffer, out.len)),
-                               lambda: (out.failed_rule, out.failed_architecture, err.code,
-                                        ffi.string(err.msg).decode(errors="replace")), path)
+
+    def attempt() -> bytes | tuple[int, int, int, str]:
+        """The program, or where and why libseccomp refused it."""
+        if lib.pyrunc_seccomp_compile(c, out, err) >= 0:
+            return bytes(ffi.buffer(buffer, out.len))
+        return out.failed_rule, out.failed_architecture, err.code, ffi.string(err.msg).decode(errors="replace")
+    result = _in_child(attempt, path) if bounded else attempt()
     if isinstance(result, bytes):
         return result
     failed_rule, failed_architecture, code, message = result
@@ -287,20 +292,21 @@ def compile_filter(f: Filter, path: str = "linux.seccomp", bounded: bool = True)
     raise ConfigError(message, errno=code, path=where)   # the C side names the reason
 
 
-def _compile_in_child(compile_: Any, failure: Any, path: str) -> bytes | tuple[int, int, int, str]:
-    """compile_() (the program, or False) in a child killed after
-    COMPILE_TIMEOUT: libseccomp 2.5 never finishes adding some rule sets
-    (two conditioned rules on one syscall, each comparing one argument
-    with GT or GE and another differently), and a config must not hang
-    `create` (runc's does).  The program, or failure()'s details."""
+def _in_child(attempt: Callable[[], bytes | tuple[int, int, int, str]],
+              path: str) -> bytes | tuple[int, int, int, str]:
+    """attempt() in a child killed after COMPILE_TIMEOUT: libseccomp 2.5
+    never finishes adding some rule sets (two conditioned rules on one
+    syscall, each comparing one argument with GT or GE and another
+    differently), and a config must not hang `create` (runc's does)."""
+    import signal
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             os.close(read_end)
-            program = compile_()
-            answer = b"P" + program if program is not False else b"E" + jsonio.dumps(failure()).encode()
+            result = attempt()
+            answer = b"P" + result if isinstance(result, bytes) else b"E" + jsonio.dumps(result).encode()
             with open(write_end, "wb") as pipe:
                 pipe.write(answer)
             code = 0
@@ -313,20 +319,17 @@ def _compile_in_child(compile_: Any, failure: Any, path: str) -> bytes | tuple[i
     finally:
         os.close(read_end)
         if answer is None:
-            os.kill(pid, 9)     # SIGKILL: it is inside libseccomp
+            os.kill(pid, signal.SIGKILL)    # it is inside libseccomp
         os.waitpid(pid, 0)
-    if not answer:
+    if answer is None:
         raise ConfigError(f"libseccomp did not finish compiling the filter in {COMPILE_TIMEOUT:g} s "
                           "(a libseccomp bug some rule sets meet)", path=path)
     if answer[:1] == b"P":
         return answer[1:]
-    failed_rule, failed_architecture, code, message = jsonio.loads(answer[1:])
-    return failed_rule, failed_architecture, code, message
-
-
-def _compile_here(compile_: Any, failure: Any, path: str) -> bytes | tuple[int, int, int, str]:
-    program = compile_()
-    return program if program is not False else failure()
+    if answer[:1] == b"E":
+        failed_rule, failed_architecture, code, message = jsonio.loads(answer[1:])
+        return failed_rule, failed_architecture, code, message
+    raise PyruncError(f"{path}: the process compiling the filter failed")
 
 
 def _read_until(fd: int, deadline: float) -> bytes | None:
@@ -343,7 +346,6 @@ def _read_until(fd: int, deadline: float) -> bytes | None:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
-
 
 
 def _fill_rule(c: Any, rule: Rule, enc: Any) -> None:

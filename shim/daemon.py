@@ -78,6 +78,10 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     the fork; it had none).  kept: the stdio ends of a killed
     predecessor's processes, by ID\0EXEC_ID and role (stdio.py)."""
     set_name(NAME)
+    try:
+        ours: os.stat_result | None = os.stat(listener.getsockname())    # bound by the zygote just now
+    except OSError:
+        ours = None
     os.chdir("/")   # a bundle's directory goes with its container
     log.open(os.path.join(request.bundle, "log"), debug=request.debug)
     # The library logs to stderr by default, which is a container's while
@@ -126,10 +130,6 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     with service.lock:
         service.reload(kept)    # what a killed predecessor served, if any
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    try:
-        ours: os.stat_result | None = os.stat(listener.getsockname())    # bound by the zygote just now
-    except OSError:
-        ours = None
     log.info(f"serving {request.namespace} (first {request.id}) on {listener.getsockname()}")
     server.serve()
     if channel.gone:    # else the zygote removed the socket (see zygote.py)

@@ -131,6 +131,11 @@ class Server:
         self.forked_at = time.monotonic()
         self.young_deaths = 0   # of its predecessors, in a row: each dead within RESTART_AFTER
 
+    def hand_over(self) -> dict[str, dict[str, int]]:
+        """Its kept stdio ends, for a successor: no longer closed with it."""
+        kept, self.kept = self.kept, {}
+        return kept
+
 
 class Relay:
     """The zygote's view of one group's relay (relay.c)."""
@@ -263,13 +268,13 @@ class Zygote:
         server = self.servers.get(key)
         kept = None     # a killed server's stdio ends go to its successor
         if server is not None and _exited(server.pid):
-            kept, server.kept = server.kept, {}
+            kept = server.hand_over()
             self._forget(server)    # killed, its end not read yet: never count on a dead server
             server = None
         elif server is not None and _leader_exited(server.pid):
             # Killed, with its other threads still on their way out: it
             # cannot be reaped yet (its channel's end says when).
-            kept, server.kept = server.kept, {}
+            kept = server.hand_over()
             del self.servers[server.key]
             self.dying.append(server)
             server = None
@@ -384,7 +389,7 @@ class Zygote:
         except OSError:
             message, fds = b"", []
         if not message:     # it exited
-            kept, server.kept = server.kept, {}
+            kept = server.hand_over()
             self._forget(server)
             try:
                 os.waitpid(server.pid, 0)
@@ -503,7 +508,7 @@ def _keep_or_drop(kept: dict[str, dict[str, int]], message: bytes, fds: list[int
     if len(parts) != 4:
         parts = [b"", b"", b"", b""]
     name, roles = (parts[1] + b"\0" + parts[2]).decode(errors="replace"), parts[3].decode(errors="replace")
-    if parts[0] == b"keep" and len(roles) == len(fds):
+    if parts[0] == b"keep" and len(roles) == len(fds) == len(set(roles)):
         _close_kept({name: kept.pop(name, {})})
         kept[name] = dict(zip(roles, fds))
         return

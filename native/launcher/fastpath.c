@@ -469,14 +469,18 @@ int fast_path(int argc, char **argv)
     ret = parse_globals(argc, argv, &g, &verb);
     if (ret < 0)
         return ret;
-    static const char *const verbs[] = { "state", "list", "start", "kill", "delete", "features" };
-    size_t which = 0;
-    while (which < sizeof(verbs) / sizeof(*verbs) && strcmp(argv[verb], verbs[which]) != 0)
+    enum { STATE, LIST, START, KILL, DELETE, FEATURES, VERBS };
+    static const char *const verbs[VERBS] = {
+        [STATE] = "state", [LIST] = "list", [START] = "start", [KILL] = "kill", [DELETE] = "delete",
+        [FEATURES] = "features",
+    };
+    int which = 0;
+    while (which < VERBS && strcmp(argv[verb], verbs[which]) != 0)
         which++;
-    if (which == sizeof(verbs) / sizeof(*verbs))
+    if (which == VERBS)
         return FAST_DEFER;
     /* features needs no root: the CLI finds it only for verbs that use it. */
-    if (which != 5) {     /* features */
+    if (which != FEATURES) {
         root = g.root ? strdup(g.root) : NULL;
         ret = g.root ? (root ? 0 : -ENOMEM) : default_root(&root);
         if (ret < 0)
@@ -487,11 +491,11 @@ int fast_path(int argc, char **argv)
     argc -= verb + 1;
     argv += verb + 1;
     switch (which) {
-    case 0: return run_state(root, argc, argv);
-    case 1: return run_list(root, argc, argv);
-    case 2: return run_start(root, &g.log, argc, argv);
-    case 3: return run_kill(root, argc, argv);
-    case 4: return run_delete(root, argc, argv);
+    case STATE: return run_state(root, argc, argv);
+    case LIST: return run_list(root, argc, argv);
+    case START: return run_start(root, &g.log, argc, argv);
+    case KILL: return run_kill(root, argc, argv);
+    case DELETE: return run_delete(root, argc, argv);
     default: return run_features(argc);
     }
 }
