@@ -111,9 +111,12 @@ class BuildLaunchers(build_scripts):
 # The CPython-API module every create and exec loads (no cffi on that path).
 SPAWN_MODULE = Extension("pyrunc.runtime._spawn", ["native/pyext/spawnmodule.c"],
                          extra_compile_args=build_ffi.COMPILE_ARGS)
+# The shim's prctl and mount calls (no ctypes in its servers).
+LIBC_MODULE = Extension("pyrunc.shim._libc", ["native/pyext/libcmodule.c"],
+                        extra_compile_args=build_ffi.COMPILE_ARGS)
 
 setup(cffi_modules=["native/build_ffi.py:ffibuilder"],
-      ext_modules=[SPAWN_MODULE],
+      ext_modules=[SPAWN_MODULE, LIBC_MODULE],
       # Stand for the commands BuildLaunchers makes.
       scripts=[sources[0] for sources, *_ in LAUNCHERS],
       cmdclass={"build_ext": BuildExtAndInit, "build_py": BuildPyAndProto, "build_scripts": BuildLaunchers})

@@ -12,7 +12,7 @@ import socket as _socket
 import threading
 
 from . import reaper
-from .libc import set_name, set_subreaper
+from ._libc import set_name, set_subreaper
 from .events import Publisher
 from .log import log
 from .main import exits_dir, state_root, tasks_dir

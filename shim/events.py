@@ -7,7 +7,6 @@ the fallback."""
 from __future__ import annotations
 
 import queue
-import subprocess
 import threading
 import time
 
@@ -99,6 +98,7 @@ class Publisher:
         if not self.publish_binary:
             log.error(f"event {item.topic} lost: no publish binary")
             return
+        import subprocess   # the fallback only: not in every server's memory
         argv = [self.publish_binary, "--address", self.containerd_address, "publish",
                 "--topic", item.topic, "--namespace", self.namespace]
         try:

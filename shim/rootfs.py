@@ -38,12 +38,12 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
 
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
-    import ctypes
-    from . import libc
-    if libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
-                  data.encode() or None) != 0:
-        errno = libc.last_errno()
-        raise PyruncError(f"mount rootfs {fstype or 'bind'} {source} on {target}: {os.strerror(errno)}", errno=errno)
+    from ._libc import mount
+    try:
+        mount(source, target, fstype, flags, data)
+    except OSError as exc:
+        raise PyruncError(f"mount rootfs {fstype or 'bind'} {source} on {target}: {os.strerror(exc.errno)}",
+                          errno=exc.errno) from None
 
 
 def mount_all(mounts: Any, target: str) -> bool:
@@ -70,6 +70,9 @@ def mount_all(mounts: Any, target: str) -> bool:
 
 def unmount(target: str) -> None:
     """Detach (lazily, as containerd does on cleanup) whatever is on target."""
-    from . import libc
-    while libc.umount2(target.encode(), MNT_DETACH) == 0:
-        pass    # stacked mounts: each one
+    from ._libc import umount2
+    try:
+        while True:
+            umount2(target, MNT_DETACH)     # stacked mounts: each one
+    except OSError:
+        pass    # nothing (more) mounted there

@@ -61,7 +61,11 @@ NAME = "pyrunc-zygote"
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyrunc-relay")
 
 # What servers use, imported once here so that no server imports it again.
-WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.shim.records", "urllib.parse",
+# Left out, as what only some servers need: subprocess (hooks, BinaryName,
+# the publish binary), urllib.parse (binary:// and file:// logs), tomllib
+# (a runtime options file).  Each is a few hundred KiB the rare server that
+# needs it imports for itself, not a cost of every shim.
+WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.shim.records", "pyrunc.shim._libc",
         "pyrunc.runtime.idmap", "pyrunc.runtime.rootless", "encodings.ascii",
         "pyrunc.shim.proto.task.shim_pb2", "pyrunc.shim.proto.events.task_pb2",
         "pyrunc.shim.proto.events.ttrpc_events_pb2", "pyrunc.shim.proto.options.oci_pb2",
@@ -72,7 +76,7 @@ WARM = ("pyrunc.shim.daemon", "pyrunc.shim.oom", "pyrunc.shim.stats", "pyrunc.sh
         "pyrunc.runtime.exec_process", "pyrunc.runtime.spec", "pyrunc.runtime.plan", "pyrunc.runtime.native",
         "pyrunc.runtime.spawn", "pyrunc.runtime.console", "pyrunc.runtime.hooks", "pyrunc.runtime.seccomp",
         "pyrunc.runtime.cgroups.v1", "pyrunc.runtime.cgroups.v2", "pyrunc.runtime.jsonio",
-        "subprocess", "tomllib", "ctypes", "fcntl", "termios", "select", "queue")
+        "fcntl", "termios", "select", "queue")
 
 
 GROUP_ANNOTATIONS = ("io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group")
@@ -619,7 +623,7 @@ def warm() -> None:
 def main() -> None:
     """`python -m pyrunc.shim.zygote -address A -publish-binary B -fd N`,
     N its listening socket, TTRPC_ADDRESS in the environment (main.start)."""
-    from .libc import set_name, set_subreaper
+    from ._libc import set_name, set_subreaper
     args = Args(sys.argv[1:])
     set_name(NAME)
     set_subreaper()
