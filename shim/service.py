@@ -172,7 +172,8 @@ class TaskService:
         self.by_pid: dict[int, tuple[Task, Process]] = {}
         self.console_dir = ""
         self.creates: dict[str, int] = {}     # per group: each one a `start` handed its relay out for
-        self.creating: set[str] = set()       # ids whose Create runs (outside the lock)
+        self.last_create: dict[str, float] = {}     # per group: when (time.time()) its latest Create came
+        self.creating: dict[str, str] = {}    # id: group, of each Create under way (outside the lock)
         self.early_exits: dict[int, tuple[int, float]] = {}    # pid: (exit code, when), of pids not known then
         # Relays, kept under a lock of their own: the server's loop keeps
         # them, and must never wait for `lock` (a Create holds it long).
@@ -199,6 +200,11 @@ class TaskService:
 
     def of_group(self, group: str) -> list[Task]:
         return [task for task in self.tasks.values() if task.group == group]
+
+    def in_use(self, group: str) -> bool:
+        """A task of the group, or a Create of one under way (its task is
+        not in the table until it is done)."""
+        return bool(self.of_group(group)) or group in self.creating.values()
 
     def relay_connected(self, connection: Any) -> None:
         """From the server's loop: a relay said hello; its end is watched."""
@@ -416,6 +422,7 @@ class TaskService:
         group = _group()
         with self.lock:
             self.creates[group] = self.creates.get(group, 0) + 1    # see daemon.py
+            self.last_create[group] = time.time()
         if req.checkpoint or req.parent_checkpoint:
             raise TtrpcError(UNIMPLEMENTED, "checkpoint/restore is not supported by pyrunc")
         try:
@@ -432,7 +439,7 @@ class TaskService:
             if req.id in self.tasks or req.id in self.creating:
                 init.stdio.close()
                 raise TtrpcError(ALREADY_EXISTS, f"task {req.id}: already exists")
-            self.creating.add(req.id)
+            self.creating[req.id] = group
         since = time.monotonic()
         try:
             with self._calling(runtime):
@@ -462,7 +469,7 @@ class TaskService:
                 self._watch_oom(task)
         finally:
             with self.lock:
-                self.creating.discard(req.id)
+                del self.creating[req.id]
         events = _events()
         self.publisher.publish(events.TaskCreate(
             container_id=req.id, bundle=req.bundle, rootfs=req.rootfs, checkpoint=req.checkpoint, pid=init.pid,
