@@ -15,7 +15,7 @@ from . import reaper
 from ._libc import set_name, set_subreaper
 from .events import Publisher
 from .log import log
-from .main import exits_dir, state_root, tasks_dir
+from .main import exits_dir, handout_mark, relay_socket, state_root, tasks_dir, zygote_dir
 from .server import Server
 from .service import TaskService
 
@@ -46,7 +46,8 @@ class ZygoteChannel:
         self.sock, self.lock = sock, threading.Lock()
         self.gone = False   # it did not answer: the server removes its own socket
 
-    def ask(self, question: str) -> bool:
+    def ask(self, question: str) -> bool | None:
+        """Its yes or no; None when there is no zygote (any more)."""
         with self.lock:
             try:
                 self.sock.send(question.encode())
@@ -54,7 +55,7 @@ class ZygoteChannel:
             except OSError:
                 answer = b""
             self.gone = not answer
-            return answer != b"no"      # no zygote: nobody hands anything out any more
+            return None if self.gone else answer != b"no"
 
     def keep(self, name: str, ends: dict[str, int]) -> None:
         """The zygote holds a copy of these fds under name (ID\0EXEC_ID)."""
@@ -92,8 +93,8 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
     threading.excepthook = lambda hook: log.error(f"thread {hook.thread.name if hook.thread else '?'}: "
                                                   f"{hook.exc_type.__name__}: {hook.exc_value}")
     set_subreaper()
-    publisher = Publisher(request.namespace, os.environ.get("TTRPC_ADDRESS", ""), containerd_address,
-                          publish_binary)
+    ttrpc_address = os.environ.get("TTRPC_ADDRESS", "")
+    publisher = Publisher(request.namespace, ttrpc_address, containerd_address, publish_binary)
     channel = ZygoteChannel(zygote)
     server: Server | None = None
 
@@ -101,19 +102,35 @@ def serve(request: Request, listener: _socket.socket, zygote: _socket.socket, co
         """A group's tasks are all deleted: its relay may go, then this
         server when it has no task left (the zygote says when)."""
         with service.lock:
-            if service.of_group(group):
+            if service.in_use(group):
                 return
-            creates = service.creates.get(group, 0)
-        if group and not channel.ask(f"release {creates} {group}"):
-            _later(release, group)
-            return
+            # As they were when the group had nothing: a Create that came
+            # since makes the answer no (the zygote's, or relay_may_go's).
+            creates, last_create = service.creates.get(group, 0), service.last_create.get(group, 0.0)
+        if group:
+            answer = channel.ask(f"release {creates} {group}")
+            if not (relay_may_go(group, last_create) if answer is None else answer):
+                _later(release, group)
+                return
         leave_if_idle()
+
+    def relay_may_go(group: str, last_create: float) -> bool:
+        """With no zygote to ask (see _let_relay_go)."""
+        with service.relay_lock:
+            relayed = group in service.live_groups
+        return _let_relay_go(relay_socket(ttrpc_address, request.namespace, group), last_create, relayed)
 
     def leave_if_idle() -> None:
         with service.lock:
-            if server is None or service.tasks:
+            if server is None or service.tasks or service.creating:
                 return
-        if channel.ask("exit"):
+            last_creates = dict(service.last_create)
+        answer = channel.ask("exit")
+        if answer is None:      # no zygote: none of our relays may be handed out any more
+            with service.relay_lock:
+                groups = list(service.live_groups)
+            answer = all([relay_may_go(group, last_creates.get(group, 0.0)) for group in groups])
+        if answer:
             publisher.flush()   # the last events (TaskDelete) before the process goes
             server.stop()
         else:
@@ -146,6 +163,46 @@ def _remove_if_ours(path: str, ours: os.stat_result | None) -> None:
             os.unlink(path)
     except OSError:
         pass
+
+
+def _let_relay_go(path: str, last_create: float, relayed: bool) -> bool:
+    """With no zygote to ask: a new one hands our relay out while it
+    answers, marking each handout (zygote.py).  Under the lock every
+    `start` holds while it talks to a zygote, and unless a handout since
+    the group's last Create is still to come, remove the relay's socket:
+    the next start gets a new relay, and with it a new server.  (Not a
+    socket a new zygote bound there since: that one's relay is not ours,
+    and ours went with its last connection.)"""
+    import fcntl
+    import time
+
+    from .zygote import GRACE
+    try:
+        lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        lock = -1   # no zygote was ever started here again: none hands anything out
+    try:
+        if lock >= 0:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False    # a start is talking to a zygote: ask again
+        mark = handout_mark(path)
+        try:
+            handed_out = os.stat(mark).st_mtime
+        except FileNotFoundError:
+            handed_out = 0.0
+        if handed_out > last_create and time.time() - handed_out < GRACE:
+            return False
+        for name in (mark, path) if relayed else (mark,):
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+        return True
+    finally:
+        if lock >= 0:
+            os.close(lock)
 
 
 def _later(function: object, *args: object) -> None:

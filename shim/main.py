@@ -81,6 +81,13 @@ def relay_socket(ttrpc_address: str, namespace: str, group: str) -> str:
     return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{group}"))
 
 
+def handout_mark(relay_path: str) -> str:
+    """A file a zygote touches each time it hands out a relay an earlier
+    zygote spawned, for that relay's server (daemon.py): it has no zygote
+    to count handouts for it."""
+    return relay_path + ".handout"
+
+
 def server_socket(ttrpc_address: str, namespace: str, shard: int) -> str:
     """The socket of a server of a namespace, which only relays reach
     (four fields, where a group's address hashes three)."""

@@ -47,7 +47,7 @@ import socket as _socket
 import sys
 import time
 
-from .main import Args, cleanup, decode, orphans_dir, relay_socket, server_socket, zygote_dir
+from .main import Args, cleanup, decode, handout_mark, orphans_dir, relay_socket, server_socket, zygote_dir
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
@@ -249,11 +249,14 @@ class Zygote:
         if relay is not None and _exited(relay.pid):
             self._forget_relay(relay, reaped=True)     # killed, its end not read yet
             relay = None
-        if relay is None and _answers(relay_socket(self.ttrpc_address, *key)):
+        path = relay_socket(self.ttrpc_address, *key)
+        if relay is None and _answers(path):
             # An earlier zygote's relay, which outlived it: it and its server
             # go on serving the group (a second server would serve its tasks
-            # twice), and leave with its last client.
-            return "unix://" + relay_socket(self.ttrpc_address, *key)
+            # twice), and leave with its last client.  The mark tells that
+            # server a Create is on its way (daemon.py).
+            _touch(handout_mark(path))
+            return "unix://" + path
         self._server_of(fields)
         if relay is not None:
             relay.handouts += 1
@@ -287,8 +290,10 @@ class Zygote:
     def _spawn_relay(self, key: tuple[str, str]) -> str:
         from .server import listen
         path = relay_socket(self.ttrpc_address, *key)
-        if os.path.lexists(path):
-            os.unlink(path)     # a relay that died, or one an earlier zygote made (it is ours no more)
+        # A relay that died, or one an earlier zygote made (it is ours no more), and its mark.
+        for stale in (path, handout_mark(path)):
+            if os.path.lexists(stale):
+                os.unlink(stale)
         listener = listen(path)
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         try:
@@ -534,6 +539,14 @@ def _close_kept(kept: dict[str, dict[str, int]]) -> None:
         for fd in ends.values():
             os.close(fd)
     kept.clear()
+
+
+def _touch(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.utime(fd)
+    finally:
+        os.close(fd)
 
 
 def _answers(path: str) -> bool:

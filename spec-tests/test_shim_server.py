@@ -22,6 +22,7 @@ from harness import (TIMEOUT, base_config, cgroup2_view, cgroup_keyed, cgroup_pr
                      process_alive, server_of_relay)
 
 from pyrunc.shim import ttrpc
+from pyrunc.shim.daemon import RETRY
 from pyrunc.shim.events import pack
 from pyrunc.shim.proto.options import oci_pb2, runtimeoptions_pb2
 from pyrunc.shim.proto.task import shim_pb2 as pb
@@ -434,6 +435,30 @@ def test_a_shim_handed_out_again_does_not_leave_under_its_new_container(make_shi
     create(second)
     second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
     second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse)
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+    second.call("Shutdown", pb.ShutdownRequest(id=second.id))
+    poll(lambda: not process_alive(second.pid), TIMEOUT, "the shim to leave")
+
+
+def test_a_shim_does_not_leave_under_a_create_under_way(make_shim: Any) -> None:
+    """As above, with the new container's Create longer than the server's
+    wait before it asks again (a createRuntime hook that sleeps): a Create
+    under way keeps its group, though its task is not in the table yet."""
+    pod = {"io.kubernetes.cri.sandbox-id": "pod-slow-create"}
+    first = make_shim(["true"], root=make_shim.root, annotations=pod)
+    create(first)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse)
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    second = make_shim(["sh", "-c", "exit 5"], root=make_shim.root, annotations=pod)
+    config = json.loads((second.bundle / "config.json").read_text())
+    sleep = shutil.which("sleep")
+    config["hooks"] = {"createRuntime": [{"path": sleep, "args": ["sleep", str(3 * RETRY)]}]}
+    (second.bundle / "config.json").write_text(json.dumps(config))
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    create(second)
+    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 5
     second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
     second.call("Shutdown", pb.ShutdownRequest(id=second.id))
     poll(lambda: not process_alive(second.pid), TIMEOUT, "the shim to leave")
@@ -964,6 +989,38 @@ def test_a_pod_whose_zygote_was_killed_stays_with_its_relay(make_shim: Any) -> N
         shim.client.close()
     poll(lambda: not process_alive(first.pid), TIMEOUT, "the relay to leave")
     assert not list((make_shim.root / "s").iterdir())
+
+
+def test_a_pod_shim_without_its_zygote_stays_for_a_container_handed_out(make_shim: Any) -> None:
+    """The zygote killed, a new one hands the pod's relay out for the next
+    container just as containerd deletes the pod's last one and says
+    Shutdown: the server, with no zygote to ask, stays for the Create on
+    its way (the new zygote marked the handout), and relay, server, socket
+    and mark leave after that container."""
+    pod = {"io.kubernetes.cri.sandbox-id": "pod-orphan-handout"}
+    first = make_shim(["true"], root=make_shim.root, annotations=pod)
+    create(first)
+    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
+    first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse)
+    server, zygote = server_of(first), parent_of(first.pid)
+    os.kill(zygote, signal.SIGKILL)
+    poll(lambda: not process_alive(zygote), TIMEOUT, "the zygote to die")
+    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
+    second = make_shim(["sh", "-c", "exit 3"], root=make_shim.root, annotations=pod)   # its start
+    assert (second.address, second.pid) == (first.address, first.pid)
+    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
+    time.sleep(2 * RETRY)   # the server asks itself again each RETRY: it stays all along
+    assert process_alive(server)
+    create(second)
+    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 3
+    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
+    second.call("Shutdown", pb.ShutdownRequest(id=second.id))
+    poll(lambda: not process_alive(server), TIMEOUT, "the server to leave")
+    assert not list((make_shim.root / "s").iterdir())   # its socket, the relay's and the mark
+    for shim in (first, second):
+        shim.client.close()
+    poll(lambda: not process_alive(first.pid), TIMEOUT, "the relay to leave")
 
 
 def test_the_zygote_answers_a_delete_with_nothing_left_to_delete(make_shim: Any, tmp_path: Path) -> None:
