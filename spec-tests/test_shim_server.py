@@ -418,44 +418,28 @@ def test_containers_of_one_group_share_a_shim(make_shim: Any) -> None:
     second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
 
 
-def test_a_shim_handed_out_again_does_not_leave_under_its_new_container(make_shim: Any) -> None:
+@pytest.mark.parametrize("slow_create", [False, True], ids=["create", "slow-create"])
+def test_a_shim_handed_out_again_does_not_leave_under_its_new_container(make_shim: Any, slow_create: bool) -> None:
     """containerd deletes a pod's last container and says Shutdown; a start
     for the pod's next container came in between: the shim stays for it
-    (the zygote knows a Create is on its way), and leaves after it."""
+    (the zygote knows a Create is on its way), and leaves after it.  Also
+    with that Create longer than the server's wait before it asks again (a
+    createRuntime hook that sleeps): a Create under way keeps its group,
+    though its task is not in the table yet."""
     pod = {"io.kubernetes.cri.sandbox-id": "pod2"}
     first = make_shim(["true"], root=make_shim.root, annotations=pod)
     create(first)
     first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
     first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse)
     first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
-    second = make_shim(["true"], root=make_shim.root, annotations=pod)   # its start
+    second = make_shim(["sh", "-c", "exit 5"], root=make_shim.root, annotations=pod)   # its start
     assert second.pid == first.pid
+    if slow_create:
+        config = json.loads((second.bundle / "config.json").read_text())
+        config["hooks"] = {"createRuntime": [{"path": shutil.which("sleep"), "args": ["sleep", str(3 * RETRY)]}]}
+        (second.bundle / "config.json").write_text(json.dumps(config))
     first.call("Shutdown", pb.ShutdownRequest(id=first.id))
     assert process_alive(first.pid)
-    create(second)
-    second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
-    second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse)
-    second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
-    second.call("Shutdown", pb.ShutdownRequest(id=second.id))
-    poll(lambda: not process_alive(second.pid), TIMEOUT, "the shim to leave")
-
-
-def test_a_shim_does_not_leave_under_a_create_under_way(make_shim: Any) -> None:
-    """As above, with the new container's Create longer than the server's
-    wait before it asks again (a createRuntime hook that sleeps): a Create
-    under way keeps its group, though its task is not in the table yet."""
-    pod = {"io.kubernetes.cri.sandbox-id": "pod-slow-create"}
-    first = make_shim(["true"], root=make_shim.root, annotations=pod)
-    create(first)
-    first.call("Start", pb.StartRequest(id=first.id), pb.StartResponse)
-    first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse)
-    first.call("Delete", pb.DeleteRequest(id=first.id), pb.DeleteResponse)
-    second = make_shim(["sh", "-c", "exit 5"], root=make_shim.root, annotations=pod)
-    config = json.loads((second.bundle / "config.json").read_text())
-    sleep = shutil.which("sleep")
-    config["hooks"] = {"createRuntime": [{"path": sleep, "args": ["sleep", str(3 * RETRY)]}]}
-    (second.bundle / "config.json").write_text(json.dumps(config))
-    first.call("Shutdown", pb.ShutdownRequest(id=first.id))
     create(second)
     second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
     assert second.call("Wait", pb.WaitRequest(id=second.id), pb.WaitResponse).exit_status == 5
