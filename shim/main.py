@@ -88,10 +88,11 @@ def handout_mark(relay_path: str) -> str:
     return relay_path + ".handout"
 
 
-def server_socket(ttrpc_address: str, namespace: str, shard: int) -> str:
+def server_socket(ttrpc_address: str, namespace: str, shard: int, generation: str = "") -> str:
     """The socket of a server of a namespace, which only relays reach
-    (four fields, where a group's address hashes three)."""
-    return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{shard}\0"))
+    (four fields, where a group's address hashes three).  generation: a
+    zygote's own, while an earlier zygote's server is at the first."""
+    return os.path.join(ROOT, "s", _digest(f"{ttrpc_address}\0{namespace}\0{shard}\0{generation}"))
 
 
 def _digest(text: str) -> str:

@@ -128,9 +128,9 @@ def shard_of(group: str) -> int:
 class Server:
     """The zygote's view of a server it forked: one shard of a namespace."""
 
-    def __init__(self, pid: int, channel: _socket.socket, key: tuple[str, int], fields: dict[str, str],
+    def __init__(self, pid: int, channel: _socket.socket, key: tuple[str, int], path: str, fields: dict[str, str],
                  kept: dict[str, dict[str, int]]) -> None:
-        self.pid, self.channel, self.key, self.fields = pid, channel, key, fields
+        self.pid, self.channel, self.key, self.path, self.fields = pid, channel, key, path, fields
         self.kept = kept    # "ID\0EXEC_ID" -> {role: fd}: the stdio its processes hold (stdio.py)
         self.forked_at = time.monotonic()
         self.young_deaths = 0   # of its predecessors, in a row: each dead within RESTART_AFTER
@@ -273,19 +273,28 @@ class Zygote:
         anew if there is none."""
         key = (fields["namespace"], shard_of(fields["group"]))
         server = self.servers.get(key)
-        kept = None     # a killed server's stdio ends go to its successor
-        if server is not None and _exited(server.pid):
-            kept = server.hand_over()
+        if server is None:
+            return self._fork(fields, key, None, self._server_path(key))
+        if _exited(server.pid):
+            kept = server.hand_over()   # a killed server's stdio ends go to its successor
             self._forget(server)    # killed, its end not read yet: never count on a dead server
-            server = None
-        elif server is not None and _leader_exited(server.pid):
+        elif _leader_exited(server.pid):
             # Killed, with its other threads still on their way out: it
             # cannot be reaped yet (its channel's end says when).
             kept = server.hand_over()
             del self.servers[server.key]
             self.dying.append(server)
-            server = None
-        return server if server is not None else self._fork(fields, key, kept)
+        else:
+            return server
+        return self._fork(fields, key, kept, server.path)   # where its relays connect
+
+    def _server_path(self, key: tuple[str, int]) -> str:
+        """The socket of a new server of the shard: another one than the
+        shard's usual while an earlier zygote's server still answers
+        there, which goes on serving its relays (and a new connection of
+        theirs must reach it, not ours)."""
+        path = server_socket(self.ttrpc_address, *key)
+        return server_socket(self.ttrpc_address, *key, generation=str(os.getpid())) if _answers(path) else path
 
     def _spawn_relay(self, key: tuple[str, str]) -> str:
         from .server import listen
@@ -298,7 +307,7 @@ class Zygote:
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         try:
             argv = [RELAY, "-address", self.containerd_address,
-                    "-server", server_socket(self.ttrpc_address, key[0], shard_of(key[1])), "-group", key[1]]
+                    "-server", self.servers[(key[0], shard_of(key[1]))].path, "-group", key[1]]
             pid = os.posix_spawn(RELAY, argv, {}, file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1),
                 (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, listener.fileno(), 3),
@@ -315,10 +324,9 @@ class Zygote:
         self.selector.register(ours, selectors.EVENT_READ, relay)
         return relay.address
 
-    def _fork(self, fields: dict[str, str], key: tuple[str, int],
-              kept: dict[str, dict[str, int]] | None = None) -> Server:
+    def _fork(self, fields: dict[str, str], key: tuple[str, int], kept: dict[str, dict[str, int]] | None,
+              path: str) -> Server:
         from .server import listen
-        path = server_socket(self.ttrpc_address, *key)
         if os.path.lexists(path):
             os.unlink(path)     # a server that died, or one an earlier zygote made
         listener = listen(path)
@@ -343,7 +351,7 @@ class Zygote:
                 os._exit(code)
         listener.close()
         theirs.close()
-        server = Server(pid, ours, key, dict(fields), kept or {})
+        server = Server(pid, ours, key, path, dict(fields), kept or {})
         self.servers[key] = server
         self.selector.register(ours, selectors.EVENT_READ, server)
         return server
@@ -408,7 +416,7 @@ class Zygote:
             if self._relays_of(server.key) and server.key not in self.servers and young < RESTARTS_YOUNG:
                 # Killed under live relays: they connect to its successor,
                 # which goes on copying its processes' stdio.
-                self._fork(server.fields, server.key, kept).young_deaths = young
+                self._fork(server.fields, server.key, kept, server.path).young_deaths = young
             else:
                 _close_kept(kept)
             return
@@ -426,7 +434,7 @@ class Zygote:
             if answer and self.servers.get(server.key) is server:
                 del self.servers[server.key]      # from now on, a `start` forks anew
                 try:    # here, not in the server: the next one may bind the path before it is gone
-                    os.unlink(server_socket(self.ttrpc_address, *server.key))
+                    os.unlink(server.path)
                 except OSError:
                     pass
         else:

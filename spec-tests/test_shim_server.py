@@ -907,8 +907,11 @@ def relay_server_path(shim: Shim) -> str:
 def test_a_killed_zygote_leaves_its_shims_serving(make_shim: Any) -> None:
     """The zygote killed: its relay and server go on serving their
     container, and leave with it, removing their sockets but not what a
-    new zygote (the next start's) made at the same paths since: here the
-    server's (both containers' groups fall to one shard)."""
+    new zygote (the next start's) made since.  The new zygote's server of
+    the same shard (both containers' groups fall to one) listens at
+    another path, so a new connection to the old relay (containerd's
+    after a restart, say) still reaches the old server, which knows its
+    task."""
     from pyrunc.shim.zygote import shard_of
     first_id = f"shim-{secrets.token_hex(4)}"
     second_id = next(name for name in (f"shim-{secrets.token_hex(4)}" for _ in range(100))
@@ -925,9 +928,13 @@ def test_a_killed_zygote_leaves_its_shims_serving(make_shim: Any) -> None:
     poll(lambda: not process_alive(zygote), TIMEOUT, "the zygote to die")
     second = make_shim(["sleep", "100"], second_id, root=make_shim.root)
     assert parent_of(second.pid) not in (0, zygote)
-    assert relay_server_path(second) == relay_server_path(first) and server_of(second) != old_server
+    assert relay_server_path(second) != relay_server_path(first) and server_of(second) != old_server
     create(second)
     second.call("Start", pb.StartRequest(id=second.id), pb.StartResponse)
+    with ttrpc.Client.at(first.address, timeout=TIMEOUT) as again:
+        state = again.call(SERVICE, "State", pb.StateRequest(id=first.id), pb.StateResponse)
+        assert (state.status, state.pid) == (2, first.call("State", pb.StateRequest(id=first.id),
+                                                            pb.StateResponse).pid)
     # The first container, served as before; its server and relay leave after it.
     say_hello(stdin, out_fd)
     assert first.call("Wait", pb.WaitRequest(id=first.id), pb.WaitResponse).exit_status == 7
