@@ -15,7 +15,7 @@ from . import reaper
 from ._libc import set_name, set_subreaper
 from .events import Publisher
 from .log import log
-from .main import exits_dir, handout_mark, relay_socket, state_root, tasks_dir, zygote_dir
+from .main import exits_dir, handout_mark, lock_out_starts, relay_socket, state_root, tasks_dir
 from .server import Server
 from .service import TaskService
 
@@ -173,20 +173,13 @@ def _let_relay_go(path: str, last_create: float, relayed: bool) -> bool:
     the next start gets a new relay, and with it a new server.  (Not a
     socket a new zygote bound there since: that one's relay is not ours,
     and ours went with its last connection.)"""
-    import fcntl
     import time
 
     from .zygote import GRACE
+    lock = lock_out_starts()
+    if lock is None:
+        return False    # a start is talking to a zygote: ask again
     try:
-        lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        lock = -1   # no zygote was ever started here again: none hands anything out
-    try:
-        if lock >= 0:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False    # a start is talking to a zygote: ask again
         mark = handout_mark(path)
         try:
             handed_out = os.stat(mark).st_mtime

@@ -127,6 +127,24 @@ def start(args: Args) -> int:
     return 0
 
 
+def lock_out_starts() -> int | None:
+    """The flock every `start` holds on the zygote directory (shared while
+    it talks to a zygote, exclusive while it starts one), taken exclusive
+    without waiting: its fd, which holds it until closed; -1 when there is
+    no directory (no start can be under way); None while a start holds it."""
+    import fcntl
+    try:
+        lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return -1
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return None
+    return lock
+
+
 def _ask_zygote(args: Args, request: bytes) -> bytes:
     """One request, one answer; the zygote is started if it is not there.
     The directory's flock makes that race-free (see zygote.py)."""

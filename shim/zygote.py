@@ -47,7 +47,7 @@ import socket as _socket
 import sys
 import time
 
-from .main import Args, cleanup, decode, handout_mark, orphans_dir, relay_socket, server_socket, zygote_dir
+from .main import Args, cleanup, decode, handout_mark, lock_out_starts, orphans_dir, relay_socket, server_socket
 
 IDLE_EXIT = float(os.environ.get("PYRUNC_SHIM_IDLE_EXIT", "30"))
 GRACE = 30.0    # a container handed out this long ago and not created is not coming
@@ -191,16 +191,9 @@ class Zygote:
                     self._from_server(key.data)
 
     def _leave(self) -> bool:
-        """Idle: go, unless a `start` is talking to us (it holds the lock)."""
-        import fcntl
-        try:
-            lock = os.open(zygote_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return True     # removed under us: nobody can reach us any more
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock)
+        """Idle: go, unless a `start` is talking to us (it holds the lock).
+        With no directory (removed under us) nobody can reach us any more."""
+        if lock_out_starts() is None:
             return False
         try:
             os.unlink(self.listener.getsockname())
