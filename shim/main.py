@@ -193,14 +193,38 @@ def _start_zygote(args: Args, path: str) -> None:
                 "-publish-binary", args.get("publish-binary"), "-fd", str(listener.fileno())]
         # Own session, no stdio of containerd's (containerd waits for our
         # output to end), and outliving this command.
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         pass_fds=(listener.fileno(),), start_new_session=True, cwd="/")
+        zygote = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, pass_fds=(listener.fileno(),),
+                                  start_new_session=True, cwd="/")
+        try:
+            # Before any request reaches it (we hold the lock): what it
+            # forks and spawns, servers, relays, containers, inherits it.
+            _rank_above_containerd(zygote.pid)
+        except BaseException:
+            zygote.kill()
+            zygote.wait()
+            raise
     except BaseException:
         os.unlink(path)
         raise
     finally:
         os.umask(old_umask)
         listener.close()
+
+
+def _rank_above_containerd(pid: int) -> None:
+    """The OOM killer takes the shim before containerd (which runs this
+    command): containerd's oom_score_adj plus one, as containerd's runc
+    shim sets its own.  A container whose config sets none inherits it,
+    as under that shim.  Only lowering a score needs privilege
+    (CAP_SYS_RESOURCE): refused, the inherited score stays."""
+    with open(f"/proc/{os.getppid()}/oom_score_adj", "rb") as f:
+        score = min(int(f.read()) + 1, 1000)
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(score))
+    except PermissionError:
+        pass
 
 
 def _write_address(address: str) -> None:

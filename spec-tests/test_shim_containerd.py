@@ -165,6 +165,29 @@ def test_an_oom_kill_is_a_task_oom_event(engine: ShimCtr) -> None:
         events.close()
 
 
+def oom_score_adj(pid: int | str) -> int:
+    return int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+
+
+def test_the_oom_killer_takes_the_shim_before_containerd(engine: ShimCtr, tmp_path: Path) -> None:
+    """As containerd's runc shim: the shim's processes rank one above
+    containerd, and a container whose spec sets no oomScoreAdj (ctr's
+    sets none) inherits that, as it does under the runc shim."""
+    above_containerd = min(oom_score_adj(engines.CTR_PIDFILE.read_text().strip()) + 1, 1000)
+    probe = ["cat", "/proc/self/oom_score_adj"]
+    on_runc_shim = Ctr(label_for("oom-score-runc-shim"), tmp_path)
+    try:
+        assert on_runc_shim.run(cmd=probe).ok().stdout.split() == [str(above_containerd)]
+    finally:
+        left = on_runc_shim.cleanup()
+    assert not left, left
+    assert engine.run(cmd=probe).ok().stdout.split() == [str(above_containerd)]
+    engine.start(cmd=engines.SLEEPER)
+    shims = engines.shim_pids(str(engines.CTR_SOCKET), zygote=True)
+    assert len(shims) >= 3, shims     # the zygote, a server, a relay
+    assert {pid: oom_score_adj(pid) for pid in shims} == {pid: above_containerd for pid in shims}
+
+
 def test_a_killed_shim_leaves_its_recorded_exit_status(engine: ShimCtr) -> None:
     events = Events()
     try:
