@@ -19,7 +19,10 @@ Memory: N containers (`sleep`) running at once per shim, for N in
 processes that serve this containerd: pyrunc's zygote, servers and relays, or the
 containerd-shim-runc-v2 processes; then the CPU time those processes used
 in --idle seconds with nothing to do.  With --grouped, pyrunc's shim also
-runs with PYRUNC_SHIM_GROUP=namespace (one server for all).
+runs with PYRUNC_SHIM_GROUP=namespace (one server for all).  Last, for
+comparison, the PSS of a lone interpreter (measured before any shim
+runs): bare, with protobuf and containerd's messages loaded, and with
+all a server imports: the floor of a shim in Python.
 
     PYRUNC_ENGINES_DIR=/run/pyrunc-engines-bench python3 bundles/bench_shim.py [--runs 30] [--counts 1,10,100]
 """
@@ -153,6 +156,40 @@ def memory_row(name: str, flags: list[str], count: int, pids_of: object, idle: f
     sys.stdout.flush()
 
 
+def lone_interpreter_kib(modules: list[str]) -> int:
+    """PSS of one interpreter (the shim's) that imported `modules` and waits."""
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\nprint(flush=True)\nsys.stdin.read()"
+    process = subprocess.Popen([sys.executable, "-c", code, *modules], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE)
+    try:
+        process.stdout.readline()     # type: ignore[union-attr]
+        return pss_kib(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def floor_pss() -> list[tuple[str, float]]:
+    """What any shim in Python pays before it serves anything: the
+    interpreter, protobuf's runtime with containerd's messages, and with
+    them the rest of what a server imports (the zygote's WARM list).
+    Measured while no shim runs: no shim process shares its pages."""
+    from pyrunc.shim.zygote import WARM
+    messages = [name for name in WARM if name.endswith("_pb2")]
+    rows = (("python, bare", []), ("python + protobuf + containerd's messages", messages),
+            ("python + all a server imports (the runtime library too)", list(WARM)))
+    return [(name, lone_interpreter_kib(modules) / 1024) for name, modules in rows]
+
+
+def print_floor(rows: list[tuple[str, float]]) -> None:
+    print("\nA lone interpreter that only imports, for comparison (the floor of a shim in Python):")
+    print("| process | PSS |")
+    print("|---|---|")
+    for name, mib in rows:
+        print(f"| {name} | {mib:.1f} MiB |")
+    sys.stdout.flush()
+
+
 def median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
@@ -172,6 +209,7 @@ def main() -> None:
     if engines.shim_pids(str(CTR_SOCKET), zygote=True):
         sys.exit("pyrunc shim processes of an earlier run still serve this address: "
                  "wait 30 s for its zygote to leave, or use another PYRUNC_ENGINES_DIR")
+    floor = floor_pss()
     engines.prepare()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-shim-") as scratch:
@@ -202,6 +240,7 @@ def main() -> None:
                 engines.start_containerd()
                 for count in counts:
                     memory_row("pyrunc-shim grouped", configs["pyrunc-shim"], count, shims[0][2], args.idle)
+            print_floor(floor)
     finally:
         engines.teardown()
 
