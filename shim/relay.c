@@ -12,7 +12,8 @@
  * If the server dies, the relay connects again (the zygote starts a new
  * one, which reloads its tasks from disk) and sends the requests that
  * were not answered once more, so containerd sees a slow answer, not a
- * dead shim.  Frames go on whole: a request reaches the server only
+ * dead shim.  With the zygote gone too, nothing starts one: the relay
+ * closes containerd's connections at once, as a dead shim's.  Frames go on whole: a request reaches the server only
  * once all of it is here, and an answer reaches containerd only once all
  * of it is, so no half frame of a dying server reaches containerd.
  *
@@ -30,6 +31,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,7 +505,12 @@ int main(int argc, char **argv)
             struct link *link = &links[i];
             if (link->client < 0 || link->server >= 0)
                 continue;
-            if (connect_server(link) < 0 && now_ms() - link->lost_at_ms > GIVE_UP_MS)
+            int ret = connect_server(link);
+            /* Without a zygote nothing forks a new server: one that is not
+             * there is gone for good, and containerd should take the shim
+             * for dead now (and run the delete command), not in a minute. */
+            bool gone = zygote < 0 && (ret == -ECONNREFUSED || ret == -ENOENT);
+            if (ret < 0 && (gone || now_ms() - link->lost_at_ms > GIVE_UP_MS))
                 close_link(link);       /* containerd takes the shim for dead */
         }
     }

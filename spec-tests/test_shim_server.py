@@ -952,6 +952,30 @@ def test_a_killed_zygote_leaves_its_shims_serving(make_shim: Any) -> None:
     second.call("Delete", pb.DeleteRequest(id=second.id), pb.DeleteResponse)
 
 
+def test_a_relay_whose_zygote_and_server_were_killed_closes_at_once(make_shim: Any) -> None:
+    """The zygote killed, then the server: nothing forks a server for
+    the relay again, so it closes containerd's connection at once (its
+    GIVE_UP is a minute) and leaves, as a dead Go shim's connection
+    closes; containerd's delete command then kills the container."""
+    shim = make_shim(["sleep", "100"])
+    create(shim)
+    shim.call("Start", pb.StartRequest(id=shim.id), pb.StartResponse)
+    server, zygote = server_of(shim), parent_of(shim.pid)
+    os.kill(zygote, signal.SIGKILL)
+    poll(lambda: not process_alive(zygote), TIMEOUT, "the zygote to die")
+    os.kill(server, signal.SIGKILL)
+    poll(lambda: not process_alive(server), TIMEOUT, "the server to die")
+    with pytest.raises((ttrpc.ProtocolError, OSError)):    # closed, before or after the request
+        shim.call("State", pb.StateRequest(id=shim.id), pb.StateResponse)
+    poll(lambda: not process_alive(shim.pid), 10, "the relay to leave")
+    assert not Path(shim.address[len("unix://"):]).exists()
+    response = pb.DeleteResponse.FromString(shim.command("delete").stdout)
+    assert response.exit_status == 137
+    assert not (shim.root / NAMESPACE / shim.id).exists()
+    for socket in (shim.root / "z").glob("*"):
+        socket.unlink()     # the killed zygote's: the next start would replace it
+
+
 def test_a_pod_whose_zygote_was_killed_stays_with_its_relay(make_shim: Any) -> None:
     """A new zygote hands a later container of the pod the relay the
     killed one left, which still serves the pod (a relay and server of
