@@ -5,11 +5,17 @@ scenarios, and what only a shim does: stdin, exec, kill of one process or
 all, ps, pause, events, and a shim killed under a container."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import signal
+import struct
 import subprocess
+import termios
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -163,6 +169,44 @@ def test_an_oom_kill_is_a_task_oom_event(engine: ShimCtr) -> None:
         assert engine.exit_code(name) == 137
     finally:
         events.close()
+
+
+def set_size(tty: int, rows: int, columns: int) -> None:
+    fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def test_a_terminal_has_the_size_of_ctrs_and_follows_it(engine: ShimCtr) -> None:
+    """`ctr run -t`: the container's terminal takes the size of ctr's
+    (ResizePty at start) and follows when ctr's is resized (SIGWINCH,
+    then ResizePty), as a person at a shell sees it."""
+    master, slave = pty.openpty()
+    set_size(slave, 37, 91)
+    client = subprocess.Popen(ctr_argv("run", "--runtime", RUNTIME, "--rm", "-t", IMAGE, engine.new_name(), "sh"),
+                              stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                              preexec_fn=engines._take_terminal, cwd=engines.CLIENT_CWD)
+    os.close(slave)
+    screen = bytearray()
+
+    def shows(text: str) -> bool:
+        """Asks the shell for its size again; has `text` come?"""
+        os.write(master, b"stty size\n")
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline and text.encode() not in screen:
+            if select.select([master], [], [], 0.1)[0]:
+                screen.extend(os.read(master, 65536))
+        return text.encode() in screen
+
+    try:
+        poll(lambda: shows("37 91"), TIMEOUT, "the size ctr started with")
+        set_size(master, 50, 120)
+        poll(lambda: shows("50 120"), TIMEOUT, "the new size")
+        os.write(master, b"exit 4\n")
+        assert client.wait(TIMEOUT) == 4, screen
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        os.close(master)
 
 
 def oom_score_adj(pid: int | str) -> int:
