@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/keyctl.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,6 +15,7 @@
 
 #include "caps.h"
 #include "hooks.h"
+#include "keyring.h"
 #include "lsm.h"
 #include "init.h"
 #include "mount.h"
@@ -179,9 +179,8 @@ static int setup_container(const struct pyrunc_plan *plan, char *program, size_t
     if (setsid() < 0)
         return pyrunc_fail_errno(err, "setsid");
     /* Keys of the host session must not be reachable from the container. */
-    if (plan->new_session_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0
-        && errno != ENOSYS)
-        return pyrunc_fail_errno(err, "join a new session keyring");
+    if ((ret = pyrunc_join_session_keyring(plan, err)) < 0)
+        return ret;
     if ((new_flags & CLONE_NEWNET) && (ret = pyrunc_loopback_up(err)) < 0)
         return ret;
     if ((ret = pyrunc_set_names(plan, err)) < 0)

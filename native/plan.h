@@ -146,7 +146,12 @@ struct pyrunc_plan {
     int rootfs_readonly;
     unsigned long rootfs_propagation; /* MS_* applied to "/" of the new mount ns */
     int no_pivot;
-    int new_session_keyring;    /* join a fresh anonymous session keyring */
+    /* The session keyring to join, so that no key of the caller's session
+     * is reachable: one of this name the process may search, else a new
+     * one ("_ses.ID", runc's, which exec joins too); NULL = keep the
+     * caller's (--no-new-keyring). */
+    const char *session_keyring;
+    unsigned int session_keyring_perm;  /* KEY_*_SEARCH the init adds for exec to find it; 0 = none */
     const char *time_offsets;   /* /proc/self/timens_offsets text, or NULL */
     const char *staging_dir;    /* an empty host directory of ours (stage.h), or NULL */
     int memory_policy_mode;     /* set_mempolicy mode | flags; -1 = leave */

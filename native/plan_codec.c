@@ -148,6 +148,7 @@ static void fix_plan(struct codec *c, struct pyrunc_plan *plan)
     fix_string(c, &plan->rootfs);
     fix_string(c, &plan->time_offsets);
     fix_string(c, &plan->staging_dir);
+    fix_string(c, &plan->session_keyring);
     fix_mask(c, &plan->memory_policy_nodes);
     mounts = fix_array(c, (const void **)&plan->mounts, plan->n_mounts, sizeof(*mounts));
     for (int i = 0; mounts && i < plan->n_mounts; i++) {

@@ -253,7 +253,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
     manager = _create_cgroup(spec, state, opts, undo)
     trace.mark("cgroup")
     host = plan.read_host(manager.paths if manager is not None else {})
-    the_plan = plan.make_plan(spec, opts.bundle, host, no_pivot=opts.no_pivot,
+    the_plan = plan.make_plan(spec, opts.bundle, host, container_id=state.id, no_pivot=opts.no_pivot,
                               no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                               seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
     rootless.check_id_maps(the_plan.uid_map, the_plan.gid_map)
@@ -337,6 +337,7 @@ def _create_in(state: ContainerState, spec: spec_mod.Spec, opts: CreateOptions, 
         "annotations": spec.annotations,
         "cgroup": manager.to_state() if manager is not None else None,
         "config": spec.raw,
+        "noNewKeyring": opts.no_new_keyring,    # exec joins the container's session keyring, or not
         **_init_identity(pid, manager),
     })
     state.save()

@@ -91,8 +91,12 @@ def exec_process(state: ContainerState, opts: ExecOptions) -> int:
     config["process"] = opts.process
     spec = spec_mod.parse(config)
     # runc filters exec'd processes with the container's seccomp profile too.
+    # The container's session keyring, never the caller's (whose keys the
+    # process could read), unless the container was made to keep its own.
+    keyring = None if state.data.get("noNewKeyring") else plan.session_keyring_name(state.id)
     the_plan = plan.make_exec_plan(spec, state.pid, opts.preserve_fds,
-                                   seccomp=seccomp_program(spec, os.path.dirname(state.dir)))
+                                   seccomp=seccomp_program(spec, os.path.dirname(state.dir)),
+                                   session_keyring=keyring)
     place, cgroup_fds, cgroup_dir_fd = _placement(state, opts.sub_cgroups, the_plan)
 
     undo = Undo()

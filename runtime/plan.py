@@ -98,13 +98,13 @@ class ProcessPlan(Record):
 
 class Plan(Record):
     __slots__ = ("namespaces", "rootfs_setup", "rootfs", "process", "rootfs_readonly", "rootfs_propagation",
-                 "no_pivot", "new_session_keyring", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
+                 "no_pivot", "session_keyring", "session_keyring_perm", "mounts", "devices", "masked_paths", "readonly_paths", "hostname",
                  "domainname", "sysctls", "terminal", "console_size", "hooks", "uid_map",
                  "gid_map", "placement", "seccomp", "staging_dir")
 
     def __init__(self, namespaces: list[tuple[int, str | None]], rootfs: str, process: ProcessPlan,
                  rootfs_readonly: bool = False, rootfs_propagation: int = 0, no_pivot: bool = False,
-                 new_session_keyring: bool = True,
+                 session_keyring: str | None = None, session_keyring_perm: int = 0,
                  mounts: list[MountStep] | None = None, devices: list[DeviceNode] | None = None,
                  masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None,
                  hostname: str | None = None, domainname: str | None = None,
@@ -116,7 +116,8 @@ class Plan(Record):
         self.namespaces, self.rootfs, self.process = namespaces, rootfs, process
         self.rootfs_setup = rootfs_setup
         self.rootfs_readonly, self.rootfs_propagation = rootfs_readonly, rootfs_propagation
-        self.no_pivot, self.new_session_keyring = no_pivot, new_session_keyring
+        self.no_pivot = no_pivot
+        self.session_keyring, self.session_keyring_perm = session_keyring, session_keyring_perm
         self.mounts, self.devices = mounts or [], devices or []
         self.masked_paths, self.readonly_paths = masked_paths or [], readonly_paths or []
         self.hostname, self.domainname = hostname, domainname
@@ -641,7 +642,20 @@ def _plain_paths(paths: list[str], key: str) -> list[str]:
     return [posixpath.normpath(p) for p in paths]
 
 
-def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
+# The search permission an init adds to its session keyring, so that a
+# process exec'd later finds it by name: the owner's (runc's), and with a
+# user namespace everyone's too (runc's there: the exec may map to another
+# user; yet it is mostly the owner, to whom only the owner's bits apply,
+# so runc's execs there make a keyring of their own).
+KEY_USR_SEARCH, KEY_OTH_SEARCH = 0x00080000, 0x00000008
+
+
+def session_keyring_name(container_id: str) -> str:
+    """A container's session keyring (runc's name), which its execs join."""
+    return "_ses." + container_id
+
+
+def make_plan(spec: Spec, bundle: str, host: Host, *, container_id: str = "", no_pivot: bool = False,
               no_new_keyring: bool = False, preserve_fds: int = 0,
               seccomp: Program | None = None) -> Plan:
     namespaces = plan_namespaces(spec)
@@ -671,7 +685,9 @@ def make_plan(spec: Spec, bundle: str, host: Host, *, no_pivot: bool = False,
         rootfs_readonly=spec.root_readonly,
         rootfs_propagation=propagation,
         no_pivot=no_pivot,
-        new_session_keyring=not no_new_keyring,
+        session_keyring=None if no_new_keyring else session_keyring_name(container_id),
+        session_keyring_perm=0 if no_new_keyring else (
+            KEY_USR_SEARCH | (KEY_OTH_SEARCH if _has_new_or_joined(spec, "user") else 0)),
         mounts=mounts + plan_dev_symlinks(mounts),
         devices=plan_devices(spec, mounts),
         masked_paths=_plain_paths(spec.linux.masked_paths, "linux.maskedPaths"),
@@ -696,10 +712,11 @@ _PROC_NS_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", 
 
 
 def make_exec_plan(spec: Spec, init_pid: int, preserve_fds: int = 0,
-                   seccomp: Program | None = None) -> Plan:
+                   seccomp: Program | None = None, session_keyring: str | None = None) -> Plan:
     """A process joining every namespace of a running container (exec):
     nothing is created and no filesystem is set up, since joining the
-    mount namespace lands in the container's root."""
+    mount namespace lands in the container's root.  session_keyring: the
+    container's (session_keyring_name), unless it keeps its caller's."""
     namespaces = [(k.NAMESPACES[ns.type], f"/proc/{init_pid}/ns/{_PROC_NS_NAMES[ns.type]}")
                   for ns in spec.linux.namespaces if ns.type in _PROC_NS_NAMES]
     process = plan_process(spec, preserve_fds)
@@ -714,7 +731,7 @@ def make_exec_plan(spec: Spec, init_pid: int, preserve_fds: int = 0,
         process=process,
         placement=placement,
         seccomp=seccomp,
-        new_session_keyring=False,
+        session_keyring=session_keyring,
         terminal=spec.process.terminal if spec.process else False,
         console_size=spec.process.console_size if spec.process else None,
     )

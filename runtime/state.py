@@ -254,6 +254,7 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "initCgroup": (lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v),
                    "a [hierarchy, path] pair of strings"),
     "config": (_is_config, "a config object (with object process, capabilities and hooks)"),
+    "noNewKeyring": (lambda v: isinstance(v, bool), "a boolean"),
 }
 # Without these nothing can be done with the container but delete it.
 _REQUIRED = ("pid", "pidStartTime", "config")

@@ -3,10 +3,15 @@ its namespaces and its cgroup, with the config's security settings and
 the flags' changes."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import platform
+import secrets
 import subprocess
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -111,3 +116,85 @@ def test_exec_gets_the_config_seccomp_and_rlimits(runtime: Runtime, bundle: Bund
     assert blocked.returncode != 0 and "Operation not permitted" in blocked.stderr
     limits = json.loads(runtime("exec", container.cid, "/payload", "rlimits").ok().stdout)
     assert limits["RLIMIT_NOFILE"] == [1024, 1024]
+
+
+# keyctl(2) and add_key(2), which Python does not wrap (x86_64's, aarch64's numbers).
+ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+KEYCTL_SETPERM, KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_UNLINK, KEYCTL_READ, KEYCTL_INVALIDATE = 5, 1, 9, 11, 21
+KEY_SPEC_PROCESS_KEYRING = -2
+
+
+class CallerKey:
+    """A key in a keyring that a runtime call takes as its session keyring
+    (join, its preexec_fn): the caller's, which no process of a container
+    may read unless the container keeps its caller's (--no-new-keyring)."""
+
+    def __init__(self) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.name = f"pyrunc-test-{secrets.token_hex(4)}".encode()
+        self.ring = self.call(ADD_KEY, b"keyring", self.name, None, 0, KEY_SPEC_PROCESS_KEYRING)
+        # Possessor all; the user may view, read and search it (to join it by name).
+        self.call(KEYCTL, KEYCTL_SETPERM, self.ring, 0x3F0B0000)
+        self.key = self.call(ADD_KEY, b"user", b"caller-secret", b"s3cret", 6, self.ring)
+
+    def call(self, number: int, *args: Any) -> int:
+        result = self.libc.syscall(number, *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+        assert result >= 0, os.strerror(ctypes.get_errno())
+        return int(result)
+
+    def join(self) -> None:
+        self.libc.syscall(KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, self.name)
+
+    def read_argv(self) -> list[str]:
+        """The payload's read of the key: {"ok": true} if it may."""
+        return ["/payload", "syscall", str(KEYCTL), str(KEYCTL_READ), str(self.key), "0", "0"]
+
+    def close(self) -> None:
+        self.libc.syscall(KEYCTL, KEYCTL_INVALIDATE, ctypes.c_long(self.key))
+        self.libc.syscall(KEYCTL, KEYCTL_UNLINK, ctypes.c_long(self.ring), ctypes.c_long(KEY_SPEC_PROCESS_KEYRING))
+        self.libc.syscall(KEYCTL, KEYCTL_INVALIDATE, ctypes.c_long(self.ring))
+
+
+@pytest.fixture
+def caller_key() -> Iterator[CallerKey]:
+    key = CallerKey()
+    try:
+        yield key
+    finally:
+        key.close()
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["own-keyring", "no-new-keyring"])
+def test_no_process_of_the_container_reads_its_callers_keys(runtime: Runtime, bundle: Bundle,
+                                                            caller_key: CallerKey, keep: bool) -> None:
+    """The init and every exec'd process are in the container's session
+    keyring, not their caller's (runc's exec joins the init's by name; it
+    used to keep the exec caller's here, and read its keys); with
+    --no-new-keyring both keep their caller's, as runc's do."""
+    flags = ("--no-new-keyring",) if keep else ()
+    container = runtime.create(bundle.payload("sleep", "60"), *flags, preexec_fn=caller_key.join)
+    container.start().ok()
+    expected = {"ok": True, "errno": 0} if keep else {"ok": False, "errno": errno.EACCES}
+    init = runtime.run(bundle.payload(*caller_key.read_argv()[1:]), *flags, preexec_fn=caller_key.join)
+    assert init.ok().json() == expected
+    execd = runtime("exec", container.cid, *caller_key.read_argv(), preexec_fn=caller_key.join)
+    assert execd.ok().json() == expected
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["host-users", "user-namespace"])
+def test_exec_joins_the_session_keyring_of_the_init(runtime: Runtime, bundle: Bundle, userns: bool) -> None:
+    """One keyring for the container, named as runc names it: an exec finds
+    the init's (which lets its owner search it, and with a user namespace
+    anyone) rather than making its own.  runc's execs make their own in a
+    user namespace: it lets only others search the init's there."""
+    from test_userns import with_userns
+    if userns:
+        with_userns(bundle)
+    bundle.set("linux.maskedPaths", [p for p in bundle.get("linux.maskedPaths", []) if p != "/proc/keys"])
+    container = runtime.create(bundle.payload("sleep", "60"))
+    container.start().ok()
+    keys = runtime("exec", container.cid, "cat", "/proc/keys").ok().stdout.splitlines()
+    ours = [line for line in keys if line.endswith(f" _ses.{container.cid}: empty")]
+    assert len(ours) == 1, keys
+    search = 0x00080008 if userns else 0x00080000      # the owner's, and anyone's
+    assert int(ours[0].split()[4], 16) & search == search, ours

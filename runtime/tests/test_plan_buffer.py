@@ -63,7 +63,8 @@ def plans(draw: Any) -> plan.Plan:
     p = plan.Plan(namespaces=draw(st.lists(st.tuples(st.integers(1, 2**30), st.none() | paths), max_size=4)),
                   rootfs=draw(paths), process=draw(processes), rootfs_readonly=draw(st.booleans()),
                   rootfs_propagation=draw(u64), no_pivot=draw(st.booleans()),
-                  new_session_keyring=draw(st.booleans()), mounts=draw(st.lists(mount_steps, max_size=4)),
+                  session_keyring=draw(st.none() | texts), session_keyring_perm=draw(u32),
+                  mounts=draw(st.lists(mount_steps, max_size=4)),
                   devices=draw(st.lists(devices, max_size=3)), masked_paths=draw(st.lists(paths, max_size=3)),
                   readonly_paths=draw(st.lists(paths, max_size=3)), hostname=draw(st.none() | texts),
                   domainname=draw(st.none() | texts), sysctls=draw(st.lists(st.tuples(paths, texts), max_size=3)),
@@ -90,8 +91,8 @@ def assert_reads_back(c: Any, p: plan.Plan) -> None:
     assert [(ns.type, text_of(ns.path)) for ns in items(c.namespaces, c.n_namespaces)] == p.namespaces
     assert (c.rootfs_setup, text_of(c.rootfs), bool(c.rootfs_readonly), c.rootfs_propagation) == (
         p.rootfs_setup, p.rootfs, p.rootfs_readonly, p.rootfs_propagation)
-    assert (bool(c.no_pivot), bool(c.new_session_keyring), text_of(c.staging_dir)) == (
-        p.no_pivot, p.new_session_keyring, p.staging_dir)
+    assert (bool(c.no_pivot), text_of(c.session_keyring), c.session_keyring_perm, text_of(c.staging_dir)) == (
+        p.no_pivot, p.session_keyring, p.session_keyring_perm, p.staging_dir)
     assert [plan.MountStep(m.kind, text_of(m.destination), text_of(m.source), text_of(m.fstype), m.flags,
                            m.remount_flags, m.propagation, text_of(m.data), bool(m.recursive_readonly),
                            bool(m.source_is_dir), detached_fd=m.detached_fd, copy_up=bool(m.copy_up),
