@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fds.h"
@@ -35,12 +36,28 @@ int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err)
     return 0;
 }
 
+/* The kernel's struct sigaction (the C library's differs), for the
+ * signals the C library keeps to itself. */
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
 void pyrunc_reset_signals(void)
 {
     sigset_t all;
 
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);   /* fails harmlessly for SIGKILL/SIGSTOP and gaps */
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (signal(sig, SIG_DFL) != SIG_ERR || sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        /* The C library refuses its own (glibc's 32 and 33), which its
+         * posix_spawn leaves ignored in the child that spawned us: an
+         * ignored signal would stay ignored in the container's program. */
+        struct kernel_sigaction action = { .handler = SIG_DFL };
+        syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof(action.mask));
+    }
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
 }

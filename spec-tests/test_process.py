@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -233,6 +235,31 @@ def test_only_stdio_fds_reach_the_program(runtime: Runtime, bundle: Bundle,
     result = runtime.run(bundle.payload("fds"), *flags, close_fds=False,
                          preexec_fn=devnull_at_fd_3)
     assert [fd["fd"] for fd in result.json()] == expected
+
+
+def ignoring_and_blocking_signals() -> None:
+    """In pyrunc's process before exec: a caller that ignores SIGINT and
+    SIGPIPE (Python's own) and blocks SIGUSR1, as daemons and shims do."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+
+
+def signal_masks(status: str) -> dict[str, str]:
+    return {line.split(":")[0]: line.split()[1] for line in status.splitlines()
+            if line.startswith(("SigIgn:", "SigBlk:"))}
+
+
+def test_the_program_starts_with_every_signal_at_its_default(runtime: Runtime, bundle: Bundle) -> None:
+    """Nothing of the caller's dispositions or mask survives, not even the
+    C library's own signals (32 and 33), which posix_spawn leaves ignored
+    and the library will not reset: an exec'd process is checked too."""
+    calm = {"SigIgn": "0000000000000000", "SigBlk": "0000000000000000"}
+    caller = {"restore_signals": False, "preexec_fn": ignoring_and_blocking_signals}
+    container = runtime.create(bundle.payload("sleep", "60"), **caller)
+    container.start().ok()
+    assert signal_masks(Path(f"/proc/{container.pid}/status").read_text()) == calm
+    execd = runtime("exec", container.cid, "cat", "/proc/self/status", **caller).ok()
+    assert signal_masks(execd.stdout) == calm
 
 
 def test_no_terminal_means_no_tty(runtime: Runtime, bundle: Bundle) -> None:
