@@ -37,12 +37,13 @@ int pyrunc_set_sysctls(const struct pyrunc_plan *plan, struct pyrunc_error *err)
 }
 
 /* The kernel's struct sigaction (the C library's differs), for the
- * signals the C library keeps to itself. */
+ * signals the C library keeps to itself: its mask is the kernel's 64
+ * signals, two words on a 32-bit machine. */
 struct kernel_sigaction {
     void (*handler)(int);
     unsigned long flags;
     void (*restorer)(void);
-    unsigned long mask;
+    unsigned long mask[8 / sizeof(unsigned long)];
 };
 
 void pyrunc_reset_signals(void)

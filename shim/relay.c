@@ -13,9 +13,10 @@
  * one, which reloads its tasks from disk) and sends the requests that
  * were not answered once more, so containerd sees a slow answer, not a
  * dead shim.  With the zygote gone too, nothing starts one: the relay
- * closes containerd's connections at once, as a dead shim's.  Frames go on whole: a request reaches the server only
- * once all of it is here, and an answer reaches containerd only once all
- * of it is, so no half frame of a dying server reaches containerd.
+ * closes containerd's connections at once, as a dead shim's.  Frames go
+ * on whole: a request reaches the server only once all of it is here,
+ * and an answer reaches containerd only once all of it is, so no half
+ * frame of a dying server reaches containerd.
  *
  *   pyrunc-relay -address CONTAINERD -server SERVER_SOCKET -group GROUP
  *   fd 3: the listening socket; fd 4: the zygote's channel (a packet
